@@ -1,0 +1,24 @@
+"""Shared fixtures: where the team's real samples are, and small helpers for every test."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_SAMPLES = Path(os.environ.get("REVIEW_KIT_SHARED_SAMPLES", REPO.parent / "shared" / "samples"))
+
+
+@pytest.fixture
+def shared_samples() -> Path:
+    """../shared/samples (real payloads kept by the team); conformance tests need it."""
+    if not SHARED_SAMPLES.is_dir():
+        pytest.skip(f"no shared samples folder at {SHARED_SAMPLES}")
+    return SHARED_SAMPLES
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
