@@ -1,0 +1,212 @@
+"""The `review-kit` command: gathers options and calls one function per subcommand."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import ReviewKitError
+
+DEBUG_VARIABLE = "REVIEW_KIT_DEBUG"
+
+
+def _store(args: argparse.Namespace):
+    from .store import Store
+    return Store.open(args.store)
+
+
+def _config(args: argparse.Namespace) -> dict:
+    from .config import load_config
+    return load_config(getattr(args, "config", None))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .ingest import ingest_paths
+    from .model import zone
+    zone(args.tz)  # an unknown zone fails before anything is read
+    store = _store(args)
+    result = ingest_paths(store, args.source, args.paths, incident_id=args.incident, tz=args.tz,
+                          config=_config(args), quiet=args.quiet)
+    print(f"ingested {result.files} input(s): {result.events_added} new event(s) of "
+          f"{result.events_seen} read, {len(result.incident_ids)} incident(s), "
+          f"{result.aliases} new alias(es)")
+    return 0
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from .model import to_iso
+    frame = _store(args).incidents()
+    if args.json:
+        records = [{k: (to_iso(v) if k == "created_at" else v) for k, v in row.items()}
+                   for row in frame.to_dict("records")]
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return 0
+    if frame.empty:
+        print("no incidents in the store")
+        return 0
+    shown = frame[["incident_id", "severity", "status", "created_at", "service", "title"]].copy()
+    shown["created_at"] = shown["created_at"].dt.strftime("%Y-%m-%d %H:%M")
+    print(shown.fillna("").to_string(index=False, max_colwidth=60))
+    return 0
+
+
+def _incident_events(args: argparse.Namespace):
+    store = _store(args)
+    incident = store.incident(args.incident_id)
+    return store, incident, store.events(incident["incident_id"])
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from .model import to_iso
+    from .timeline import build_timeline
+    _, _, events = _incident_events(args)
+    timeline = build_timeline(events)
+    if args.json:
+        records = timeline.drop(columns=["raw"]).to_dict("records")
+        for record in records:
+            record["at"] = to_iso(record["at"])
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    elif args.csv:
+        out = timeline.drop(columns=["raw"]).copy()
+        out["at"] = out["at"].map(to_iso)
+        out.to_csv(sys.stdout, index=False)
+    else:
+        shown = timeline[["at", "source", "kind", "actor", "summary"]].copy()
+        shown["at"] = shown["at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+        print(shown.fillna("").to_string(index=False, max_colwidth=80))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from .metrics import metrics_to_json
+    from .retrospective import load_incident
+    data = load_incident(_store(args), args.incident_id, config=_config(args))
+    document = metrics_to_json(data.metrics)
+    if args.json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        width = max(len(k) for k in document)
+        for key, value in document.items():
+            print(f"{key:<{width}}  {'' if value is None else value}")
+    return 0
+
+
+def cmd_retro(args: argparse.Namespace) -> int:
+    from .runner import run_retro
+    store = _store(args)
+    incident = store.incident(args.incident_id)
+    outputs = run_retro(str(args.store_location), incident["incident_id"], args.out,
+                        template=args.template, redact=args.redact, progress=not args.quiet)
+    print(outputs)
+    return 0
+
+
+def cmd_trends(args: argparse.Namespace) -> int:
+    from .runner import run_trends
+    _store(args)  # fail early, in one line, on a bad store
+    outputs = run_trends(str(args.store_location), args.out, since=args.since, until=args.until,
+                         progress=not args.quiet)
+    print(outputs)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    run_demo(Path(args.out), quiet=args.quiet)
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.link(args.incident_id, args.source, args.external_id)
+    print(f"linked {args.source} {args.external_id} to {args.incident_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="review-kit",
+        description="Post-incident review: one timeline from every source, metrics, "
+                    "a retrospective notebook and a trend report.")
+    parser.add_argument("--store", default=None,
+                        help="store path (SQLite file) or SQLAlchemy URL; default "
+                             "$REVIEW_KIT_STORE, else ./review-data/review.db")
+    parser.add_argument("--config", default=None,
+                        help="TOML config file (default: ./review-kit.toml when present)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser("ingest", help="load exports into the store")
+    ingest.add_argument("source", metavar="SOURCE",
+                        help="loader name (pagerduty, csv, opsgenie, statuspage, slack, "
+                             "alertmanager, incidentio) or auto")
+    ingest.add_argument("paths", metavar="PATH", nargs="+")
+    ingest.add_argument("--incident", default=None, help="attach every record to this incident")
+    ingest.add_argument("--tz", default=None,
+                        help="zone of timestamps written without one (e.g. Europe/Berlin)")
+    ingest.set_defaults(func=cmd_ingest)
+
+    listing = commands.add_parser("incidents", help="list incidents")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_incidents)
+
+    timeline = commands.add_parser("timeline", help="one incident's merged timeline")
+    timeline.add_argument("incident_id", metavar="ID")
+    fmt = timeline.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    timeline.set_defaults(func=cmd_timeline)
+
+    metrics = commands.add_parser("metrics", help="one incident's milestones and metrics")
+    metrics.add_argument("incident_id", metavar="ID")
+    metrics.add_argument("--json", action="store_true")
+    metrics.set_defaults(func=cmd_metrics)
+
+    retro = commands.add_parser("retro", help="run the retrospective notebook for an incident")
+    retro.add_argument("incident_id", metavar="ID")
+    retro.add_argument("--out", default="out", help="output folder (default ./out)")
+    retro.add_argument("--template", default=None, help="postmortem Jinja2 template")
+    retro.add_argument("--redact", action="store_true",
+                       help="replace emails, phone numbers and secrets in every output")
+    retro.set_defaults(func=cmd_retro)
+
+    trends = commands.add_parser("trends", help="run the trend notebook over the store")
+    trends.add_argument("--since", default=None, help="first day (YYYY-MM-DD, UTC)")
+    trends.add_argument("--until", default=None, help="day after the last (YYYY-MM-DD, UTC)")
+    trends.add_argument("--out", default="out", help="output folder (default ./out)")
+    trends.set_defaults(func=cmd_trends)
+
+    demo = commands.add_parser("demo", help="sample data, a retrospective and a trend report")
+    demo.add_argument("--out", default="demo-output", help="output folder (default ./demo-output)")
+    demo.set_defaults(func=cmd_demo)
+
+    link = commands.add_parser("link", help="say that another system's id names an incident")
+    link.add_argument("incident_id", metavar="ID")
+    link.add_argument("source", metavar="SOURCE")
+    link.add_argument("external_id", metavar="EXTERNAL_ID")
+    link.set_defaults(func=cmd_link)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.store_location = args.store or os.environ.get("REVIEW_KIT_STORE") or str(
+        Path("review-data") / "review.db")
+    if os.environ.get(DEBUG_VARIABLE):
+        return args.func(args)
+    try:
+        return args.func(args)
+    except ReviewKitError as exc:
+        print(f"review-kit: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("review-kit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

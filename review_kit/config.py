@@ -1,0 +1,39 @@
+"""The user's TOML configuration: per-source options and the communication cadence policy."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+CONFIG_NAME = "review-kit.toml"
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """`path` if given, else ./review-kit.toml when present, else {}.
+
+    Shape: `[sources.<name>]` tables hold loader options (`severity_map`, `channel_pattern`…);
+    `[cadence.SEV1]` `external = 1200`, `internal = 1800` set the update policy in seconds.
+    """
+    if path is None:
+        candidate = Path.cwd() / CONFIG_NAME
+        if not candidate.is_file():
+            return {}
+        path = candidate
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            config = tomllib.load(handle)
+    except FileNotFoundError:
+        raise InputError(path, None, "config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, None, f"invalid TOML: {exc}") from None
+    sources = config.get("sources", {})
+    if not isinstance(sources, dict) or not all(isinstance(v, dict) for v in sources.values()):
+        raise InputError(path, "sources", "expected tables like [sources.pagerduty]")
+    return config
+
+
+def source_options(config: dict[str, Any], source: str) -> dict[str, Any]:
+    return dict(config.get("sources", {}).get(source, {}))

@@ -1,0 +1,1 @@
+"""Matplotlib figures for the retrospective and the trends (timeline swimlanes, distributions)."""

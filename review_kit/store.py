@@ -1,0 +1,564 @@
+"""The incident store: SQLAlchemy Core tables, one transaction per ingested file, frames out."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import pandas as pd
+from sqlalchemy import (BigInteger, Column, case, ForeignKey, Index, Integer, MetaData, String, Table,
+                        Text, UniqueConstraint, and_, create_engine, delete, event, func,
+                        insert, or_, select, tuple_, update)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.types import TypeDecorator
+
+from .errors import InputError, ReviewKitError, SchemaVersionError, StoreError, UnknownIncidentError
+from .loaders import Batch, LoadContext, Loader, get_loader
+from .model import (ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES, EVENT_COLUMNS, INCIDENT_COLUMNS,
+                    empty_events, parse_timestamp)
+
+SCHEMA_VERSION = 1
+DEFAULT_STORE = Path("review-data") / "review.db"
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+class UtcMicros(TypeDecorator):
+    """A timezone-aware UTC datetime kept as integer microseconds: portable and ordered."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        if value is None or value is pd.NaT:
+            return None
+        return value if isinstance(value, int) else _micros(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> pd.Timestamp | None:
+        return None if value is None else pd.Timestamp(int(value), unit="us", tz="UTC")
+
+
+metadata = MetaData()
+
+meta = Table("meta", metadata,
+             Column("key", String(64), primary_key=True),
+             Column("value", Text))
+
+incidents = Table(
+    "incidents", metadata,
+    Column("incident_id", String(255), primary_key=True),
+    Column("title", Text), Column("severity", String(16)), Column("severity_raw", Text),
+    Column("status", String(64)), Column("service", Text), Column("team", Text),
+    Column("commander", Text), Column("source", String(64)), Column("source_id", Text),
+    Column("url", Text), Column("created_at", UtcMicros),
+)
+Index("ix_incidents_created_at", incidents.c.created_at)
+
+events = Table(
+    "events", metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("incident_id", String(255),
+           ForeignKey("incidents.incident_id", ondelete="CASCADE", onupdate="CASCADE"), nullable=False),
+    Column("at", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+    Column("seq", BigInteger, nullable=False, default=0),
+    Column("source", String(64), nullable=False), Column("kind", String(32), nullable=False),
+    Column("actor", Text), Column("actor_type", String(16)), Column("target", Text),
+    Column("status", String(64)), Column("summary", Text),
+    Column("visibility", String(16), nullable=False), Column("raw", Text),
+)
+Index("ix_events_incident_at", events.c.incident_id, events.c.at)
+
+aliases = Table(
+    "aliases", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("external_id", String(255), primary_key=True),
+    Column("incident_id", String(255),
+           ForeignKey("incidents.incident_id", ondelete="CASCADE", onupdate="CASCADE"), nullable=False),
+)
+Index("ix_aliases_incident", aliases.c.incident_id)
+
+annotations = Table(
+    "annotations", metadata,
+    Column("incident_id", String(255),
+           ForeignKey("incidents.incident_id", ondelete="CASCADE", onupdate="CASCADE"), primary_key=True),
+    Column("field", String(255), primary_key=True),
+    Column("value", Text), Column("author", Text), Column("updated_at", UtcMicros),
+)
+
+action_items = Table(
+    "action_items", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(255),
+           ForeignKey("incidents.incident_id", ondelete="CASCADE", onupdate="CASCADE"), nullable=False),
+    Column("title", Text, nullable=False), Column("owner", Text), Column("type", String(16)),
+    Column("priority", String(16)), Column("status", String(16), nullable=False, default="open"),
+    Column("due", String(10)), Column("url", Text),
+    Column("created_at", UtcMicros), Column("closed_at", UtcMicros),
+)
+Index("ix_action_items_incident", action_items.c.incident_id)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(255)), Column("notebook", Text, nullable=False),
+    Column("trigger", String(16), nullable=False, default="manual"),
+    Column("dedup_key", String(255)), Column("status", String(16), nullable=False, default="queued"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("queued_at", UtcMicros), Column("started_at", UtcMicros),
+    Column("finished_at", UtcMicros), Column("error", Text), Column("outputs", Text),
+    UniqueConstraint("dedup_key", name="uq_runs_dedup_key"),
+)
+Index("ix_runs_status", runs.c.status)
+
+
+@dataclass
+class IngestResult:
+    files: int = 0
+    incidents: int = 0
+    events_seen: int = 0
+    events_added: int = 0
+    aliases: int = 0
+    incident_ids: set[str] = field(default_factory=set)
+
+    def add(self, other: "IngestResult") -> None:
+        self.files += other.files
+        self.incidents += other.incidents
+        self.events_seen += other.events_seen
+        self.events_added += other.events_added
+        self.aliases += other.aliases
+        self.incident_ids |= other.incident_ids
+
+
+def store_url(location: str | os.PathLike | None = None) -> str:
+    """The SQLAlchemy URL for --store: a URL as given, a plain path as a SQLite file."""
+    location = location or os.environ.get("REVIEW_KIT_STORE") or DEFAULT_STORE
+    text = str(location)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp(datetime.now(timezone.utc)).as_unit("us")
+
+
+class Store:
+    """The incident store. Readers return DataFrames; writers are one transaction each."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=True)
+
+    # --- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, location: str | os.PathLike | None = None, *, create: bool = True) -> "Store":
+        url = store_url(location)
+        try:
+            engine = create_engine(url, future=True)
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise StoreError(f"{url}: cannot open store: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store._check_schema(create)
+        return store
+
+    def _check_schema(self, create: bool) -> None:
+        try:
+            with self.engine.begin() as conn:
+                found = self._schema_version(conn)
+                if found is None:
+                    if not create:
+                        raise StoreError(f"{self.url}: not a review-kit store")
+                    metadata.create_all(conn)
+                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                    return
+        except OperationalError as exc:
+            raise StoreError(f"{self.url}: cannot open store: {exc.orig}") from None
+        if found != SCHEMA_VERSION:
+            raise SchemaVersionError(found, SCHEMA_VERSION, self.url)
+
+    @staticmethod
+    def _schema_version(conn: Connection) -> int | None:
+        if not conn.dialect.has_table(conn, "meta"):
+            return None
+        value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        return None if value is None else int(value)
+
+    @property
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return self._schema_version(conn) or 0
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- ingest ----------------------------------------------------------------------------
+    def ingest(self, loader: Loader | str, path: str | os.PathLike,
+               ctx: LoadContext | None = None, *,
+               progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Load one input file (or what one PATH stands for) and write it in ONE transaction.
+
+        Nothing is written when the loader raises: the transaction rolls back.
+        """
+        loader = get_loader(loader) if isinstance(loader, str) else loader
+        ctx = ctx or LoadContext()
+        result = IngestResult(files=1)
+        with self.engine.begin() as conn:
+            for batch in loader.load(Path(path), ctx):
+                self._write_batch(conn, loader.name, batch, ctx, result)
+                if progress is not None and batch.events is not None:
+                    progress(len(batch.events))
+        return result
+
+    def _write_batch(self, conn: Connection, source: str, batch: Batch, ctx: LoadContext,
+                     result: IngestResult) -> None:
+        frame = batch.events if batch.events is not None else empty_events()
+        remap = self._incident_map(conn, source, batch, frame, ctx)
+
+        def mapped(incident_id: str) -> str:
+            return remap.get(str(incident_id), str(incident_id))
+
+        incident_rows = {}
+        for row in batch.incidents:
+            row = dict(row)
+            row["incident_id"] = mapped(row["incident_id"])
+            # Two rows for one incident in a batch: the later one fills the earlier's gaps.
+            previous = incident_rows.get(row["incident_id"])
+            incident_rows[row["incident_id"]] = row if previous is None else \
+                {k: (row.get(k) if row.get(k) is not None else previous.get(k)) for k in INCIDENT_COLUMNS}
+        if len(frame):
+            frame = frame.assign(incident_id=frame["incident_id"].astype(str).map(lambda i: remap.get(i, i)))
+            for incident_id in frame["incident_id"].unique().tolist():
+                if incident_id not in incident_rows:
+                    incident_rows[incident_id] = {"incident_id": incident_id, "source": source}
+        self._upsert_incidents(conn, list(incident_rows.values()))
+        result.incidents += len(incident_rows)
+        result.incident_ids |= set(incident_rows)
+
+        alias_rows = [{"source": a["source"], "external_id": str(a["external_id"]),
+                       "incident_id": mapped(a["incident_id"])}
+                      for a in batch.aliases if a.get("external_id") not in (None, "")]
+        if alias_rows:
+            missing = {a["incident_id"] for a in alias_rows} - set(incident_rows)
+            self._upsert_incidents(conn, [{"incident_id": i, "source": source} for i in missing])
+            result.aliases += self._insert_ignore(conn, aliases, alias_rows, ("source", "external_id"))
+        if len(frame):
+            result.events_seen += len(frame)
+            result.events_added += self._insert_events(conn, frame)
+
+    def _incident_map(self, conn: Connection, source: str, batch: Batch, frame: pd.DataFrame,
+                      ctx: LoadContext) -> dict[str, str]:
+        """Incident ids of this batch → the incident they are linked to (aliases table)."""
+        keys: set[tuple[str, str]] = set()
+        for row in batch.incidents:
+            keys.add((row.get("source") or source, str(row["incident_id"])))
+        for alias in batch.aliases:
+            keys.add((alias["source"], str(alias["external_id"])))
+            keys.add((alias["source"], str(alias["incident_id"])))
+        if len(frame):
+            pairs = frame[["source", "incident_id"]].astype(str).drop_duplicates()
+            keys.update(map(tuple, pairs.to_numpy().tolist()))
+            keys.update((source, i) for i in pairs["incident_id"].tolist())
+        if not keys:
+            return {}
+        known: dict[tuple[str, str], str] = {}
+        key_list = sorted(keys)
+        for start in range(0, len(key_list), 400):
+            chunk = key_list[start:start + 400]
+            rows = conn.execute(select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
+                                .where(tuple_(aliases.c.source, aliases.c.external_id).in_(chunk)))
+            known.update({(r.source, r.external_id): r.incident_id for r in rows})
+        remap: dict[str, str] = {}
+        for (src, external), target in known.items():
+            if external != target:
+                remap[external] = target
+        # An alias a batch declares (PagerDuty number → id) follows the id's own link.
+        for alias in batch.aliases:
+            own = str(alias["incident_id"])
+            if (alias["source"], str(alias["external_id"])) in known and own not in remap:
+                target = known[(alias["source"], str(alias["external_id"]))]
+                if target != own:
+                    remap[own] = target
+        if ctx.incident_id:
+            remap = {k: ctx.incident_id for k in {k for k, _ in keys} | set(remap)}
+            remap.pop(ctx.incident_id, None)
+        return remap
+
+    def _upsert_incidents(self, conn: Connection, rows: list[dict], *, fill_only: bool = False) -> None:
+        if not rows:
+            return
+        columns = [c for c in INCIDENT_COLUMNS if c != "incident_id"]
+        full = [{c: row.get(c) for c in INCIDENT_COLUMNS} for row in rows]
+        dialect_insert = _dialect_insert(conn)
+        statement = dialect_insert(incidents)
+        excluded = statement.excluded
+        # The source that owns an incident refreshes it; other sources only fill its gaps.
+        same_source = or_(incidents.c.source == excluded.source, incidents.c.source.is_(None))
+        if fill_only:
+            same_source = and_(incidents.c.source.is_(None), excluded.source.is_(None))
+        updates = {c: case((same_source, func.coalesce(excluded[c], incidents.c[c])),
+                           else_=func.coalesce(incidents.c[c], excluded[c]))
+                   for c in columns if c != "source"}
+        updates["source"] = func.coalesce(incidents.c.source, excluded.source)
+        conn.execute(statement.on_conflict_do_update(index_elements=["incident_id"], set_=updates), full)
+
+    @staticmethod
+    def _insert_ignore(conn: Connection, table: Table, rows: list[dict], keys: tuple[str, ...]) -> int:
+        statement = _dialect_insert(conn)(table).on_conflict_do_nothing(index_elements=list(keys))
+        return max(conn.execute(statement, rows).rowcount, 0)
+
+    @staticmethod
+    def _insert_events(conn: Connection, frame: pd.DataFrame) -> int:
+        columns = list(EVENT_COLUMNS)
+        micros = (frame["at"].dt.as_unit("us").astype("int64")).tolist()
+        data = [micros if c == "at" else frame[c].astype("int64").tolist() if c == "seq"
+                else frame[c].tolist() for c in columns]
+        rows = list(zip(*data))
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+               "ON CONFLICT (event_id) DO NOTHING")
+        added = 0
+        for start in range(0, len(rows), 50_000):
+            added += max(conn.exec_driver_sql(sql, rows[start:start + 50_000]).rowcount, 0)
+        return added
+
+    # --- reading ---------------------------------------------------------------------------
+    def incidents(self, incident_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        query = select(*[incidents.c[c] for c in INCIDENT_COLUMNS]).order_by(incidents.c.created_at,
+                                                                            incidents.c.incident_id)
+        if incident_ids is not None:
+            query = query.where(incidents.c.incident_id.in_(list(incident_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame.from_records(rows, columns=list(INCIDENT_COLUMNS))
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us")
+        return frame.astype({c: object for c in INCIDENT_COLUMNS if c != "created_at"})
+
+    def incident(self, incident_id: str) -> dict:
+        frame = self.incidents([incident_id])
+        if frame.empty:
+            resolved = self.resolve_alias(incident_id)
+            if resolved is None:
+                raise UnknownIncidentError(incident_id)
+            frame = self.incidents([resolved])
+        row = frame.iloc[0].to_dict()
+        return {k: (None if v is pd.NaT or (isinstance(v, float) and pd.isna(v)) else v) for k, v in row.items()}
+
+    def resolve_alias(self, external_id: str, source: str | None = None) -> str | None:
+        query = select(aliases.c.incident_id).where(aliases.c.external_id == str(external_id))
+        if source:
+            query = query.where(aliases.c.source == source)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalars().unique().all()
+        return found[0] if len(found) == 1 else None
+
+    def events(self, incident_id: str | None = None, *, incident_ids: Iterable[str] | None = None,
+               since: Any = None, until: Any = None, with_raw: bool = True) -> pd.DataFrame:
+        """Events as a canonical frame, ordered by incident, time and seq."""
+        columns = [c for c in EVENT_COLUMNS if with_raw or c != "raw"]
+        query = select(*[events.c[c] for c in columns])
+        if incident_id is not None:
+            query = query.where(events.c.incident_id == incident_id)
+        if incident_ids is not None:
+            query = query.where(events.c.incident_id.in_(list(incident_ids)))
+        if since is not None:
+            query = query.where(events.c.at >= _micros(since))
+        if until is not None:
+            query = query.where(events.c.at < _micros(until))
+        query = query.order_by(events.c.incident_id, events.c.at, events.c.seq, events.c.event_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            frame = empty_events()
+            return frame[columns]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        frame["at"] = pd.to_datetime(frame["at"].astype("int64"), unit="us", utc=True)
+        frame["seq"] = frame["seq"].astype("int64")
+        for column in columns:
+            if column not in ("at", "seq"):
+                frame[column] = frame[column].astype(object)
+        return frame
+
+    def aliases(self, incident_id: str | None = None) -> pd.DataFrame:
+        query = select(aliases.c.incident_id, aliases.c.source, aliases.c.external_id)
+        if incident_id is not None:
+            query = query.where(aliases.c.incident_id == incident_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(aliases.c.incident_id, aliases.c.source)).all()
+        return pd.DataFrame.from_records(rows, columns=["incident_id", "source", "external_id"])
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in (incidents, events, aliases, annotations, action_items, runs)}
+
+    # --- linking ---------------------------------------------------------------------------
+    def link(self, incident_id: str, source: str, external_id: str) -> None:
+        """Make (source, external_id) name `incident_id`; fold an incident already stored
+        under that external id into it, so its events join one timeline without duplicates."""
+        external_id = str(external_id)
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(incidents.c.incident_id)
+                                  .where(incidents.c.incident_id == incident_id)).first()
+            if exists is None:
+                self._upsert_incidents(conn, [{"incident_id": incident_id, "source": None}])
+            folded = {external_id}
+            folded |= set(conn.execute(select(aliases.c.incident_id).where(
+                and_(aliases.c.source == source, aliases.c.external_id == external_id))).scalars())
+            folded.discard(incident_id)
+            for old in folded:
+                self._fold(conn, old, incident_id, source)
+            statement = _dialect_insert(conn)(aliases).values(
+                source=source, external_id=external_id, incident_id=incident_id)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["source", "external_id"], set_={"incident_id": incident_id}))
+
+    def _fold(self, conn: Connection, old: str, new: str, source: str) -> None:
+        row = conn.execute(select(incidents).where(incidents.c.incident_id == old)).mappings().first()
+        if row is None:
+            return
+        # Later ingests that name the old id follow the link too.
+        statement = _dialect_insert(conn)(aliases).values(
+            source=row["source"] or source, external_id=old, incident_id=old)
+        conn.execute(statement.on_conflict_do_nothing(index_elements=["source", "external_id"]))
+        self._upsert_incidents(conn, [{**dict(row), "incident_id": new}], fill_only=True)
+        for table in (events, action_items):
+            conn.execute(update(table).where(table.c.incident_id == old).values(incident_id=new))
+        conn.execute(update(aliases).where(aliases.c.incident_id == old).values(incident_id=new))
+        existing = set(conn.execute(select(annotations.c.field)
+                                    .where(annotations.c.incident_id == new)).scalars())
+        conn.execute(delete(annotations).where(and_(annotations.c.incident_id == old,
+                                                    annotations.c.field.in_(existing))))
+        conn.execute(update(annotations).where(annotations.c.incident_id == old).values(incident_id=new))
+        conn.execute(delete(incidents).where(incidents.c.incident_id == old))
+
+    # --- annotations -----------------------------------------------------------------------
+    def annotations(self, incident_id: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(annotations.c.field, annotations.c.value)
+                                .where(annotations.c.incident_id == incident_id)).all()
+        return {r.field: r.value for r in rows if r.value is not None}
+
+    def annotation_rows(self, incident_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        query = select(annotations.c.incident_id, annotations.c.field, annotations.c.value,
+                       annotations.c.author, annotations.c.updated_at)
+        if incident_ids is not None:
+            query = query.where(annotations.c.incident_id.in_(list(incident_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame.from_records(rows, columns=["incident_id", "field", "value", "author", "updated_at"])
+
+    def set_annotation(self, incident_id: str, field: str, value: str | None,
+                       author: str | None = None) -> None:
+        """Save one field at once (None or "" deletes it); other fields are untouched."""
+        self._require_incident(incident_id)
+        with self.engine.begin() as conn:
+            if value is None or str(value) == "":
+                conn.execute(delete(annotations).where(and_(annotations.c.incident_id == incident_id,
+                                                            annotations.c.field == field)))
+                return
+            statement = _dialect_insert(conn)(annotations).values(
+                incident_id=incident_id, field=field, value=str(value), author=author, updated_at=_now())
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["incident_id", "field"],
+                set_={"value": statement.excluded.value, "author": statement.excluded.author,
+                      "updated_at": statement.excluded.updated_at}))
+
+    # --- action items ----------------------------------------------------------------------
+    ACTION_ITEM_COLUMNS = ("id", "incident_id", "title", "owner", "type", "priority", "status",
+                           "due", "url", "created_at", "closed_at")
+
+    def action_items(self, incident_id: str | None = None) -> pd.DataFrame:
+        query = select(*[action_items.c[c] for c in self.ACTION_ITEM_COLUMNS]).order_by(action_items.c.id)
+        if incident_id is not None:
+            query = query.where(action_items.c.incident_id == incident_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame.from_records(rows, columns=list(self.ACTION_ITEM_COLUMNS))
+        for column in ("created_at", "closed_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True).dt.as_unit("us")
+        return frame
+
+    def add_action_item(self, incident_id: str, title: str, **fields: Any) -> int:
+        self._require_incident(incident_id)
+        values = self._action_item_values({"title": title, **fields})
+        values.setdefault("status", "open")
+        values.setdefault("created_at", _now())
+        if values["status"] != "open" and values.get("closed_at") is None:
+            values["closed_at"] = _now()
+        with self.engine.begin() as conn:
+            return int(conn.execute(insert(action_items).values(incident_id=incident_id, **values))
+                       .inserted_primary_key[0])
+
+    def update_action_item(self, item_id: int, **fields: Any) -> None:
+        values = self._action_item_values(fields)
+        with self.engine.begin() as conn:
+            current = conn.execute(select(action_items.c.status, action_items.c.closed_at)
+                                   .where(action_items.c.id == item_id)).first()
+            if current is None:
+                raise StoreError(f"no action item {item_id}")
+            if "status" in values and "closed_at" not in values:
+                values["closed_at"] = None if values["status"] == "open" else (current.closed_at or _now())
+            conn.execute(update(action_items).where(action_items.c.id == item_id).values(**values))
+
+    def delete_action_item(self, item_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(action_items).where(action_items.c.id == item_id))
+
+    @staticmethod
+    def _action_item_values(fields: Mapping[str, Any]) -> dict:
+        allowed = {"title", "owner", "type", "priority", "status", "due", "url", "created_at", "closed_at"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise StoreError(f"unknown action item field(s): {', '.join(sorted(unknown))}")
+        values = {k: (None if v == "" else v) for k, v in fields.items()}
+        if values.get("type") is not None and values["type"] not in ACTION_ITEM_TYPES:
+            raise StoreError(f"action item type must be one of {', '.join(ACTION_ITEM_TYPES)}")
+        if values.get("status") is not None and values["status"] not in ACTION_ITEM_STATUSES:
+            raise StoreError(f"action item status must be one of {', '.join(ACTION_ITEM_STATUSES)}")
+        if "title" in values and not (values["title"] or "").strip():
+            raise StoreError("an action item needs a title")
+        if isinstance(values.get("due"), (date, datetime)):
+            values["due"] = values["due"].isoformat()[:10]
+        elif values.get("due") is not None:
+            try:
+                values["due"] = date.fromisoformat(str(values["due"])[:10]).isoformat()
+            except ValueError:
+                raise StoreError(f"due date {values['due']!r} is not YYYY-MM-DD") from None
+        return values
+
+    def _require_incident(self, incident_id: str) -> None:
+        with self.engine.connect() as conn:
+            if conn.execute(select(incidents.c.incident_id)
+                            .where(incidents.c.incident_id == incident_id)).first() is None:
+                raise UnknownIncidentError(incident_id)
+
+
+def _micros(value: Any) -> int:
+    stamp = parse_timestamp(value)
+    return int((stamp - _EPOCH) // pd.Timedelta(microseconds=1))
+
+
+def _dialect_insert(conn: Connection):
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    elif conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        raise StoreError(f"unsupported database {conn.dialect.name!r}: use SQLite or PostgreSQL")
+    return dialect_insert
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
