@@ -28,7 +28,7 @@ class InputError(ReviewKitError):
 
     def at(self, path: str | None = None, where: str | None = None) -> "InputError":
         """The same problem, placed in a file and/or a location once the caller knows them."""
-        return InputError(path or self.path, where or self.where, self.problem)
+        return type(self)(path or self.path, where or self.where, self.problem)
 
 
 class TimestampError(InputError):

@@ -1,0 +1,46 @@
+"""`review-kit demo`: sample exports → a new store → one retrospective and the trend report."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .errors import InputError
+from .ingest import ingest_paths
+from .runner import run_retro, run_trends
+from .sample import generate_sample
+from .store import Store
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def run_demo(out: Path, *, quiet: bool = False, n_incidents: int = 200, seed: int = 42) -> dict[str, Path]:
+    """Build the demo in OUT (which must be new or empty) and return the files it wrote."""
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise InputError(out, None, "demo output folder exists and is not empty; choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    _say(f"1/4 generating {n_incidents} sample incidents as PagerDuty and CSV exports", quiet)
+    sample = generate_sample(out / "sample-exports", n_incidents=n_incidents, seed=seed)
+    store_path = out / "review.db"
+    store = Store.open(store_path)
+    _say("2/4 ingesting them through the real loaders", quiet)
+    for loader_name, path in sample.ingest_plan:
+        ingest_paths(store, loader_name, [path], quiet=True)
+    counts = store.counts()
+    _say(f"    {counts['incidents']} incidents, {counts['events']} events in {store_path}", quiet)
+    incident_id = sample.demo_incident
+    _say(f"3/4 retrospective of {incident_id} (papermill)", quiet)
+    retro = run_retro(str(store_path), incident_id, out / "retros")
+    _say("4/4 trend report (papermill)", quiet)
+    trends = run_trends(str(store_path), out / "trends")
+    files = {"store": store_path, **{f"retro_{k}": v for k, v in retro.files.items()},
+             **{f"trends_{k}": v for k, v in trends.files.items()}}
+    width = max(len(k) for k in files)
+    print(f"demo written to {out}")
+    for key, path in files.items():
+        print(f"  {key:<{width}}  {path}")
+    print(f"open the retrospective: {retro.files['html']}")
+    return files

@@ -1,0 +1,157 @@
+"""The store: one transaction per file, idempotent ingest, linking, annotations, versions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from review_kit.errors import InputError, SchemaVersionError, StoreError, UnknownIncidentError
+from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
+from review_kit.store import Store
+
+
+class TwoBatchLoader(Loader):
+    """Yields two batches; a path containing 'broken' fails after the first was written."""
+
+    name = "fake"
+
+    def load(self, path: Path, ctx: LoadContext):
+        incident = ctx.incident_id or "P1"
+        rows = [dict(incident_id="P1", at="2024-01-01T10:00:00Z", kind="triggered", source_id="e1"),
+                dict(incident_id="P1", at="2024-01-01T11:02:00+01:00", kind="acknowledged",
+                     actor="Ann Lee", source_id="e2")]
+        if ctx.incident_id:
+            for row in rows:
+                row["incident_id"] = incident
+        yield Batch(incidents=[incident_row(incident_id=incident, source="fake", severity_raw="P2",
+                                            title="Checkout down", created_at="2024-01-01T10:00:00Z")],
+                    events=events_frame(rows, source="fake", path=path, tz=ctx.tz),
+                    aliases=[dict(incident_id=incident, source="fake", external_id="42")])
+        if "broken" in str(path):
+            raise InputError(path, "$[1]", "truncated")
+        yield Batch(events=events_frame(
+            [dict(incident_id=incident, at="2024-01-01T10:30:00Z", kind="resolved", source_id="e3")],
+            source="fake", path=path, tz=ctx.tz))
+
+
+def snapshot(store: Store) -> dict:
+    with store.engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT * FROM {t} ORDER BY 1, 2")).all()
+                for t in ("incidents", "events", "aliases", "annotations", "action_items")}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store.open(tmp_path / "review.db")
+
+
+def test_ingest_writes_canonical_rows(store):
+    result = store.ingest(TwoBatchLoader(), "a.json")
+    assert (result.events_seen, result.events_added, result.incident_ids) == (3, 3, {"P1"})
+    events = store.events("P1")
+    assert events["kind"].tolist() == ["triggered", "acknowledged", "resolved"]
+    assert str(events["at"].dtype) == "datetime64[us, UTC]"
+    assert events["at"].iloc[1] == pd.Timestamp("2024-01-01T10:02:00Z")
+    incident = store.incident("P1")
+    assert (incident["severity"], incident["severity_raw"], incident["title"]) == ("SEV2", "P2", "Checkout down")
+    assert store.incident("42")["incident_id"] == "P1"  # an alias finds the incident
+
+
+def test_reingest_is_a_no_op(store):
+    store.ingest(TwoBatchLoader(), "a.json")
+    before = snapshot(store)
+    again = store.ingest(TwoBatchLoader(), "a.json")
+    assert again.events_added == 0
+    assert snapshot(store) == before
+
+
+def test_a_failing_file_leaves_the_store_unchanged(store):
+    store.ingest(TwoBatchLoader(), "a.json")
+    store.set_annotation("P1", "summary", "kept")
+    before = snapshot(store)
+    with pytest.raises(InputError):
+        store.ingest(TwoBatchLoader(), "broken.json", LoadContext(incident_id="INC-7"))
+    assert snapshot(store) == before
+    with pytest.raises(UnknownIncidentError):
+        store.incident("INC-7")
+
+
+def test_link_folds_an_incident_and_later_ingests_follow(store):
+    store.ingest(TwoBatchLoader(), "a.json")
+    store.set_annotation("P1", "impact", "checkout errors for 12% of users")
+    store.link("INC-9", "fake", "42")
+    assert store.incidents()["incident_id"].tolist() == ["INC-9"]
+    assert store.incident("INC-9")["title"] == "Checkout down"  # gaps filled from the folded one
+    assert store.annotations("INC-9") == {"impact": "checkout errors for 12% of users"}
+    result = store.ingest(TwoBatchLoader(), "a.json")
+    assert result.events_added == 0 and result.incident_ids == {"INC-9"}
+    assert len(store.events("INC-9")) == 3
+    assert store.incident("P1")["incident_id"] == "INC-9"
+
+
+def test_incident_option_attaches_everything(store):
+    store.ingest(TwoBatchLoader(), "a.json", LoadContext(incident_id="INC-1"))
+    assert store.incidents()["incident_id"].tolist() == ["INC-1"]
+    assert store.aliases("INC-1")["external_id"].tolist() == ["42"]
+
+
+def test_ingest_never_touches_annotations(store):
+    store.ingest(TwoBatchLoader(), "a.json")
+    store.set_annotation("P1", "root_causes", "connection pool exhausted", author="ann")
+    store.set_annotation("P1", "started_at", "2024-01-01T09:50:00Z")
+    store.ingest(TwoBatchLoader(), "a.json")
+    assert store.annotations("P1") == {"root_causes": "connection pool exhausted",
+                                       "started_at": "2024-01-01T09:50:00Z"}
+    store.set_annotation("P1", "root_causes", "")
+    assert store.annotations("P1") == {"started_at": "2024-01-01T09:50:00Z"}
+
+
+def test_action_items_validate_and_close(store):
+    store.ingest(TwoBatchLoader(), "a.json")
+    item = store.add_action_item("P1", "Alert on pool saturation", owner="Ann Lee", type="prevent",
+                                 priority="P2", due="2024-02-01", url="https://tracker/ABC-1")
+    frame = store.action_items("P1")
+    assert frame.loc[0, ["title", "type", "status", "due"]].tolist() == \
+        ["Alert on pool saturation", "prevent", "open", "2024-02-01"]
+    assert pd.isna(frame.loc[0, "closed_at"])
+    store.update_action_item(item, status="done")
+    assert store.action_items("P1").loc[0, "closed_at"] is not pd.NaT
+    store.update_action_item(item, status="open")
+    assert pd.isna(store.action_items("P1").loc[0, "closed_at"])
+    with pytest.raises(StoreError, match="type must be one of"):
+        store.add_action_item("P1", "x", type="blame")
+    with pytest.raises(StoreError, match="YYYY-MM-DD"):
+        store.add_action_item("P1", "x", due="next week")
+    with pytest.raises(UnknownIncidentError):
+        store.add_action_item("nope", "x")
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "review.db"
+    store = Store.open(path)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
+    store.close()
+    with pytest.raises(SchemaVersionError, match="newer than this review-kit understands"):
+        Store.open(path)
+
+
+def test_sqlite_settings_and_indexes(store):
+    store.ingest(TwoBatchLoader(), "a.json")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+        plan = " ".join(str(r) for r in conn.execute(text(
+            "EXPLAIN QUERY PLAN SELECT * FROM events WHERE incident_id = 'P1' ORDER BY at")))
+    assert "ix_events_incident_at" in plan and "SCAN events" not in plan
+
+
+def test_store_url_and_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("REVIEW_KIT_STORE", str(tmp_path / "env.db"))
+    store = Store.open()
+    assert store.url.endswith("env.db")
+    with pytest.raises(StoreError):
+        Store.open("nosuchdialect://x")
