@@ -137,9 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None,
                         help="TOML config file (default: ./review-kit.toml when present)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    # Options that read naturally after the command too (`review-kit ingest … --quiet`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars")
+    common.add_argument("--store", default=argparse.SUPPRESS, help="as above")
+    common.add_argument("--config", default=argparse.SUPPRESS, help="as above")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = commands.add_parser
 
-    ingest = commands.add_parser("ingest", help="load exports into the store")
+    def add_command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return add(name, parents=[common], **kwargs)
+
+
+    ingest = add_command("ingest", help="load exports into the store")
     ingest.add_argument("source", metavar="SOURCE",
                         help="loader name (pagerduty, csv, opsgenie, statuspage, slack, "
                              "alertmanager, incidentio) or auto")
@@ -149,23 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="zone of timestamps written without one (e.g. Europe/Berlin)")
     ingest.set_defaults(func=cmd_ingest)
 
-    listing = commands.add_parser("incidents", help="list incidents")
+    listing = add_command("incidents", help="list incidents")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_incidents)
 
-    timeline = commands.add_parser("timeline", help="one incident's merged timeline")
+    timeline = add_command("timeline", help="one incident's merged timeline")
     timeline.add_argument("incident_id", metavar="ID")
     fmt = timeline.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
     timeline.set_defaults(func=cmd_timeline)
 
-    metrics = commands.add_parser("metrics", help="one incident's milestones and metrics")
+    metrics = add_command("metrics", help="one incident's milestones and metrics")
     metrics.add_argument("incident_id", metavar="ID")
     metrics.add_argument("--json", action="store_true")
     metrics.set_defaults(func=cmd_metrics)
 
-    retro = commands.add_parser("retro", help="run the retrospective notebook for an incident")
+    retro = add_command("retro", help="run the retrospective notebook for an incident")
     retro.add_argument("incident_id", metavar="ID")
     retro.add_argument("--out", default="out", help="output folder (default ./out)")
     retro.add_argument("--template", default=None, help="postmortem Jinja2 template")
@@ -173,17 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace emails, phone numbers and secrets in every output")
     retro.set_defaults(func=cmd_retro)
 
-    trends = commands.add_parser("trends", help="run the trend notebook over the store")
+    trends = add_command("trends", help="run the trend notebook over the store")
     trends.add_argument("--since", default=None, help="first day (YYYY-MM-DD, UTC)")
     trends.add_argument("--until", default=None, help="day after the last (YYYY-MM-DD, UTC)")
     trends.add_argument("--out", default="out", help="output folder (default ./out)")
     trends.set_defaults(func=cmd_trends)
 
-    demo = commands.add_parser("demo", help="sample data, a retrospective and a trend report")
+    demo = add_command("demo", help="sample data, a retrospective and a trend report")
     demo.add_argument("--out", default="demo-output", help="output folder (default ./demo-output)")
     demo.set_defaults(func=cmd_demo)
 
-    link = commands.add_parser("link", help="say that another system's id names an incident")
+    link = add_command("link", help="say that another system's id names an incident")
     link.add_argument("incident_id", metavar="ID")
     link.add_argument("source", metavar="SOURCE")
     link.add_argument("external_id", metavar="EXTERNAL_ID")
@@ -194,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.store_location = args.store or os.environ.get("REVIEW_KIT_STORE") or str(
-        Path("review-data") / "review.db")
+    from .store import store_location
+    args.store_location = store_location(args.store)
     if os.environ.get(DEBUG_VARIABLE):
         return args.func(args)
     try:

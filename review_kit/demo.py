@@ -27,11 +27,11 @@ def run_demo(out: Path, *, quiet: bool = False, n_incidents: int = 200, seed: in
     store_path = out / "review.db"
     store = Store.open(store_path)
     _say("2/4 ingesting them through the real loaders", quiet)
-    for loader_name, path in sample.ingest_plan:
+    for loader_name, path in sample.ingest:
         ingest_paths(store, loader_name, [path], quiet=True)
     counts = store.counts()
     _say(f"    {counts['incidents']} incidents, {counts['events']} events in {store_path}", quiet)
-    incident_id = sample.demo_incident
+    incident_id = sample.demo_incident_id
     _say(f"3/4 retrospective of {incident_id} (papermill)", quiet)
     retro = run_retro(str(store_path), incident_id, out / "retros")
     _say("4/4 trend report (papermill)", quiet)

@@ -30,7 +30,7 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
     from papermill.exceptions import PapermillExecutionError
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
+    partial = output.with_name(f".partial-{output.name}")
     try:
         papermill.execute_notebook(
             str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,

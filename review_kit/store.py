@@ -132,13 +132,21 @@ class IngestResult:
         self.incident_ids |= other.incident_ids
 
 
-def store_url(location: str | os.PathLike | None = None) -> str:
+def store_location(location: str | os.PathLike | None = None) -> str:
+    """--store as given (else $REVIEW_KIT_STORE, else the default), a path made absolute so
+    that a notebook kernel running in another folder opens the same store."""
+    text = str(location or os.environ.get("REVIEW_KIT_STORE") or DEFAULT_STORE)
+    return text if "://" in text else str(Path(text).expanduser().resolve())
+
+
+def store_url(location: str | os.PathLike | None = None, *, create: bool = True) -> str:
     """The SQLAlchemy URL for --store: a URL as given, a plain path as a SQLite file."""
-    location = location or os.environ.get("REVIEW_KIT_STORE") or DEFAULT_STORE
-    text = str(location)
+    text = store_location(location)
     if "://" in text:
         return text
-    path = Path(text).expanduser().resolve()
+    path = Path(text)
+    if not create and not path.is_file():
+        raise StoreError(f"{path}: no store here (ingest something first, or check --store)")
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
@@ -157,7 +165,7 @@ class Store:
     # --- opening ---------------------------------------------------------------------------
     @classmethod
     def open(cls, location: str | os.PathLike | None = None, *, create: bool = True) -> "Store":
-        url = store_url(location)
+        url = store_url(location, create=create)
         try:
             engine = create_engine(url, future=True)
         except (ArgumentError, ImportError, ValueError) as exc:

@@ -1,0 +1,266 @@
+"""CSV: events (and optionally incidents) written by hand or by another tool, one row each.
+
+Two shapes, told apart by their header (line 1):
+
+- an **events** file: `incident_id, at, kind, actor, summary` and optionally `source`,
+  `visibility` (default internal, external for a `status_update`), `actor_type`, `target`,
+  `status`, `event_id`, `seq`, `raw` (so the output of `review-kit timeline --csv` reads back
+  unchanged). `incident_id` may be left out when
+  `--incident` names the incident. The incidents it names are created with what is known.
+- an **incidents** file: `incident_id` and any of `title, severity, status, service, team,
+  commander, url, created_at, source, source_id` (DESIGN.md's incident columns).
+
+Column names are matched without regard to case, surrounding space, or `-`/space for `_`;
+columns the loader does not know are kept in `raw` and otherwise ignored. The delimiter may
+be a comma, a semicolon or a tab (spreadsheets in some locales write semicolons). Errors name
+the line of the file (the header is line 1; a quoted field spanning lines counts them all).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, TimestampError
+from ..model import (ACTOR_TYPES, EVENT_KINDS, INCIDENT_COLUMNS, normalise_severity,
+                     parse_timestamps)
+from .base import Batch, LoadContext, Loader, _read_text, events_frame, incident_row
+
+SOURCE = "csv"
+
+EVENT_REQUIRED: tuple[str, ...] = ("incident_id", "at", "kind", "actor", "summary")
+INCIDENT_OPTIONAL: tuple[str, ...] = tuple(c for c in INCIDENT_COLUMNS if c != "incident_id")
+_DELIMITERS = (",", ";", "\t")
+_NAME_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def _column_name(name: str) -> str:
+    return _NAME_SEPARATORS.sub("_", name.strip().lstrip("\ufeff").lower())
+
+
+class CsvLoader(Loader):
+    name = SOURCE
+    description = "CSV events (incident_id, at, kind, actor, summary…) or incidents"
+
+    def sniff(self, path: Path, head: str) -> bool:
+        first = head.lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+        if first.lstrip()[:1] in ("{", "["):
+            return False
+        columns = {_column_name(c) for c in next(csv.reader([first], delimiter=_delimiter(first)), [])}
+        return ({"at", "kind"} <= columns and ("incident_id" in columns or "summary" in columns)) \
+            or ("incident_id" in columns and bool(columns & {"title", "severity", "created_at"}))
+
+    def load(self, path: Path, ctx: LoadContext) -> Iterator[Batch]:
+        path = Path(path)
+        header, records, lines = _read_records(path)
+        columns = set(header)
+        if columns & {"at", "kind"}:
+            yield _events(path, header, records, lines, ctx)
+        elif "incident_id" in columns:
+            yield _incidents(path, header, records, lines, ctx)
+        else:
+            raise InputError(path, "line 1", "not a review-kit CSV: an events file needs the "
+                             f"columns {', '.join(EVENT_REQUIRED)}; an incidents file needs "
+                             "incident_id and any of title, severity, status, service, created_at…")
+
+
+def _delimiter(header_line: str) -> str:
+    return max(_DELIMITERS, key=header_line.count) if header_line else ","
+
+
+def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header (normalised names), the data records, and the line each record starts on."""
+    text = _read_text(path)
+    if not text.strip():
+        raise InputError(path, None, "file is empty")
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True)
+    records: list[list[str]] = []
+    lines: list[int] = []
+    header: list[str] | None = None
+    previous_end = 0
+    try:
+        for record in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not record or all(not field.strip() for field in record):
+                continue
+            if header is None:
+                header = [_column_name(c) for c in record]
+                header_line = start
+                continue
+            records.append(record)
+            lines.append(start)
+    except csv.Error as exc:
+        raise InputError(path, f"line {reader.line_num}", f"malformed CSV: {exc}") from None
+    if header is None:
+        raise InputError(path, None, "file has no header line")
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated or "" in header:
+        problem = (f"column {duplicated[0]!r} appears twice" if duplicated
+                   else f"column {header.index('') + 1} has no name")
+        raise InputError(path, f"line {header_line}", problem)
+    for record, line in zip(records, lines):
+        if len(record) != len(header):
+            raise InputError(path, f"line {line}", f"{len(record)} fields where the header "
+                             f"has {len(header)}")
+    return header, records, lines
+
+
+def _frame(header: list[str], records: list[list[str]]) -> pd.DataFrame:
+    """The records as text columns, blanks as None (an empty cell means unknown)."""
+    frame = pd.DataFrame(records, columns=header, dtype=object)
+    for column in header:
+        values = frame[column].str.strip()
+        frame[column] = values.where(values != "", None)
+    return frame
+
+
+def _locate(lines: list[int]) -> Callable[[int], str]:
+    return lambda i: f"line {lines[i]}"
+
+
+def _first_bad(mask: pd.Series) -> int:
+    return int(np.flatnonzero(mask.to_numpy())[0])
+
+
+def _times(text: pd.Series, tz: str | None, path: Path, locate: Callable[[int], str]) -> pd.Series:
+    """The `at` column as UTC, every cell required; errors name the line."""
+    try:
+        at = parse_timestamps(text, tz, where="row")
+    except TimestampError as exc:
+        raise InputError(path, locate(int(str(exc.where).split()[-1]) - 1), exc.problem) from None
+    if at.isna().any():
+        raise InputError(path, locate(_first_bad(at.isna())), "event has no timestamp")
+    return at
+
+
+def _row_ids(rows: pd.DataFrame, at: pd.Series) -> pd.Series:
+    """Stable ids for rows that bring none: a hash of everything the row says, so re-ingesting
+    the file is a no-op. The instant (not its spelling) is hashed, and target and status too:
+    two `notified` rows in one second that differ only in whom they notified are two events."""
+    fields = [rows[c] if c in rows else pd.Series(None, index=rows.index, dtype=object)
+              for c in ("kind", "actor", "summary", "target", "status")]
+    key = at.astype("int64").astype(str).str.cat(
+        [rows["incident_id"].astype(str)] + [f.fillna("\x00").astype(str) for f in fields], sep="\x1f")
+    return pd.Series([f"{source}:h{hashlib.sha1(k.encode()).hexdigest()[:24]}"
+                      for source, k in zip(rows["source"].tolist(), key.tolist())],
+                     index=rows.index, dtype=object)
+
+
+def _events(path: Path, header: list[str], records: list[list[str]], lines: list[int],
+            ctx: LoadContext) -> Batch:
+    required = [c for c in EVENT_REQUIRED if not (c == "incident_id" and ctx.incident_id)]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(path, "line 1", f"events file is missing column(s) {', '.join(missing)}; "
+                         f"an events file needs {', '.join(EVENT_REQUIRED)}")
+    frame = _frame(header, records)
+    locate = _locate(lines)
+    if ctx.incident_id:
+        frame["incident_id"] = str(ctx.incident_id)
+    kind = frame["kind"].str.lower()
+    bad_kind = ~kind.isin(EVENT_KINDS)
+    if bad_kind.any():
+        i = _first_bad(bad_kind)
+        raise InputError(path, locate(i), f"unknown event kind {frame['kind'].iloc[i]!r}; "
+                         f"expected one of {', '.join(sorted(EVENT_KINDS))}")
+    rows = pd.DataFrame({"incident_id": frame["incident_id"], "at": frame["at"], "kind": kind,
+                         "actor": frame["actor"], "summary": frame["summary"]})
+    for column in ("target", "status", "source", "event_id"):
+        if column in frame.columns:
+            rows[column] = frame[column]
+    # A status page update is external communication by definition (DESIGN.md); everything
+    # else a CSV says is internal unless its visibility cell says otherwise.
+    default_visibility = pd.Series(np.where(kind == "status_update", "external", "internal"),
+                                   index=frame.index, dtype=object)
+    rows["visibility"] = (frame["visibility"].str.lower().fillna(default_visibility)
+                          if "visibility" in frame.columns else default_visibility)
+    if "actor_type" in frame.columns:
+        actor_type = frame["actor_type"].str.lower()
+        bad = actor_type.notna() & ~actor_type.isin(ACTOR_TYPES)
+        if bad.any():
+            i = _first_bad(bad)
+            raise InputError(path, locate(i), f"actor_type must be one of "
+                             f"{', '.join(sorted(ACTOR_TYPES))}, not {frame['actor_type'].iloc[i]!r}")
+        rows["actor_type"] = actor_type
+    if "seq" in frame.columns:
+        seq = pd.to_numeric(frame["seq"], errors="coerce")
+        bad = frame["seq"].notna() & (seq.isna() | (seq != seq.round()))
+        if bad.any():
+            i = _first_bad(bad)
+            raise InputError(path, locate(i), f"seq must be a whole number, not {frame['seq'].iloc[i]!r}")
+        # Rows without a seq keep their place in the file.
+        rows["seq"] = seq.fillna(pd.Series(range(len(frame)), index=frame.index)).astype("int64")
+    if "raw" in frame.columns:
+        rows["raw"] = frame["raw"]
+    else:
+        # pandas writes the JSON in C; one record per line, newlines inside values escaped.
+        rows["raw"] = pd.DataFrame(records, columns=header).to_json(
+            orient="records", lines=True, force_ascii=False).splitlines()
+    rows["source"] = rows["source"].fillna(SOURCE) if "source" in rows else SOURCE
+    missing_incident = rows["incident_id"].isna()
+    if missing_incident.any():
+        raise InputError(path, locate(_first_bad(missing_incident)), "event belongs to no incident")
+    hashed = _row_ids(rows, _times(frame["at"], ctx.tz, path, locate))
+    rows["event_id"] = rows["event_id"].fillna(hashed) if "event_id" in rows else hashed
+    # events_frame parses `at` from the text again (cheaper than from Timestamps), and plain
+    # dicts built by zip cost a fraction of DataFrame.to_dict on big files.
+    columns = list(rows.columns)
+    records = [dict(zip(columns, values))
+               for values in zip(*(rows[c].tolist() for c in columns))]
+    events = events_frame(records, source=SOURCE, path=path, tz=ctx.tz, locate=locate)
+    # The incidents an events file names exist, with nothing known about them but their id.
+    incidents = [{"incident_id": incident_id, "source": SOURCE}
+                 for incident_id in dict.fromkeys(events["incident_id"].tolist())]
+    return Batch(incidents=incidents, events=events, aliases=[])
+
+
+def _incidents(path: Path, header: list[str], records: list[list[str]], lines: list[int],
+               ctx: LoadContext) -> Batch:
+    frame = _frame(header, records)
+    locate = _locate(lines)
+    if ctx.incident_id:
+        if len(frame) > 1:
+            raise InputError(path, None, f"--incident names one incident, but the file holds "
+                             f"{len(frame)}")
+        frame["incident_id"] = str(ctx.incident_id)
+    missing_id = frame["incident_id"].isna()
+    if missing_id.any():
+        raise InputError(path, locate(_first_bad(missing_id)), "incident_id is empty")
+    repeated = frame["incident_id"].duplicated()
+    if repeated.any():
+        i = _first_bad(repeated)
+        first = _first_bad(frame["incident_id"] == frame["incident_id"].iloc[i])
+        raise InputError(path, locate(i), f"incident {frame['incident_id'].iloc[i]!r} already "
+                         f"appears on {locate(first)}")
+    if "created_at" in frame.columns:
+        try:
+            created = parse_timestamps(frame["created_at"], ctx.tz, where="row")
+        except TimestampError as exc:
+            position = int(str(exc.where).split()[-1]) - 1
+            raise InputError(path, f"{locate(position)}: created_at", exc.problem) from None
+    else:
+        created = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+    severity_map: Mapping[str, str] | None = ctx.config.get("severity_map") or None
+    known = [c for c in INCIDENT_OPTIONAL if c in frame.columns and c not in ("created_at",)]
+    incidents = []
+    for record, stamp in zip(frame.to_dict("records"), created.tolist()):
+        fields = {c: record[c] for c in known if c not in ("severity", "severity_raw", "source")}
+        raw = record.get("severity_raw") or record.get("severity")
+        severity = normalise_severity(record.get("severity"), severity_map) if record.get("severity") \
+            else normalise_severity(raw, severity_map)
+        row = incident_row(incident_id=record["incident_id"], source=record.get("source") or SOURCE,
+                           severity_raw=raw, severity=severity,
+                           created_at=None if pd.isna(stamp) else stamp, **fields)
+        incidents.append(row)
+    return Batch(incidents=incidents, events=events_frame([], source=SOURCE, path=path, tz=ctx.tz),
+                 aliases=[])
+
+
+LOADER = CsvLoader()
