@@ -154,7 +154,7 @@ def _join(base: str, suffix: str) -> str:
 
 
 def _summary(ref: Any) -> str | None:
-    return ref.get("summary") if isinstance(ref, Mapping) and ref.get("summary") else None
+    return ref.get("summary") if isinstance(ref, dict) and ref.get("summary") else None
 
 
 def _names(refs: Any) -> str | None:
@@ -173,7 +173,7 @@ def _readable(event_type: str) -> str:
 
 
 def _actor(agent: Any) -> tuple[str | None, str | None]:
-    if not isinstance(agent, Mapping):
+    if not isinstance(agent, dict):
         return None, None
     return _summary(agent), ACTOR_TYPES.get(str(agent.get("type")))
 
@@ -186,6 +186,7 @@ class _Reader:
         self.ctx = ctx
         self.severity_map = {**DEFAULT_SEVERITY_MAP, **dict(ctx.config.get("severity_map") or {})}
         self.incidents: list[tuple[int, dict]] = []          # (rank, row)
+        self.referenced: set[tuple[str, str]] = set()
         self.webhook_snapshots: list[tuple[int, dict]] = []  # (webhook row index, row)
         self.aliases: dict[tuple[str, str], dict] = {}
         self.log_rows: list[dict] = []
@@ -198,7 +199,7 @@ class _Reader:
 
     # --- documents -----------------------------------------------------------------------------
     def document(self, place: str, doc: Any) -> None:
-        if not isinstance(doc, Mapping):
+        if not isinstance(doc, dict):
             raise InputError(self.path, place, f"expected a PagerDuty response object, "
                              f"found {type(doc).__name__}")
         if isinstance(doc.get("incidents"), list):
@@ -208,17 +209,17 @@ class _Reader:
             self.log_page(doc["log_entries"], doc.get("offset"), _join(place, ".log_entries"))
         elif isinstance(doc.get("notes"), list):
             self.notes(doc, place)
-        elif isinstance(doc.get("event"), Mapping):
+        elif isinstance(doc.get("event"), dict):
             self.webhook(doc["event"], _join(place, ".event"))
-        elif isinstance(doc.get("incident"), Mapping) and doc["incident"].get("type") == "incident":
+        elif isinstance(doc.get("incident"), dict) and doc["incident"].get("type") == "incident":
             self.incident(doc["incident"], _join(place, ".incident"))
-        elif isinstance(doc.get("log_entry"), Mapping):
+        elif isinstance(doc.get("log_entry"), dict):
             self.log_page([doc["log_entry"]], None, _join(place, ".log_entry"), single=True)
         elif str(doc.get("type", "")).endswith("_log_entry"):
             self.log_page([doc], None, _join(place, ""), single=True)
         elif doc.get("type") == "incident":
             self.incident(doc, _join(place, ""))
-        elif isinstance(doc.get("error"), Mapping):
+        elif isinstance(doc.get("error"), dict):
             raise InputError(self.path, _join(place, ".error"), "the file holds a PagerDuty API "
                              f"error, not data: {doc['error'].get('message', doc['error'])}")
         elif isinstance(doc.get("messages"), list):
@@ -269,10 +270,13 @@ class _Reader:
 
     def reference(self, ref: Any, where: str, service: Any = None, teams: Any = None) -> str:
         """An incident known only from a reference (log entry, note, webhook sub-object)."""
-        if self.ctx.incident_id and not isinstance(ref, Mapping):
+        if self.ctx.incident_id and not isinstance(ref, dict):
             return str(self.ctx.incident_id)
         pd_id = str(require(ref, "id", self.path, where))
         incident_id = self.incident_id(pd_id)
+        if (pd_id, incident_id) in self.referenced:
+            return incident_id  # every log entry repeats the reference: read it once
+        self.referenced.add((pd_id, incident_id))
         title = _summary(ref)
         match = _NUMBERED_SUMMARY.match(title or "")
         if match:
@@ -298,9 +302,9 @@ class _Reader:
     def log_entry(self, entry: Any, where: str, position: int) -> None:
         entry_type = str(require(entry, "type", self.path, where))
         embedded = entry.get("incident")
-        if self.ctx.incident_id and not isinstance(embedded, Mapping):
+        if self.ctx.incident_id and not isinstance(embedded, dict):
             incident_id = str(self.ctx.incident_id)
-        elif isinstance(embedded, Mapping) and embedded.get("type") == "incident":
+        elif isinstance(embedded, dict) and embedded.get("type") == "incident":
             # Fetched with include[]=incidents: the whole incident, not a reference.
             incident_id = self.incident(embedded, f"{where}.incident")
         else:
@@ -310,7 +314,7 @@ class _Reader:
         kind = LOG_ENTRY_KINDS.get(entry_type, "note")
         summary = entry.get("summary")
         target = None
-        channel = entry.get("channel") if isinstance(entry.get("channel"), Mapping) else {}
+        channel = entry.get("channel") if isinstance(entry.get("channel"), dict) else {}
         if entry_type == "annotate_log_entry":
             summary = channel.get("summary") or entry.get("note") or summary
         elif entry_type == "notify_log_entry":
@@ -319,7 +323,7 @@ class _Reader:
         elif entry_type in ("assign_log_entry", "reassign_log_entry", "escalate_log_entry",
                             "repeat_escalation_path_log_entry"):
             assigned = list(entry.get("assignees") or [])
-            if isinstance(entry.get("assigned_user"), Mapping):
+            if isinstance(entry.get("assigned_user"), dict):
                 assigned.append(entry["assigned_user"])
             target = _names(assigned)
             if entry_type == "assign_log_entry" and actor_type != "person":
@@ -339,20 +343,20 @@ class _Reader:
     # --- notes ---------------------------------------------------------------------------------
     def notes(self, doc: Mapping, place: str) -> None:
         wrapper = doc.get("incident")
-        named = doc.get("incident_id") or (wrapper.get("id") if isinstance(wrapper, Mapping) else None)
+        named = doc.get("incident_id") or (wrapper.get("id") if isinstance(wrapper, dict) else None)
         if self.ctx.incident_id:
             incident_id = str(self.ctx.incident_id)
             if named:
                 self.alias(incident_id, named)
         elif named:
-            incident_id = self.reference(wrapper if isinstance(wrapper, Mapping) else {"id": named},
+            incident_id = self.reference(wrapper if isinstance(wrapper, dict) else {"id": named},
                                          _join(place, ".incident"))
         else:
             raise InputError(self.path, _join(place, ".notes"), "a notes response does not say "
                              "which incident it belongs to; ingest it with --incident ID")
         for j, note in enumerate(doc["notes"]):
             where = _join(place, f".notes[{j}]")
-            if not isinstance(note, Mapping):
+            if not isinstance(note, dict):
                 raise InputError(self.path, where, f"expected a note object, found {type(note).__name__}")
             actor, actor_type = _actor(note.get("user"))
             note_id = note.get("id")
@@ -369,7 +373,7 @@ class _Reader:
         if event.get("resource_type", "incident") != "incident" or not event_type.startswith("incident."):
             return  # service.* and pagey.ping deliveries say nothing about an incident
         data = require(event, "data", self.path, where)
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):
             raise InputError(self.path, f"{where}.data", "expected an object")
         if data.get("type") == "incident" or (data.get("type") is None and "incident" not in data):
             incident = data
@@ -406,7 +410,7 @@ class _Reader:
                 summary += f": {data['message']}"
         elif event_type == "incident.custom_field_values.updated":
             fields = [f"{f.get('name')}={f.get('value')}" for f in data.get("custom_fields") or []
-                      if isinstance(f, Mapping)]
+                      if isinstance(f, dict)]
             summary = "Custom fields updated" + (f": {', '.join(fields)}" if fields else "")
             if actor:
                 summary += f" by {actor}"
