@@ -7,7 +7,7 @@ from pathlib import Path
 from .errors import InputError
 from .ingest import ingest_paths
 from .runner import run_retro, run_trends
-from .sample import generate_sample
+from .sample import generate_sample, seed_review_history
 from .store import Store
 
 
@@ -29,8 +29,10 @@ def run_demo(out: Path, *, quiet: bool = False, n_incidents: int = 200, seed: in
     _say("2/4 ingesting them through the real loaders", quiet)
     for loader_name, path in sample.ingest:
         ingest_paths(store, loader_name, [path], quiet=True)
+    seed_review_history(store, seed=seed)
     counts = store.counts()
-    _say(f"    {counts['incidents']} incidents, {counts['events']} events in {store_path}", quiet)
+    _say(f"    {counts['incidents']} incidents, {counts['events']} events, "
+         f"{counts['action_items']} action items from earlier reviews in {store_path}", quiet)
     incident_id = sample.demo_incident_id
     _say(f"3/4 retrospective of {incident_id} (papermill)", quiet)
     retro = run_retro(str(store_path), incident_id, out / "retros")

@@ -1012,3 +1012,63 @@ def generate_sample(out_dir: Path | str, *, n_incidents: int = 200, seed: int = 
         demo_incident_id=demo,
         counts=counts,
     )
+
+
+# --- what earlier retrospectives decided ------------------------------------------------------
+_ACTION_TEMPLATES = (
+    ("mitigate", "Add a runbook step for {service} failover"),
+    ("prevent", "Alert on {service} saturation before it pages"),
+    ("prevent", "Add a regression test for the {service} fault"),
+    ("process", "Post the first status update within 15 minutes for {severity}s"),
+    ("other", "Review {service} dashboards with the owning team"),
+    ("prevent", "Rate-limit retries from {service} clients"),
+)
+
+
+def sample_action_items(incidents: "pd.DataFrame", *, seed: int = 42) -> list[dict]:
+    """Action items as the retrospectives of a sample history would have left them.
+
+    SEV1–SEV3 incidents get one to three items each; older and more severe incidents'
+    items are more often closed; closing takes a log-normal number of days (a median of
+    about three weeks), so the trend report sees a realistic follow-through curve.
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed + 1)
+    chosen = incidents[incidents["severity"].isin(["SEV1", "SEV2", "SEV3"])
+                       & incidents["created_at"].notna()].sort_values("incident_id")
+    end = incidents["created_at"].max()
+    items: list[dict] = []
+    for incident in chosen.itertuples(index=False):
+        severity = int(str(incident.severity)[-1])
+        for _ in range(int(rng.integers(1, 4 - (severity == 3)))):
+            kind, title = _ACTION_TEMPLATES[int(rng.integers(len(_ACTION_TEMPLATES)))]
+            created = incident.created_at + pd.Timedelta(days=float(rng.uniform(1, 5)))
+            if created > end:
+                continue
+            days_to_close = float(np.exp(rng.normal(np.log(21) - 0.3 * (3 - severity), 0.9)))
+            closed = created + pd.Timedelta(days=days_to_close)
+            done = closed <= end and rng.random() < 0.85
+            team_people = TEAMS.get(str(incident.team), COMMANDERS)
+            items.append({
+                "incident_id": incident.incident_id,
+                "title": title.format(service=incident.service or "the service", severity=incident.severity),
+                "owner": team_people[int(rng.integers(len(team_people)))],
+                "type": kind, "priority": f"P{min(severity + int(rng.integers(0, 2)), 4)}",
+                "status": "done" if done else ("wontfix" if closed <= end and rng.random() < 0.5 else "open"),
+                "due": (created + pd.Timedelta(days=int(rng.choice([14, 30, 45, 60])))).date().isoformat(),
+                "created_at": created,
+                "closed_at": closed if done else None,
+            })
+    for item in items:
+        if item["status"] == "wontfix":
+            item["closed_at"] = item["created_at"] + pd.Timedelta(days=7)
+    return items
+
+
+def seed_review_history(store: Any, *, seed: int = 42) -> int:
+    """Write `sample_action_items` for the store's incidents (the demo's earlier retros)."""
+    items = sample_action_items(store.incidents(), seed=seed)
+    for item in items:
+        store.add_action_item(item.pop("incident_id"), item.pop("title"), **item)
+    return len(items)

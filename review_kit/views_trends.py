@@ -101,8 +101,14 @@ class TrendsView:
         return figure
 
     def rate_comparison(self) -> pd.DataFrame:
+        """Incidents per day in the two compared periods, with the exact (binomial) test."""
         result = tr.rate_comparison(self._with_created(), self.before, self.after)
-        return pd.DataFrame([vars(result)]) if not hasattr(result, "_asdict") else pd.DataFrame([result._asdict()])
+        return pd.DataFrame([{
+            "period": f"{self.before} → {self.after}",
+            "incidents": f"{result.count_before} → {result.count_after}",
+            "per day": f"{result.rate_before:.2f} → {result.rate_after:.2f}",
+            "ratio (95% CI)": f"{result.ratio:.2f} ({result.ratio_low:.2f}–{result.ratio_high:.2f})",
+            "p value": round(result.p_value, 3), "verdict": result.verdict}])
 
     def duration_table(self) -> pd.DataFrame:
         table = tr.duration_table(self.metrics, by=self.group_by, n_boot=self.n_boot)
@@ -132,9 +138,17 @@ class TrendsView:
             groups = tr.recurring_groups(self.incidents, threshold=threshold)
         return tr.repeat_rate(self.incidents, groups, freq=self.freq)
 
-    def action_items_flow(self):
-        follow = tr.action_item_follow_through(self.action_items, self.incidents, self.asof)
-        return follow
+    def _follow_through(self) -> "tr.FollowThrough":
+        if not hasattr(self, "_follow"):
+            self._follow = tr.action_item_follow_through(self.action_items, self.incidents, self.asof)
+        return self._follow
+
+    def action_items_chart(self):
+        return trend_plots.action_items_chart(self._follow_through().per_period)
+
+    def action_items_open_share(self) -> pd.DataFrame:
+        """Share of action items still open 30, 60 and 90 days after they were opened."""
+        return self._follow_through().still_open
 
     def overdue(self) -> pd.DataFrame:
         return tr.overdue(self.action_items, self.asof)

@@ -22,3 +22,11 @@ def shared_samples() -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory) -> Path:
+    """Path of a store holding 60 sample incidents (built once per test session)."""
+    from conftest import build_sample_store
+    return build_sample_store(tmp_path_factory.mktemp("sample-store"))

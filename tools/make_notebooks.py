@@ -25,7 +25,7 @@ RETRO = [
            "in JupyterLab the facilitator panel below saves to the store as you type."),
     ("code", '# Parameters (papermill overrides these)\n'
              'incident_id = ""  # empty: the most recent incident in the store\n'
-             'store = "review-data/review.db"\n'
+             'store = ""  # empty: $REVIEW_KIT_STORE, else review-data/review.db\n'
              'output_dir = "out/retro"\n'
              'template = ""  # empty: templates/postmortem.md.j2\n'
              'redact = False\n'
@@ -47,25 +47,42 @@ RETRO = [
 ]
 
 TRENDS = [
-    ("md", "# Incident trends\n\nHeavy-tailed durations: medians and percentiles with bootstrap "
-           "intervals, never a bare mean."),
+    ("md", "# Incident trends\n\nIncident durations are heavy-tailed: this report shows medians and "
+           "90th percentiles with bootstrap intervals, compares periods with a rank test, and says "
+           "plainly when a change cannot be told apart from noise."),
     ("code", '# Parameters (papermill overrides these)\n'
-             'store = "review-data/review.db"\n'
+             'store = ""  # empty: $REVIEW_KIT_STORE, else review-data/review.db\n'
              'since = ""  # YYYY-MM-DD, empty: from the first incident\n'
              'until = ""  # YYYY-MM-DD (exclusive), empty: up to now\n'
              'output_dir = "out"\n'
-             'group_by = "severity"\n'
-             'compare = "quarter"  # last full period against the one before: quarter, month or half', "parameters"),
+             'group_by = "severity"  # severity, service or team\n'
+             'compare = "quarter"  # last full quarter (or month, week) against the one before', "parameters"),
     ("code", "from review_kit.views_trends import TrendsView\n\n"
              "trends = TrendsView.open(store, since=since, until=until, output_dir=output_dir,\n"
              "                         group_by=group_by, compare=compare)\n"
              "trends.summary()"),
-    ("md", "## Incidents per month"),
+    ("md", "## How many incidents"),
     ("code", "trends.counts_chart();"),
-    ("code", "trends.counts_table()"),
-    ("md", "## Durations"),
+    ("code", "trends.rate_comparison()"),
+    ("md", "## How long they took\n\nMedian and p90 with 95% bootstrap intervals; the mean only beside them."),
     ("code", "trends.duration_table()"),
-    ("code", "trends.duration_distributions();"),
+    ("code", "trends.duration_distributions(\"time_to_resolve\");"),
+    ("code", "trends.duration_boxes(\"time_to_acknowledge\");"),
+    ("code", "trends.median_over_time(\"time_to_mitigate\");"),
+    ("md", "## Control chart\n\nAn XmR chart on log durations: points outside the limits are worth a look; "
+           "the rest is routine variation."),
+    ("code", "trends.control_chart(\"time_to_resolve\");"),
+    ("md", "## What keeps coming back"),
+    ("code", "trends.recurrence()"),
+    ("code", "trends.repeat_rate()"),
+    ("md", "## Action items: are they closed?"),
+    ("code", "trends.action_items_chart();"),
+    ("code", "trends.action_items_open_share()"),
+    ("code", "trends.overdue()"),
+    ("md", "## Communication"),
+    ("code", "trends.communication();"),
+    ("md", "## Responder load"),
+    ("code", "trends.responder_load()"),
 ]
 
 

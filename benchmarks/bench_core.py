@@ -1,0 +1,144 @@
+"""Core benchmark: ingest, metrics and retrospective wall time, each against a floor measured
+in the same run (issue 2). Not part of the test suite.
+
+    .venv/bin/python benchmarks/bench_core.py [--incidents 10000] [--events-per-incident 100]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import orjson
+from nbformat.v4 import new_code_cell, new_notebook
+
+from review_kit.ingest import ingest_paths
+from review_kit.metrics import compute_metrics
+from review_kit.model import EVENT_COLUMNS
+from review_kit.runner import KERNEL, execute_notebook, run_retro
+from review_kit.sample import generate_sample
+from review_kit.store import Store
+
+
+def timed(label: str, func, *args, **kwargs):
+    start = time.perf_counter()
+    result = func(*args, **kwargs)
+    elapsed = time.perf_counter() - start
+    print(f"  {label:<44} {elapsed:8.2f} s", flush=True)
+    return result, elapsed
+
+
+def parse_inputs(plan: list[tuple[str, Path]]) -> int:
+    """The parse half of the floor: every input read by the fastest plain parser."""
+    records = 0
+    for _, path in plan:
+        if path.suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as handle:
+                records += sum(1 for _ in csv.reader(handle))
+        else:
+            text = path.read_bytes()
+            try:
+                documents = [orjson.loads(text)]
+            except orjson.JSONDecodeError:
+                documents = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+            records += len(documents)
+    return records
+
+
+def bare_insert(rows: list[tuple], folder: Path) -> None:
+    """The insert half of the floor: one executemany of the same rows into an unindexed table."""
+    connection = sqlite3.connect(folder / "floor.db")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"CREATE TABLE events ({', '.join(EVENT_COLUMNS)})")
+    connection.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})", rows)
+    connection.commit()
+    connection.close()
+
+
+def papermill_floor(folder: Path) -> float:
+    notebook = folder / "floor.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        "import pandas as pd\nimport matplotlib\nmatplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2, 3])\n"
+        "fig.savefig('floor.png')")], metadata={"kernelspec": {"name": KERNEL, "language": "python",
+                                                                "display_name": "Python 3"}}), notebook)
+    _, elapsed = timed("papermill floor notebook", execute_notebook, notebook, folder / "floor-out.ipynb", {})
+    return elapsed
+
+
+def best_of(runs: int, label: str, func, *args) -> float:
+    times = [timed(f"{label} (run {i + 1})", func, *args)[1] for i in range(runs)]
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--events-per-incident", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3, help="notebook runs; the best counts")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the work folder here")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="review-kit-bench-")) if args.keep is None else args.keep
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work folder: {work}")
+
+    print("sample")
+    sample, _ = timed(f"generate {args.incidents} incidents", generate_sample, work / "big",
+                      n_incidents=args.incidents, events_per_incident=args.events_per_incident)
+    small, _ = timed("generate 10 incidents", generate_sample, work / "small", n_incidents=10)
+
+    print("ingest")
+    store = Store.open(work / "big.db")
+    result, ingest_seconds = timed("review-kit ingest (all files)", lambda: [
+        ingest_paths(store, name, [path], quiet=True) for name, path in sample.ingest])
+    events = store.counts()["events"]
+    frame = store.events()
+    # The same rows as the store holds (times as integer microseconds, as stored).
+    rows = list(zip(*[frame[c].astype("int64").tolist() if c in ("at", "seq") else
+                      frame[c].tolist() for c in EVENT_COLUMNS]))
+    _, parse_seconds = timed("floor: parse every input", parse_inputs, sample.ingest)
+    _, insert_seconds = timed("floor: bare executemany", bare_insert, rows, work)
+    floor = parse_seconds + insert_seconds
+    small_store = Store.open(work / "small.db")
+    for name, path in small.ingest:
+        ingest_paths(small_store, name, [path], quiet=True)
+
+    print("metrics")
+    everything, read_seconds = timed("read all events from the store", store.events, with_raw=False)
+    incidents = store.incidents()
+    metrics, metrics_seconds = timed(f"compute_metrics for {len(incidents)} incidents",
+                                     compute_metrics, everything, incidents)
+
+    print("retrospective (papermill + HTML)")
+    floor_nb = min(papermill_floor(work) for _ in range(args.runs))
+    out = work / "out"
+    big_retro = best_of(args.runs, "retro on the big store", lambda: run_retro(
+        str(work / "big.db"), sample.demo_incident_id, out / "big"))
+    small_retro = best_of(args.runs, "retro on the 10-incident store", lambda: run_retro(
+        str(work / "small.db"), small.demo_incident_id, out / "small"))
+
+    rate = events / ingest_seconds
+    print("\nresults")
+    print(f"  ingest: {events:,} events in {ingest_seconds:.2f} s = {rate:,.0f} events/s; "
+          f"floor {floor:.2f} s (parse {parse_seconds:.2f} + insert {insert_seconds:.2f}); "
+          f"ratio {ingest_seconds / floor:.2f}x  [goal >= 100,000/s and <= 3x]")
+    print(f"  metrics: {len(metrics):,} incidents in {metrics_seconds:.2f} s "
+          f"(+ {read_seconds:.2f} s to read the events)  [goal < 2 s]")
+    print(f"  retro: big store {big_retro:.2f} s vs 10-incident store {small_retro:.2f} s: "
+          f"ratio {big_retro / small_retro:.2f}x  [goal <= 1.2x]")
+    print(f"  retro vs papermill floor {floor_nb:.2f} s: ratio {small_retro / floor_nb:.2f}x "
+          f"(big store {big_retro / floor_nb:.2f}x)  [goal <= 1.5x]")
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

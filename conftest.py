@@ -1,0 +1,32 @@
+"""Session set-up shared by the unit tests and the nbval notebook runs."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def build_sample_store(folder: Path, n_incidents: int = 60, seed: int = 7) -> Path:
+    """A small but complete store (sample history through the real loaders) for notebook runs."""
+    from review_kit.sample import seed_review_history
+    from review_kit.ingest import ingest_paths
+    from review_kit.sample import generate_sample
+    from review_kit.store import Store
+
+    sample = generate_sample(folder / "exports", n_incidents=n_incidents, seed=seed)
+    path = folder / "review.db"
+    store = Store.open(path)
+    for name, export in sample.ingest:
+        ingest_paths(store, name, [export], quiet=True)
+    seed_review_history(store, seed=seed)
+    store.close()
+    return path
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # nbval runs the committed notebooks on their default parameters: point their empty
+    # `store` parameter at a sample store through the variable the notebooks honour.
+    if any(type(item).__name__ == "IPyNbCell" for item in items) and "REVIEW_KIT_STORE" not in os.environ:
+        folder = Path(tempfile.mkdtemp(prefix="review-kit-nbval-"))
+        os.environ["REVIEW_KIT_STORE"] = str(build_sample_store(folder))
+        os.environ.setdefault("MPLBACKEND", "Agg")
