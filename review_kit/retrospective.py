@@ -85,3 +85,74 @@ def output_folder(output_dir: str | Path | None) -> Path:
     folder = Path(output_dir or ".").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# Kinds the milestones and durations are made of: enough to rank an incident against history.
+MILESTONE_KINDS = ("impact_started", "alert_firing", "triggered", "acknowledged", "mitigated",
+                   "status_update", "resolved", "reopened")
+DURATIONS = ("time_to_detect", "time_to_acknowledge", "time_to_mitigate", "time_to_resolve",
+             "impact_duration")
+
+
+def percentile_rank(value: float, history: pd.Series) -> float | None:
+    """Share (0–100) of past values strictly below `value`: "slower than N% of them"."""
+    history = pd.to_numeric(history, errors="coerce").dropna()
+    if value is None or pd.isna(value) or history.empty:
+        return None
+    return float((history < value).mean() * 100)
+
+
+def history_ranks(store: Store, data: IncidentData, *, months: int = 12,
+                  config: dict[str, Any] | None = None) -> dict[str, dict]:
+    """Each duration of this incident placed among past incidents of the same severity that
+    were detected in the `months` before it: {metric: {percentile, n, severity, window}}."""
+    severity = data.incident.get("severity")
+    detected = data.metrics.get("detected_at")
+    if not severity or detected is None or pd.isna(detected):
+        return {}
+    window_start = pd.Timestamp(detected) - pd.DateOffset(months=months)
+    incidents = store.incidents()
+    past = incidents[(incidents["severity"] == severity) & (incidents["incident_id"] != data.incident_id)
+                     & (incidents["created_at"] >= window_start - pd.Timedelta(days=1))
+                     & (incidents["created_at"] < pd.Timestamp(detected))]
+    if past.empty:
+        return {}
+    events = store.events(incident_ids=past["incident_id"].tolist(), with_raw=False, kinds=MILESTONE_KINDS)
+    annotations = store.annotation_rows(past["incident_id"].tolist())
+    overrides = annotations[annotations["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
+    history = compute_metrics(events, past, overrides=overrides, cadence=data.cadence)
+    history = history[(history["detected_at"] >= window_start) & (history["detected_at"] < detected)]
+    ranks = {}
+    for metric in DURATIONS:
+        values = pd.to_numeric(history[metric], errors="coerce").dropna()
+        rank = percentile_rank(data.metrics.get(metric), values)
+        if rank is not None:
+            ranks[metric] = {"percentile": rank, "n": int(len(values)), "severity": severity,
+                             "window": f"last {months} months"}
+    return ranks
+
+
+def responder_activity(timeline: pd.DataFrame) -> pd.DataFrame:
+    """Who acted, when first and last, and how often: one row per person, first active first.
+
+    People are the actors of the responder kinds (bots and services left out) and the
+    assignees of escalations, as in the `responders` metric.
+    """
+    from .model import RESPONDER_ACTOR_KINDS
+    columns = ["responder", "first_activity", "last_activity", "actions", "escalated_to"]
+    if timeline.empty:
+        return pd.DataFrame(columns=columns)
+    people = timeline["actor_type"].isin(["bot", "service"]) == False  # noqa: E712 (NaN counts as a person)
+    acting = timeline[timeline["kind"].isin(RESPONDER_ACTOR_KINDS) & people & timeline["actor"].notna()]
+    acting = acting.assign(responder=acting["actor"].astype(str).str.strip(), escalation=0)
+    escalated = timeline[(timeline["kind"] == "escalated") & timeline["target"].notna()]
+    targets = escalated.assign(responder=escalated["target"].astype(str).str.split(r",\s*", regex=True)) \
+        .explode("responder").assign(escalation=1)
+    rows = pd.concat([acting[["responder", "at", "escalation"]], targets[["responder", "at", "escalation"]]])
+    rows = rows[rows["responder"].astype(str).str.strip() != ""]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    table = rows.groupby("responder", sort=False).agg(
+        first_activity=("at", "min"), last_activity=("at", "max"),
+        actions=("escalation", lambda s: int((s == 0).sum())), escalated_to=("escalation", "sum"))
+    return table.sort_values("first_activity").reset_index()[columns]

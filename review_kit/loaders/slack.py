@@ -9,8 +9,10 @@ Which incident a channel belongs to, first rule that applies:
 
 1. `--incident ID`: every channel given belongs to ID (the channels named by the config's
    `channel`/`channels`, else the channel folder or day file PATH names, else every channel).
-2. `links` in the config: `{channel name or id: incident id}` (the ingest may fill it from
-   the alias table, so a channel linked earlier is followed).
+2. `links` in the config: `{channel name or id: incident id}`, for channels named like no
+   incident. (Channels that are selected reach linked incidents without it: their
+   (slack, channel id) and (slack, channel name) aliases follow links already in the store,
+   such as those incident.io's `slack_channel_id` / `slack_channel_name` record.)
 3. `channel_pattern`, a regular expression with a named group `id`, matched at the start of
    the channel name; the incident id is `incident_template` filled with that group (and
    `{channel}`, the whole name). Defaults: `DEFAULT_CHANNEL_PATTERN` reads `inc-1234-db`
@@ -34,16 +36,19 @@ becomes readable text (`<@U1>` → `@Real Name`, `<#C1|ops>` → `#ops`, `<!here
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import re
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
+import orjson
 
 from ..errors import InputError
 from .base import Batch, LoadContext, Loader, events_frame
@@ -59,14 +64,22 @@ CHANNEL_LISTS = ("channels.json", "groups.json", "mpims.json", "dms.json")
 THREAD_MARK = "↳ "
 
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
-_SLACK_TS = re.compile(r"^(\d{9,11})\.(\d{1,6})$")
 _MARKUP = re.compile(r"<([^<>\n]*)>")
 _ESCAPES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 # Subtypes that are somebody talking in the channel; the rest are records of the channel.
 _MESSAGE_SUBTYPES = frozenset({"bot_message", "thread_broadcast", "file_share", "me_message"})
 _JOIN_SUBTYPES = frozenset({"channel_join", "group_join"})
-# Bulky fields that duplicate `text` or describe files; dropped from `raw` to keep rows small.
-_RAW_DROP = ("blocks", "user_profile", "files", "file", "attachments", "reactions", "edited")
+# Bulky fields that duplicate `text` or describe files; dropped from `raw` to keep rows small
+# (files and reactions come back summarised).
+_DROP = frozenset({"blocks", "user_profile", "files", "file", "attachments", "reactions", "edited"})
+
+
+def _encode(record: dict) -> str:
+    """Compact JSON text of a parsed message (orjson: one per message on the hot path)."""
+    try:
+        return orjson.dumps(record).decode()
+    except TypeError:                      # integers beyond 64 bits: the standard encoder copes
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 @dataclass
@@ -102,6 +115,7 @@ class _Export:
                 raise InputError(path, None, f"not a Slack export ZIP: {exc}") from None
             self.members = [n for n in self._zip.namelist() if not n.endswith("/")]
             self.root = _zip_root(self.members)
+        self._member_set = set(self.members)
 
     def close(self) -> None:
         if self._zip is not None:
@@ -111,13 +125,7 @@ class _Export:
         return str(self.path / member)
 
     def has(self, member: str) -> bool:
-        return (self.root + member) in self._index
-
-    @property
-    def _index(self) -> set[str]:
-        if not hasattr(self, "_member_set"):
-            self._member_set = set(self.members)
-        return self._member_set
+        return (self.root + member) in self._member_set
 
     def read_json(self, member: str) -> Any:
         name = self.root + member
@@ -128,6 +136,11 @@ class _Export:
                 data = (self.path / name).read_bytes()
         except (OSError, KeyError, zipfile.BadZipFile) as exc:
             raise InputError(self.display(name), None, f"cannot read: {exc}") from None
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        # The standard parser says where a broken file breaks in the words people know.
         try:
             return json.loads(data)
         except UnicodeDecodeError as exc:
@@ -216,29 +229,32 @@ class SlackLoader(Loader):
             for channel, _ in plan:
                 channel.days = [d for d in channel.days if d in selected_days]
         names_by_id = {c.id: c.label for c in channels.values() if c.id}
-        render = _Renderer(users, names_by_id).render
+        render = _Renderer({k: v["name"] for k, v in users.items()}, names_by_id).render
 
         incidents: dict[str, dict] = {}
         aliases: list[dict] = []
         for channel, incident in plan:
-            incidents.setdefault(incident, {"incident_id": incident})
+            # Only what Slack knows: the store fills gaps and never lets it overwrite the
+            # incident tool's fields.
+            incidents.setdefault(incident, {"incident_id": incident, "source": SOURCE})
             aliases.extend({"incident_id": incident, "source": SOURCE, "external_id": ext}
                            for ext in dict.fromkeys(x for x in (channel.id, channel.label) if x))
 
         rows: list[dict] = []
-        places: list[str] = []
+        places: list[tuple[str, int]] = []
         first = True
         for channel, incident in plan:
             seq = 0
             for day in channel.days:
-                messages = export.read_json(day)
                 shown = export.display(export.root + day)
-                if not isinstance(messages, list):
-                    raise InputError(shown, "$", _not_a_day_file(messages))
-                new_rows, new_places = _rows(messages, channel, incident, users, render, shown)
-                for row in new_rows:
-                    row["seq"] = seq
-                    seq += 1
+                with _no_gc():
+                    messages = export.read_json(day)
+                    if not isinstance(messages, list):
+                        raise InputError(shown, "$", _not_a_day_file(messages))
+                    new_rows, new_places = _rows(messages, channel, incident, users, render,
+                                                 shown, seq)
+                    del messages
+                seq += len(new_rows)
                 rows.extend(new_rows)
                 places.extend(new_places)
                 if len(rows) >= BATCH_MESSAGES:
@@ -248,6 +264,18 @@ class SlackLoader(Loader):
         if rows or first:
             yield _batch(rows, places, path, ctx, incidents if first else {},
                          aliases if first else [])
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Parsed JSON holds no reference cycles, so the cycle collector only burns time on it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _open(path: Path) -> tuple[_Export, list[str] | None, str | None]:
@@ -278,6 +306,11 @@ def _not_an_export(path: Path) -> str:
         with open(path, "rb") as handle:
             document = json.loads(handle.read())
     except (OSError, ValueError):
+        document = None
+    if isinstance(document, list) and document and isinstance(document[0], dict) \
+            and "ts" in document[0]:
+        return ("a Slack day file must be named YYYY-MM-DD.json inside its channel folder")
+    if document is None:
         return ("not a Slack export: expected the export ZIP, its folder, a channel folder "
                 "or a day file named YYYY-MM-DD.json")
     return _not_a_day_file(document)
@@ -435,11 +468,22 @@ def _plan(channels: dict[str, _Channel], wanted: list[str] | None, explicit_fold
     return plan
 
 
+def readable_text(text: str, people: Mapping[str, str] | None = None,
+                  channels: Mapping[str, str] | None = None) -> str:
+    """Slack message markup as plain text; `people` and `channels` map ids to names.
+
+    >>> readable_text("<!here> see <https://x.example/a?b=1&amp;c=2|the graph> &amp; <@U1>",
+    ...               {"U1": "Ann Lee"})
+    '@here see the graph (https://x.example/a?b=1&c=2) & @Ann Lee'
+    """
+    return _Renderer(people or {}, channels or {}).render(text)
+
+
 class _Renderer:
     """Slack markup → readable text, with people and channels named."""
 
-    def __init__(self, users: Mapping[str, dict], channels: Mapping[str, str]) -> None:
-        self.users = users
+    def __init__(self, people: Mapping[str, str], channels: Mapping[str, str]) -> None:
+        self.people = people
         self.channels = channels
 
     def render(self, text: str) -> str:
@@ -454,8 +498,7 @@ class _Renderer:
         body = match.group(1)
         target, _, label = body.partition("|")
         if target.startswith("@"):
-            user = self.users.get(target[1:])
-            return "@" + (user["name"] if user else (label or target[1:]))
+            return "@" + (self.people.get(target[1:]) or label or target[1:])
         if target.startswith("#"):
             return "#" + (label or self.channels.get(target[1:]) or target[1:])
         if target.startswith("!"):
@@ -475,42 +518,76 @@ class _Renderer:
 
 
 def _rows(messages: list, channel: _Channel, incident: str, users: Mapping[str, dict],
-          render: Callable[[str], str], shown: str) -> tuple[list[dict], list[str]]:
-    """Event rows from one day file, in `ts` order."""
+          render: Callable[[str], str], shown: str,
+          seq: int = 0) -> tuple[list[dict], list[tuple[str, int]]]:
+    """Event rows from one day file, in `ts` order.
+
+    The hot path of big exports: one pass of plain dict work per message, with the times
+    converted for the whole file at once.
+    """
     keyed: list[tuple[int, int, dict]] = []
     for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InputError(shown, f"$[{i}]", f"expected a message object, found "
-                             f"{type(message).__name__}")
-        ts = message.get("ts")
-        match = _SLACK_TS.match(ts) if isinstance(ts, str) else None
-        if match is None:
-            problem = "missing" if ts is None else f"not a Slack timestamp: {ts!r}"
-            raise InputError(shown, f"$[{i}].ts", problem)
-        micros = int(match.group(1)) * 1_000_000 + int(match.group(2).ljust(6, "0"))
-        keyed.append((micros, i, message))
-    keyed.sort(key=lambda item: item[0])
+        try:
+            ts = message["ts"]
+            seconds, dot, fraction = ts.partition(".")
+            if not (dot and ts.isascii() and seconds.isdigit() and fraction.isdigit()
+                    and 9 <= len(seconds) <= 11 and len(fraction) <= 6):
+                raise ValueError
+        except (KeyError, TypeError, AttributeError, ValueError):
+            _bad_message(message, i, shown)
+        keyed.append((int(seconds) * 1_000_000 + int(fraction.ljust(6, "0")), i, message))
     if not keyed:
         return [], []
-    # One vectorised conversion per day file, not one datetime per message.
+    keyed.sort(key=_first)
     stamps = np.datetime_as_string(np.array([k[0] for k in keyed], dtype="datetime64[us]"),
                                    unit="us", timezone="UTC").tolist()
+    key, label, channel_id = channel.key, channel.label, channel.id
     rows: list[dict] = []
-    places: list[str] = []
+    places: list[tuple[str, int]] = []
     for (_, i, message), at in zip(keyed, stamps):
         kind, actor, actor_type = _kind_and_actor(message, users)
-        rows.append({
-            "incident_id": incident,
-            "at": at,
-            "kind": kind,
-            "actor": actor,
-            "actor_type": actor_type,
-            "summary": _summary(message, render),
-            "raw": _raw(message, channel),
-            "source_id": f"{channel.key}:{message['ts']}",
-        })
-        places.append(f"{shown} $[{i}]")
+        ts = message["ts"]
+        text = message.get("text") or ""
+        if not text and "attachments" in message:
+            text = _attachment_text(message)
+        if "<" in text or "&" in text:
+            text = render(text)
+        thread_ts = message.get("thread_ts")
+        if thread_ts is not None and thread_ts != ts:
+            text = THREAD_MARK + text
+        # The parsed message is ours and dropped after this: trim it in place into `raw`.
+        summarised = {}
+        if "files" in message or "file" in message:
+            text = _with_files(message, text, summarised)
+        if "reactions" in message and isinstance(message["reactions"], list):
+            summarised["reactions"] = {r.get("name"): r.get("count") for r in message["reactions"]
+                                       if isinstance(r, dict)}
+        for bulky in _DROP.intersection(message):
+            del message[bulky]
+        message["channel"] = label
+        if channel_id:
+            message["channel_id"] = channel_id
+        if summarised:
+            message.update(summarised)
+        rows.append({"incident_id": incident, "at": at, "seq": seq, "kind": kind, "actor": actor,
+                     "actor_type": actor_type, "summary": text, "raw": _encode(message),
+                     "source_id": f"{key}:{ts}"})
+        seq += 1
+        places.append((shown, i))
     return rows, places
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
+
+
+def _bad_message(message: Any, i: int, shown: str) -> None:
+    if not isinstance(message, dict):
+        raise InputError(shown, f"$[{i}]", f"expected a message object, found "
+                         f"{type(message).__name__}")
+    ts = message.get("ts")
+    problem = "missing" if ts is None else f"not a Slack timestamp: {ts!r}"
+    raise InputError(shown, f"$[{i}].ts", problem)
 
 
 def _kind_and_actor(message: Mapping[str, Any],
@@ -518,7 +595,8 @@ def _kind_and_actor(message: Mapping[str, Any],
     subtype = message.get("subtype")
     user_id = message.get("user")
     user = users.get(user_id) if user_id else None
-    if subtype == "bot_message" or message.get("bot_id"):
+    talking = subtype is None or subtype in _MESSAGE_SUBTYPES
+    if subtype == "bot_message" or (talking and message.get("bot_id")):
         bot = message.get("bot_profile") or {}
         actor = message.get("username") or bot.get("name") or (user and user["name"]) \
             or message.get("bot_id") or user_id
@@ -529,54 +607,42 @@ def _kind_and_actor(message: Mapping[str, Any],
         profile = message.get("user_profile") or {}
         actor = profile.get("real_name") or profile.get("display_name") or user_id
         actor_type = "person"
-    if subtype is None or subtype in _MESSAGE_SUBTYPES:
+    if talking:
         return "message", actor, actor_type
     if subtype in _JOIN_SUBTYPES:
         return "responder_joined", actor, actor_type
     return "note", actor, actor_type
 
 
-def _summary(message: Mapping[str, Any], render: Callable[[str], str]) -> str:
-    text = message.get("text") or ""
-    if not text:
-        # Bots often say everything in attachments (alert titles, links).
-        for attachment in message.get("attachments") or ():
-            if isinstance(attachment, dict):
-                text = attachment.get("fallback") or attachment.get("pretext") \
-                    or attachment.get("title") or attachment.get("text") or ""
-                if text:
-                    break
-    text = render(str(text))
+def _attachment_text(message: Mapping[str, Any]) -> str:
+    # Bots often say everything in attachments (alert titles, links).
+    for attachment in message.get("attachments") or ():
+        if isinstance(attachment, dict):
+            text = attachment.get("fallback") or attachment.get("pretext") \
+                or attachment.get("title") or attachment.get("text")
+            if text:
+                return str(text)
+    return ""
+
+
+def _with_files(message: Mapping[str, Any], text: str, raw: dict) -> str:
+    """The text with shared files named, and the files summarised in raw."""
     files = message.get("files") or ([message["file"]] if isinstance(message.get("file"), dict) else [])
-    names = [f.get("name") or f.get("title") for f in files if isinstance(f, dict)]
-    names = [n for n in names if n and n not in text]
+    files = [f for f in files if isinstance(f, dict)]
+    if files:
+        raw["files"] = [{k: f.get(k) for k in ("id", "name", "title", "permalink")} for f in files]
+    names = [n for n in (f.get("name") or f.get("title") for f in files) if n and n not in text]
     if names:
         text = (text + " " if text else "") + "[file: " + ", ".join(names) + "]"
-    thread_ts = message.get("thread_ts")
-    if thread_ts and thread_ts != message.get("ts"):
-        text = THREAD_MARK + text
     return text
 
 
-def _raw(message: Mapping[str, Any], channel: _Channel) -> dict:
-    raw = {k: v for k, v in message.items() if k not in _RAW_DROP}
-    raw["channel"] = channel.label
-    if channel.id:
-        raw["channel_id"] = channel.id
-    files = message.get("files") or ([message["file"]] if isinstance(message.get("file"), dict) else [])
-    if files:
-        raw["files"] = [{k: f.get(k) for k in ("id", "name", "title", "permalink")}
-                        for f in files if isinstance(f, dict)]
-    reactions = message.get("reactions")
-    if reactions:
-        raw["reactions"] = {r.get("name"): r.get("count") for r in reactions if isinstance(r, dict)}
-    return raw
-
-
-def _batch(rows: list[dict], places: list[str], path: Path, ctx: LoadContext,
+def _batch(rows: list[dict], places: list[tuple[str, int]], path: Path, ctx: LoadContext,
            incidents: dict[str, dict], aliases: list[dict]) -> Batch:
-    events = events_frame(rows, source=SOURCE, path=path, tz=ctx.tz,
-                          locate=lambda i: places[i] if i < len(places) else f"record {i + 1}")
+    def locate(i: int) -> str:
+        return f"{places[i][0]} $[{places[i][1]}]" if i < len(places) else f"record {i + 1}"
+    with _no_gc():
+        events = events_frame(rows, source=SOURCE, path=path, tz=ctx.tz, locate=locate)
     return Batch(incidents=list(incidents.values()), events=events, aliases=aliases)
 
 
