@@ -8,19 +8,8 @@ from pathlib import Path
 
 def build_sample_store(folder: Path, n_incidents: int = 60, seed: int = 7) -> Path:
     """A small but complete store (sample history through the real loaders) for notebook runs."""
-    from review_kit.sample import seed_review_history
-    from review_kit.ingest import ingest_paths
-    from review_kit.sample import generate_sample
-    from review_kit.store import Store
-
-    sample = generate_sample(folder / "exports", n_incidents=n_incidents, seed=seed)
-    path = folder / "review.db"
-    store = Store.open(path)
-    for name, export in sample.ingest:
-        ingest_paths(store, name, [export], quiet=True)
-    seed_review_history(store, seed=seed)
-    store.close()
-    return path
+    from review_kit.demo import build_demo_store
+    return build_demo_store(Path(folder), n_incidents=n_incidents, seed=seed)[0]
 
 
 def pytest_collection_modifyitems(session, config, items):

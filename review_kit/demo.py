@@ -7,13 +7,27 @@ from pathlib import Path
 from .errors import InputError
 from .ingest import ingest_paths
 from .runner import run_retro, run_trends
-from .sample import generate_sample, seed_review_history
+from .sample import SampleFiles, generate_sample, seed_review_history
 from .store import Store
 
 
 def _say(message: str, quiet: bool) -> None:
     if not quiet:
         print(message, file=sys.stderr, flush=True)
+
+
+def build_demo_store(folder: Path, *, n_incidents: int = 200, seed: int = 42) -> tuple[Path, SampleFiles]:
+    """Sample exports in FOLDER/sample-exports ingested through the real loaders into
+    FOLDER/review.db, with the action items earlier reviews would have left."""
+    folder = Path(folder)
+    sample = generate_sample(folder / "sample-exports", n_incidents=n_incidents, seed=seed)
+    store_path = folder / "review.db"
+    store = Store.open(store_path)
+    for loader_name, path in sample.ingest:
+        ingest_paths(store, loader_name, [path], quiet=True)
+    seed_review_history(store, seed=seed)
+    store.close()
+    return store_path, sample
 
 
 def run_demo(out: Path, *, quiet: bool = False, n_incidents: int = 200, seed: int = 42) -> dict[str, Path]:
@@ -23,14 +37,9 @@ def run_demo(out: Path, *, quiet: bool = False, n_incidents: int = 200, seed: in
         raise InputError(out, None, "demo output folder exists and is not empty; choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
     _say(f"1/4 generating {n_incidents} sample incidents as PagerDuty and CSV exports", quiet)
-    sample = generate_sample(out / "sample-exports", n_incidents=n_incidents, seed=seed)
-    store_path = out / "review.db"
-    store = Store.open(store_path)
     _say("2/4 ingesting them through the real loaders", quiet)
-    for loader_name, path in sample.ingest:
-        ingest_paths(store, loader_name, [path], quiet=True)
-    seed_review_history(store, seed=seed)
-    counts = store.counts()
+    store_path, sample = build_demo_store(out, n_incidents=n_incidents, seed=seed)
+    counts = Store.open(store_path, create=False).counts()
     _say(f"    {counts['incidents']} incidents, {counts['events']} events, "
          f"{counts['action_items']} action items from earlier reviews in {store_path}", quiet)
     incident_id = sample.demo_incident_id

@@ -72,7 +72,7 @@ def ingest_paths(store: Store, source: str, paths: Iterable[str | Path], *,
                               config=source_options(config, loader.name), quiet=quiet)
             for item in loader.expand(path):
                 result = store.ingest(loader, item, ctx,
-                                      progress=progress_bar.update if progress_bar else None)
+                                      progress=progress_bar.update if progress_bar is not None else None)
                 total.add(result)
     finally:
         if progress_bar is not None:

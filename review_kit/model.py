@@ -174,39 +174,53 @@ def _aware(parsed: datetime, original: Any, tz: str | tzinfo | None) -> pd.Times
     return pd.Timestamp(parsed.astimezone(UTC)).as_unit("us")
 
 
+def _has_zone(text: str) -> bool:
+    """Does an ISO 8601 text end in a zone (`Z`, `±HH:MM`, `±HHMM`)? No regex: hot path."""
+    text = text.rstrip()
+    if text[-1:] in ("Z", "z"):
+        return True
+    if len(text) > 16 and text[-6:-5] in ("+", "-") and text[-3:-2] == ":":
+        return True
+    return len(text) > 16 and text[-5:-4] in ("+", "-") and text[-4:].isdigit()
+
+
 def parse_timestamps(values: Iterable[Any] | pd.Series, tz: str | tzinfo | None = None, *,
                      where: str = "row") -> pd.Series:
-    """Vectorised parse_timestamp for a column of ISO strings (the hot path of big files).
+    """Vectorised parse_timestamp for a column (the hot path of big files).
 
     Returns datetime64[us, UTC]; unset values become NaT. `where` names the rows in errors
     ("line" for CSV, say): the error reports the first bad one, counted from 1.
     """
-    series = pd.Series(values, dtype="object") if not isinstance(values, pd.Series) else values
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     if len(series) == 0:
         return pd.Series([], dtype="datetime64[us, UTC]", index=series.index)
-    text = series.astype("string").str.strip()
-    unset = text.isna() | (text == "") | text.str.startswith(GO_ZERO_TIME_PREFIX)
-    iso = text.str.match(_ISO_SHAPE.pattern).fillna(False).astype(bool) & ~unset
-    if iso.all() or (iso | unset).all():
-        zoned = text[iso].str.contains(_ZONE_SUFFIX.pattern, regex=True)
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert(UTC).dt.as_unit("us")
+    objects = series.to_numpy(dtype=object)
+    if all(type(v) is str for v in objects):
+        unset = np.fromiter((not v.strip() or v.startswith(GO_ZERO_TIME_PREFIX) for v in objects),
+                            dtype=bool, count=len(objects))
+        zoned = np.fromiter((_has_zone(v) if not u else True for v, u in zip(objects, unset)),
+                            dtype=bool, count=len(objects))
         named = zone(tz)
+        wanted = ~unset
         try:
             if zoned.all():
-                parsed = pd.to_datetime(text[iso], utc=True, format="ISO8601")
-            elif not zoned.any() and named is not None:
-                parsed = pd.to_datetime(text[iso], format="ISO8601").dt.tz_localize(
+                parsed = pd.to_datetime(pd.Series(objects[wanted]), utc=True, format="ISO8601")
+            elif named is not None and not zoned[wanted].any():
+                parsed = pd.to_datetime(pd.Series(objects[wanted]), format="ISO8601").dt.tz_localize(
                     named, ambiguous="raise", nonexistent="raise").dt.tz_convert(UTC)
             else:
                 parsed = None
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             parsed = None
         if parsed is not None:
-            out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]")
-            out[iso] = parsed.dt.as_unit("us")
-            return out
-    # Mixed forms or an error somewhere: the scalar parser finds and names the bad row.
+            out = np.full(len(objects), np.datetime64("NaT", "us"), dtype="datetime64[us]")
+            out[wanted] = parsed.dt.tz_convert(UTC).dt.tz_localize(None).dt.as_unit("us").to_numpy()
+            return pd.Series(out, index=series.index).dt.tz_localize(UTC)
+    # Other forms, or an error somewhere: the scalar parser reads each and names a bad row.
     results = []
-    for position, value in enumerate(series.tolist(), start=1):
+    for position, value in enumerate(objects.tolist(), start=1):
         try:
             results.append(parse_timestamp(value, tz))
         except TimestampError as exc:

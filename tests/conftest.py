@@ -28,5 +28,5 @@ def fixtures() -> Path:
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory) -> Path:
     """Path of a store holding 60 sample incidents (built once per test session)."""
-    from conftest import build_sample_store
-    return build_sample_store(tmp_path_factory.mktemp("sample-store"))
+    from review_kit.demo import build_demo_store
+    return build_demo_store(tmp_path_factory.mktemp("sample-store"), n_incidents=60, seed=7)[0]

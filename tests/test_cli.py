@@ -1,0 +1,174 @@
+"""The command-line contract of DESIGN.md: outputs, exit codes, one-line errors."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from review_kit.cli import main
+
+EVENTS = """incident_id,at,kind,actor,actor_type,target,status,summary,visibility
+INC-7,2024-05-02T10:00:00Z,impact_started,Ann Park,,,,Checkout errors begin,
+INC-7,2024-05-02T10:05:00Z,alert_firing,Alertmanager,service,,,CheckoutErrors firing,
+INC-7,2024-05-02T10:06:00Z,triggered,,,,,Paged payments on-call,
+INC-7,2024-05-02T12:09:00+02:00,acknowledged,Bob Lee,person,,,Bob acknowledges,
+INC-7,2024-05-02T10:10:00Z,status_update,,,,investigating,We are investigating checkout errors,external
+INC-7,2024-05-02T10:15:00Z,escalated,Bob Lee,person,Cy Diaz,,Escalated to database on-call,
+INC-7,2024-05-02T10:20:00Z,message,Cy Diaz,person,,,Looking at the primary,
+INC-7,2024-05-02T10:25:00Z,stakeholder_update,Dee Moss,person,,,Exec update: checkout degraded,internal
+INC-7,2024-05-02T10:40:00Z,status_update,,,,monitoring,A fix is in place,external
+INC-7,2024-05-02T10:45:00Z,mitigated,Bob Lee,person,,,Failover complete,
+INC-7,2024-05-02T10:50:00Z,reassigned,Bob Lee,person,Cy Diaz,,Handing over to Cy,
+INC-7,2024-05-02T11:30:00Z,resolved,Cy Diaz,person,,,Resolved,
+INC-7,2024-05-02T11:31:00Z,status_update,,,,resolved,Resolved,external
+"""
+INCIDENTS = """incident_id,title,severity,status,service,team,commander,url,created_at
+INC-7,Checkout errors,SEV2,resolved,checkout-api,Payments,Eve Ng,https://wiki.example/inc-7,2024-05-02T10:05:00Z
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "events.csv").write_text(EVENTS)
+    (tmp_path / "incidents.csv").write_text(INCIDENTS)
+    path = tmp_path / "review.db"
+    assert main(["--store", str(path), "ingest", "csv", "incidents.csv", "events.csv", "--quiet"]) == 0
+    return path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_metrics_json_matches_hand_computed_values(store, capsys):
+    code, out, _ = run(capsys, "--store", str(store), "metrics", "INC-7", "--json")
+    assert code == 0
+    m = json.loads(out)
+    assert m["started_at"] == "2024-05-02T10:00:00Z"
+    assert m["detected_at"] == "2024-05-02T10:05:00Z"
+    assert m["acknowledged_at"] == "2024-05-02T10:09:00Z"  # written as 12:09+02:00
+    assert m["mitigated_at"] == "2024-05-02T10:45:00Z"
+    assert m["resolved_at"] == "2024-05-02T11:30:00Z"
+    assert (m["time_to_detect"], m["time_to_acknowledge"], m["time_to_mitigate"],
+            m["time_to_resolve"], m["impact_duration"]) == (300, 240, 2400, 5100, 2700)
+    # comms points 10:10 (ext), 10:25 (int), 10:40 (ext); the 11:31 update is after resolution
+    assert m["time_to_first_update"] == 300
+    assert m["longest_silence"] == 3000          # 10:40 → 11:30
+    # SEV2: external every 20 min (gaps 5, 30, 50 min → 2 breaches), internal every 30 (20, 65 → 1)
+    assert m["cadence_breaches"] == 3
+    assert m["responders"] == ["Bob Lee", "Cy Diaz"]
+    assert (m["responder_count"], m["escalations"], m["handoffs"]) == (2, 1, 1)
+    assert m["commander"] == "Eve Ng"
+    for field in ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at",
+                  "time_to_detect", "time_to_acknowledge", "time_to_mitigate", "time_to_resolve",
+                  "impact_duration", "time_to_first_update", "longest_silence", "responders",
+                  "responder_count", "escalations", "handoffs", "commander"):
+        assert field in m
+
+
+def test_timeline_outputs(store, capsys):
+    code, out, _ = run(capsys, "--store", str(store), "timeline", "INC-7", "--json")
+    records = json.loads(out)
+    assert code == 0 and len(records) == 13
+    assert [r["at"] for r in records] == sorted(r["at"] for r in records)
+    assert records[0]["kind"] == "impact_started" and records[-1]["status"] == "resolved"
+    code, out, _ = run(capsys, "--store", str(store), "timeline", "INC-7", "--csv")
+    assert code == 0 and out.splitlines()[0].startswith("event_id,incident_id,at")
+    assert len(out.strip().splitlines()) == 14
+    code, out, _ = run(capsys, "--store", str(store), "timeline", "INC-7")
+    assert code == 0 and "Failover complete" in out
+
+
+def test_incidents_listing(store, capsys):
+    code, out, _ = run(capsys, "--store", str(store), "incidents", "--json")
+    listed = json.loads(out)
+    assert code == 0 and listed[0]["incident_id"] == "INC-7" and listed[0]["severity"] == "SEV2"
+    assert listed[0]["created_at"] == "2024-05-02T10:05:00Z"
+
+
+def test_reingest_changes_nothing(store, capsys):
+    before = sqlite3.connect(store).execute("SELECT * FROM events ORDER BY event_id").fetchall()
+    code, out, _ = run(capsys, "--store", str(store), "ingest", "csv", "events.csv", "--quiet")
+    assert code == 0 and "0 new event(s) of 13 read" in out
+    assert sqlite3.connect(store).execute("SELECT * FROM events ORDER BY event_id").fetchall() == before
+
+
+@pytest.mark.parametrize("name, content, where", [
+    ("bad_kind.csv", EVENTS.replace("mitigated,Bob", "fixed,Bob"), "line 11"),
+    ("no_zone.csv", EVENTS.replace("10:20:00Z", "10:20:00"), "line 8"),
+    ("truncated.csv", EVENTS.splitlines()[0] + "\nINC-8,2024-05-02T10:00:00Z", None),
+])
+def test_bad_csv_exits_2_with_one_line_and_writes_nothing(store, tmp_path, capsys, name, content, where):
+    bad = tmp_path / name
+    bad.write_text(content)
+    before = sqlite3.connect(store).execute("SELECT count(*) FROM events").fetchone()
+    code, out, err = run(capsys, "--store", str(store), "ingest", "csv", str(bad), "--incident", "INC-99")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and str(bad) in err
+    if where:
+        assert where in err
+    assert sqlite3.connect(store).execute("SELECT count(*) FROM events").fetchone() == before
+    assert sqlite3.connect(store).execute(
+        "SELECT count(*) FROM incidents WHERE incident_id = 'INC-99'").fetchone() == (0,)
+
+
+def test_truncated_json_exits_2(store, tmp_path, capsys, fixtures):
+    text = (fixtures / "pagerduty" / "incidents.json").read_text()
+    bad = tmp_path / "incidents.json"
+    bad.write_text(text[: len(text) // 2])
+    code, _, err = run(capsys, "--store", str(store), "ingest", "pagerduty", str(bad))
+    assert code == 2 and err.count("\n") == 1 and str(bad) in err and "invalid JSON" in err
+
+
+def test_zone_named_with_tz(store, tmp_path, capsys):
+    naive = tmp_path / "naive.csv"
+    naive.write_text("incident_id,at,kind,actor,summary\nINC-8,2024-05-02 12:00:00,triggered,,paged\n")
+    code, _, err = run(capsys, "--store", str(store), "ingest", "csv", str(naive))
+    assert code == 2 and "no time zone" in err and "--tz" in err
+    code, _, _ = run(capsys, "--store", str(store), "ingest", "csv", str(naive), "--tz", "Europe/Berlin")
+    assert code == 0
+    code, out, _ = run(capsys, "--store", str(store), "timeline", "INC-8", "--json")
+    assert json.loads(out)[0]["at"] == "2024-05-02T10:00:00Z"
+
+
+def test_wrong_source_is_refused_with_what_it_looks_like(store, capsys, fixtures):
+    code, _, err = run(capsys, "--store", str(store), "ingest", "csv",
+                       str(fixtures / "pagerduty" / "incidents.json"))
+    assert code == 2 and "looks like a pagerduty export" in err
+
+
+def test_auto_recognises_formats(store, capsys, fixtures):
+    code, out, err = run(capsys, "--store", str(store), "ingest", "auto",
+                         str(fixtures / "pagerduty" / "incidents.json"),
+                         str(fixtures / "pagerduty" / "log_entries_PT4KHLK.json"), "--quiet")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--store", str(store), "incidents", "--json")
+    assert "PT4KHLK" in {r["incident_id"] for r in json.loads(out)}
+
+
+def test_unknown_incident_and_unknown_loader(store, capsys):
+    code, _, err = run(capsys, "--store", str(store), "metrics", "NOPE")
+    assert code == 2 and err.strip() == "review-kit: no incident 'NOPE' in the store"
+    code, _, err = run(capsys, "--store", str(store), "ingest", "jira", "events.csv")
+    assert code == 2 and "no loader named 'jira'" in err
+
+
+def test_link_attaches_another_systems_id(store, capsys):
+    code, _, _ = run(capsys, "--store", str(store), "link", "INC-7", "statuspage", "sp123")
+    assert code == 0
+    code, out, _ = run(capsys, "--store", str(store), "metrics", "sp123", "--json")
+    assert code == 0 and json.loads(out)["incident_id"] == "INC-7"
+
+
+@pytest.mark.parametrize("command", ["ingest", "incidents", "timeline", "metrics", "retro", "trends",
+                                     "demo", "link"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: review-kit" in capsys.readouterr().out
