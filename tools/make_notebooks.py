@@ -37,7 +37,7 @@ RETRO = [
     ("md", "## Milestones"),
     ("code", "retro.milestones_table()"),
     ("md", "## Timeline"),
-    ("code", "retro.timeline_chart();"),
+    ("code", "retro.timeline_chart()"),
     ("md", "## Durations against history"),
     ("code", "retro.against_history()"),
     ("code", "retro.metrics_table()"),
@@ -45,11 +45,16 @@ RETRO = [
     ("code", "retro.communication_audit()"),
     ("md", "## Coordination"),
     ("code", "retro.coordination()"),
-    ("code", "retro.responder_chart();"),
+    ("code", "retro.responder_chart()"),
     ("md", "## Every event, in order"),
     ("code", "retro.timeline_table()"),
-    ("md", "## Postmortem draft\n\nWritten to `postmortem.md` beside this notebook."),
-    ("code", "retro.postmortem()"),
+    ("md", "## Facilitator\n\nFilter the timeline, mark key events, set milestones by hand, write the "
+           "postmortem sections and the action items: each change is saved to the store at once. "
+           "Headless runs show what has been decided so far."),
+    ("code", "retro.facilitator()"),
+    ("md", "## Postmortem draft\n\nWritten to `postmortem.md` beside this notebook, from the store as it "
+           "is now (re-run this cell after the review to include what the room entered)."),
+    ("code", "retro.reload()\nretro.postmortem()"),
 ]
 
 TRENDS = [
@@ -68,25 +73,25 @@ TRENDS = [
              "                         group_by=group_by, compare=compare)\n"
              "trends.summary()"),
     ("md", "## How many incidents"),
-    ("code", "trends.counts_chart();"),
+    ("code", "trends.counts_chart()"),
     ("code", "trends.rate_comparison()"),
     ("md", "## How long they took\n\nMedian and p90 with 95% bootstrap intervals; the mean only beside them."),
     ("code", "trends.duration_table()"),
-    ("code", "trends.duration_distributions(\"time_to_resolve\");"),
-    ("code", "trends.duration_boxes(\"time_to_acknowledge\");"),
-    ("code", "trends.median_over_time(\"time_to_mitigate\");"),
+    ("code", "trends.duration_distributions(\"time_to_resolve\")"),
+    ("code", "trends.duration_boxes(\"time_to_acknowledge\")"),
+    ("code", "trends.median_over_time(\"time_to_mitigate\")"),
     ("md", "## Control chart\n\nAn XmR chart on log durations: points outside the limits are worth a look; "
            "the rest is routine variation."),
-    ("code", "trends.control_chart(\"time_to_resolve\");"),
+    ("code", "trends.control_chart(\"time_to_resolve\")"),
     ("md", "## What keeps coming back"),
     ("code", "trends.recurrence()"),
     ("code", "trends.repeat_rate()"),
     ("md", "## Action items: are they closed?"),
-    ("code", "trends.action_items_chart();"),
+    ("code", "trends.action_items_chart()"),
     ("code", "trends.action_items_open_share()"),
     ("code", "trends.overdue()"),
     ("md", "## Communication"),
-    ("code", "trends.communication();"),
+    ("code", "trends.communication()"),
     ("md", "## Responder load"),
     ("code", "trends.responder_load()"),
 ]

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 
+import pandas as pd
+
 from ..errors import InputError
 from ..model import SEVERITIES, empty_events
 from .base import Batch, events_frame
@@ -20,12 +22,15 @@ from .base import Batch, events_frame
 BATCH_EVENTS = 50_000
 
 
-def iter_documents(path: Path | str) -> Iterator[tuple[str, Any]]:
+def iter_documents(path: Path | str, *, skip_repeated_lines: bool = False) -> Iterator[tuple[str, Any]]:
     """(place, document) for every JSON document in a file, streaming JSON lines.
 
     A file whose first non-blank line is a complete JSON value and that has more lines is
     JSON lines: each line is parsed on its own as it is read. Otherwise the file is one
     document (pretty-printed, say), read whole; a top-level array yields its items.
+    `skip_repeated_lines` passes over a JSON line identical to an earlier one without
+    parsing it (for sources whose repeats can tell nothing new); it keeps one 64-bit hash
+    per distinct line.
     """
     path = Path(path)
     try:
@@ -53,8 +58,15 @@ def iter_documents(path: Path | str) -> Iterator[tuple[str, Any]]:
             yield from _items(first_document)
             return
         yield f"line {first_number}", first_document
+        seen: set[int] | None = {hash(first_line.rstrip())} if skip_repeated_lines else None
         number, line = second_number, second_line
         while line is not None:
+            if seen is not None:
+                key = hash(line.rstrip())
+                if key in seen:
+                    number, line = _next_content_line(handle, number)
+                    continue
+                seen.add(key)
             yield f"line {number}", _parse_line(path, line, number)
             number, line = _next_content_line(handle, number)
 
@@ -197,8 +209,9 @@ class BatchCollector:
     """
 
     def __init__(self, *, source: str, path: Path | str, tz: str | None,
-                 size: int = BATCH_EVENTS) -> None:
-        self.source, self.path, self.tz, self.size = source, path, tz, size
+                 size: int | None = None) -> None:
+        self.source, self.path, self.tz = source, path, tz
+        self.size = size or BATCH_EVENTS
         self.rows: list[dict] = []
         self.places: list[str] = []
         self._seen: set[int] = set()
@@ -242,17 +255,23 @@ class BatchCollector:
     def full(self) -> bool:
         return len(self.rows) >= self.size
 
-    def flush(self, final: bool = False) -> Batch | None:
+    def build_events(self) -> pd.DataFrame:
+        """The collected event rows as a canonical frame (times parsed, ids made)."""
+        places = self.places
+        return events_frame(self.rows, source=self.source, path=self.path, tz=self.tz,
+                            locate=lambda i: places[i])
+
+    def flush(self, final: bool = False, events: pd.DataFrame | None = None) -> Batch | None:
         """The collected rows as a Batch; None when there is nothing (a final call on a file
-        that yielded nothing yet still returns an empty Batch)."""
+        that yielded nothing yet still returns an empty Batch). `events` is the frame
+        `build_events` made from the same rows, when the caller needed it first."""
         if not (self.rows or self._pending_incidents or self._pending_aliases):
             if final and self.batches == 0:
                 self.batches += 1
                 return Batch(incidents=[], events=empty_events(), aliases=[])
             return None
-        places = self.places
-        events = events_frame(self.rows, source=self.source, path=self.path, tz=self.tz,
-                              locate=lambda i: places[i])
+        if events is None:
+            events = self.build_events()
         batch = Batch(incidents=list(self._pending_incidents.values()), events=events,
                       aliases=self._pending_aliases)
         self._emitted_incidents.update(self._pending_incidents)

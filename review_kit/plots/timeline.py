@@ -24,6 +24,8 @@ from matplotlib import dates as mdates
 from matplotlib import transforms
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from . import DisplayFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, StepPatch
 
@@ -80,23 +82,6 @@ _MAX_BINS = 150
 # Width of one character of an 8 pt label, as a fraction of the 12-inch chart's axes.
 _LABEL_CHAR_WIDTH = 0.0068
 _DAY = 86400.0
-
-
-class DisplayFigure(Figure):
-    """A Figure that shows itself as PNG in Jupyter even when pyplot (and with it the inline
-    backend's formatter) was never imported, as in a notebook that only calls review_kit.
-
-    It draws with Agg from the start, so ``fig.canvas.draw()`` renders for real, headless.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        FigureCanvasAgg(self)
-
-    def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=100, facecolor="white")
-        return buffer.getvalue()
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -1,0 +1,311 @@
+"""Figures for the trend report: counts, duration distributions, medians with intervals, XmR
+charts, action-item follow-through and communication cadence.
+
+Like the timeline figures, these are built on ``matplotlib.figure.Figure`` directly (never
+pyplot): safe under Agg in papermill, no global state. Each takes the frame a
+`review_kit.trends` function returns (or the metrics frame) and returns the Figure. Artists
+a reader or test may look for carry a ``gid`` (bars: each bar's patch): ``counts-<group>``, ``ecdf-<group>``,
+``box-<group>``, ``box-median-<group>``, ``median-<group>``, ``median-ci-<group>``, ``xmr-values``, ``xmr-centre``,
+``xmr-ucl``, ``xmr-lcl``, ``xmr-out-of-control``, ``mr-values``, ``mr-limit``,
+``items-opened``, ``items-closed``, ``items-open``, ``breach-<group>``, ``first-update-<group>``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator, PercentFormatter
+
+from ..model import check_columns
+from . import DisplayFigure
+from ..trends import ALL, UNKNOWN, group_order, human_duration, metric_label
+
+__all__ = [
+    "SEVERITY_COLOURS", "action_items_chart", "box_chart", "communication_chart",
+    "counts_chart", "duration_tick", "ecdf_chart", "median_chart", "xmr_chart",
+]
+
+SEVERITY_COLOURS: dict[str, str] = {
+    "SEV1": "#a50f15", "SEV2": "#e6550d", "SEV3": "#fdae6b", "SEV4": "#6baed6",
+    "SEV5": "#9ecae1", UNKNOWN: "#bdbdbd", ALL: "#252525",
+}
+_OTHER_COLOURS = ("#31a354", "#756bb1", "#8c6d31", "#636363", "#de2d26", "#3182bd",
+                  "#e6550d", "#74c476", "#9e9ac8", "#bd9e39")
+# Round durations people think in: the ticks of every log-duration axis. The coarse set
+# serves wide ranges, the fine set narrow ones.
+_MIN, _HOUR, _DAY = 60.0, 3600.0, 86400.0
+_COARSE_TICKS = np.array([1, 10, _MIN, 10 * _MIN, _HOUR, 6 * _HOUR, _DAY, 7 * _DAY,
+                          30 * _DAY])
+_FINE_TICKS = np.array([1, 2, 5, 10, 20, 30, _MIN, 2 * _MIN, 5 * _MIN, 10 * _MIN, 15 * _MIN,
+                        20 * _MIN, 30 * _MIN, _HOUR, 2 * _HOUR, 3 * _HOUR, 6 * _HOUR,
+                        12 * _HOUR, _DAY, 2 * _DAY, 3 * _DAY, 7 * _DAY, 14 * _DAY, 30 * _DAY])
+_TICK_UNITS = (("d", _DAY), ("h", _HOUR), ("min", _MIN), ("s", 1.0))
+
+
+def duration_tick(seconds: float) -> str:
+    """A tick label in the largest whole unit: 3600 → "1 h", 5400 → "90 min"."""
+    if not np.isfinite(seconds) or seconds <= 0:
+        return ""
+    for name, size in _TICK_UNITS:
+        if seconds >= size and abs(seconds / size - round(seconds / size)) < 1e-9:
+            return f"{round(seconds / size)} {name}"
+    return human_duration(seconds)
+
+
+def _colour(group: str, position: int) -> str:
+    return SEVERITY_COLOURS.get(group, _OTHER_COLOURS[position % len(_OTHER_COLOURS)])
+
+
+def _duration_axis(ax: Axes, axis: str, values: np.ndarray) -> None:
+    """A log axis in seconds, ticked at round durations and labelled "5 min", "1 h"…"""
+    positive = values[np.isfinite(values) & (values > 0)]
+    getattr(ax, f"set_{axis}scale")("log")
+    target = getattr(ax, f"{axis}axis")
+    if positive.size:
+        low, high = positive.min(), positive.max()
+        ticks = _COARSE_TICKS[(_COARSE_TICKS >= low) & (_COARSE_TICKS <= high)]
+        if ticks.size < 3:
+            ticks = _FINE_TICKS[(_FINE_TICKS >= low) & (_FINE_TICKS <= high)]
+        if ticks.size < 2:  # a very narrow range: widen it to the round values around it
+            below = _FINE_TICKS[_FINE_TICKS <= low]
+            above = _FINE_TICKS[_FINE_TICKS >= high]
+            ticks = np.concatenate([below[-1:], ticks, above[:1]])
+            getattr(ax, f"set_{axis}lim")(ticks.min() / 1.1, ticks.max() * 1.1)
+        target.set_major_locator(FixedLocator(np.unique(ticks)))
+        target.set_minor_locator(NullLocator())
+        target.set_minor_formatter(NullFormatter())
+    target.set_major_formatter(FuncFormatter(lambda v, _: duration_tick(v)))
+
+
+def _period_labels(ax: Axes, labels: Sequence[str]) -> None:
+    positions = np.arange(len(labels))
+    step = max(1, int(np.ceil(len(labels) / 16)))  # at most ~16 labels stay readable
+    ax.set_xticks(positions[::step], [labels[i] for i in positions[::step]],
+                  rotation=45 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
+
+
+def _groups(frame: pd.DataFrame, by: str | None) -> pd.Series:
+    if by is None:
+        return pd.Series(ALL, index=frame.index, dtype="string")
+    check_columns(frame, [by], "frame")
+    return frame[by].astype("string").fillna(UNKNOWN)
+
+
+def _values(metrics: pd.DataFrame, metric: str) -> pd.Series:
+    check_columns(metrics, [metric], "metrics frame")
+    return pd.to_numeric(metrics[metric], errors="coerce").astype(float)
+
+
+def counts_chart(counts: pd.DataFrame, title: str = "Incidents per period") -> Figure:
+    """Stacked bars of `trends.incident_counts` (pivoted): one bar segment per group."""
+    fig = DisplayFigure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot()
+    labels = [str(p) for p in counts.index]
+    positions = np.arange(len(labels))
+    bottom = np.zeros(len(labels))
+    for i, group in enumerate(counts.columns):
+        heights = counts[group].to_numpy(dtype=float)
+        bars = ax.bar(positions, heights, bottom=bottom, label=str(group),
+                      color=_colour(str(group), i), width=0.8)
+        for patch in bars:
+            patch.set_gid(f"counts-{group}")
+        bottom += heights
+    _period_labels(ax, labels)
+    ax.set_ylabel("incidents")
+    ax.set_title(title)
+    if len(counts.columns):
+        ax.legend(title=counts.columns.name, loc="upper left", fontsize="small")
+    return fig
+
+
+def ecdf_chart(metrics: pd.DataFrame, metric: str, by: str | None = "severity") -> Figure:
+    """Empirical CDF of one duration per group, on a log time axis.
+
+    Each curve reads: "this share of incidents took at most this long"; the median is where
+    a curve crosses 0.5, the p90 where it crosses 0.9.
+    """
+    values = _values(metrics, metric)
+    groups = _groups(metrics, by)
+    fig = DisplayFigure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for i, group in enumerate(group_order(groups[values.notna()])):
+        chosen = np.sort(values[(groups == group) & values.notna()].to_numpy())
+        shares = np.arange(1, chosen.size + 1) / chosen.size
+        (line,) = ax.step(chosen, shares, where="post", color=_colour(group, i),
+                          label=f"{group} (n={chosen.size})")
+        line.set_gid(f"ecdf-{group}")
+    for share in (0.5, 0.9):
+        ax.axhline(share, color="#969696", linewidth=0.6, linestyle=":")
+    _duration_axis(ax, "x", values.to_numpy())
+    ax.set_ylim(0, 1.01)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(metric_label(metric))
+    ax.set_ylabel("share of incidents")
+    ax.set_title(f"{metric_label(metric)}: distribution")
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def box_chart(metrics: pd.DataFrame, metric: str, by: str | None = "severity") -> Figure:
+    """Box plots of one duration per group on a log axis (whiskers at the 5th and 95th
+    percentiles, the rest as points), with n under each box."""
+    values = _values(metrics, metric)
+    groups = _groups(metrics, by)
+    # Zero and negative durations have no place on a log axis.
+    keep = values.notna() & (values > 0)
+    names = group_order(groups[keep])
+    data = [values[keep & (groups == g)].to_numpy() for g in names]
+    fig = DisplayFigure(figsize=(max(5, 1.3 * len(names) + 2), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    if names:
+        positions = np.arange(1, len(names) + 1)
+        parts = ax.boxplot(data, positions=positions, whis=(5, 95), patch_artist=True,
+                           widths=0.6)
+        ax.set_xticks(positions, [f"{g}\nn={len(d)}" for g, d in zip(names, data)])
+        for i, (box, median, group) in enumerate(zip(parts["boxes"], parts["medians"], names)):
+            box.set_facecolor(_colour(group, i))
+            box.set_alpha(0.8)
+            box.set_gid(f"box-{group}")
+            median.set_gid(f"box-median-{group}")
+    _duration_axis(ax, "y", values[keep].to_numpy())
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(f"{metric_label(metric)} by {by or 'group'}")
+    return fig
+
+
+def median_chart(over_time: pd.DataFrame, metric: str | None = None) -> Figure:
+    """Median per period with its bootstrap interval (from `trends.median_over_time`).
+
+    Periods without incidents leave a gap rather than a guess.
+    """
+    check_columns(over_time, ["period", "group", "n", "median", "low", "high"],
+                  "median_over_time frame")
+    fig = DisplayFigure(figsize=(10, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    labels = [str(p) for p in pd.unique(over_time["period"])]
+    position = {label: i for i, label in enumerate(labels)}
+    for i, group in enumerate(group_order(over_time["group"].astype(str))):
+        rows = over_time[over_time["group"].astype(str) == group]
+        xs = np.array([position[str(p)] for p in rows["period"]], dtype=float)
+        colour = _colour(group, i)
+        (line,) = ax.plot(xs, rows["median"].to_numpy(dtype=float), marker="o", color=colour,
+                          label=group)
+        line.set_gid(f"median-{group}")
+        band = ax.fill_between(xs, rows["low"].to_numpy(dtype=float),
+                               rows["high"].to_numpy(dtype=float), color=colour, alpha=0.2,
+                               linewidth=0)
+        band.set_gid(f"median-ci-{group}")
+    _period_labels(ax, labels)
+    _duration_axis(ax, "y", over_time[["median", "low", "high"]].to_numpy(dtype=float).ravel())
+    name = metric_label(metric) if metric else "Duration"
+    ax.set_ylabel(f"median {name.lower()}")
+    ax.set_title(f"{name}: median per period with 95% interval")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+MR_CONSTANT = 3.267  # upper limit of the moving-range chart: D4 × mean moving range
+
+
+def xmr_chart(chart: pd.DataFrame, metric: str | None = None) -> Figure:
+    """The XmR chart of `trends.xmr` / `trends.control_chart`: individuals above (log
+    seconds, limits dashed, out-of-control incidents ringed in red) and moving ranges below."""
+    check_columns(chart, ["value", "log_value", "moving_range", "centre_value", "ucl_value",
+                          "lcl_value", "out_of_control"], "xmr frame")
+    fig = DisplayFigure(figsize=(10, 6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    xs = np.arange(len(chart))
+    values = np.exp(chart["log_value"].to_numpy(dtype=float))
+    (line,) = top.plot(xs, values, marker=".", color="#3182bd", linewidth=0.8)
+    line.set_gid("xmr-values")
+    for column, style, gid in (("centre_value", "-", "xmr-centre"),
+                               ("ucl_value", "--", "xmr-ucl"), ("lcl_value", "--", "xmr-lcl")):
+        (limit,) = top.plot(xs, chart[column].to_numpy(dtype=float), linestyle=style,
+                            color="#636363", linewidth=1)
+        limit.set_gid(gid)
+    out = chart["out_of_control"].to_numpy(dtype=bool)
+    marks = top.scatter(xs[out], values[out], s=60, facecolors="none", edgecolors="#de2d26",
+                        linewidths=1.5, zorder=3, label=f"outside the limits ({out.sum()})")
+    marks.set_gid("xmr-out-of-control")
+    if "incident_id" in chart:
+        for x, y, name in zip(xs[out], values[out], chart["incident_id"].to_numpy()[out]):
+            top.annotate(str(name), (x, y), textcoords="offset points", xytext=(4, 4),
+                         fontsize="x-small", color="#de2d26")
+    _duration_axis(top, "y", np.concatenate([values, chart["ucl_value"].to_numpy(dtype=float),
+                                             chart["lcl_value"].to_numpy(dtype=float)]))
+    name = metric_label(metric) if metric else "Duration"
+    top.set_ylabel(name)
+    top.set_title(f"{name}: individuals and moving range (log scale)")
+    top.legend(loc="upper left", fontsize="small")
+    moving = chart["moving_range"].to_numpy(dtype=float)
+    (mr_line,) = bottom.plot(xs, moving, marker=".", color="#756bb1", linewidth=0.8)
+    mr_line.set_gid("mr-values")
+    mean_mr = np.nanmean(moving) if np.isfinite(moving).any() else np.nan
+    mr_limit = bottom.axhline(MR_CONSTANT * mean_mr, linestyle="--", color="#636363", linewidth=1)
+    mr_limit.set_gid("mr-limit")
+    bottom.set_ylabel("moving range (log)")
+    bottom.set_xlabel("incidents in time order")
+    return fig
+
+
+def action_items_chart(per_period: pd.DataFrame) -> Figure:
+    """Action items opened and closed per period (bars) and still open at each period's
+    end (line, right axis), from `trends.action_item_follow_through(...).per_period`."""
+    check_columns(per_period, ["opened", "closed", "open_at_end"], "per-period frame")
+    fig = DisplayFigure(figsize=(10, 4), layout="constrained")
+    ax = fig.add_subplot()
+    labels = [str(p) for p in per_period.index]
+    xs = np.arange(len(labels))
+    opened = ax.bar(xs - 0.2, per_period["opened"].to_numpy(), width=0.4, color="#fdae6b",
+                    label="opened")
+    for patch in opened:
+        patch.set_gid("items-opened")
+    closed = ax.bar(xs + 0.2, per_period["closed"].to_numpy(), width=0.4, color="#31a354",
+                    label="closed")
+    for patch in closed:
+        patch.set_gid("items-closed")
+    _period_labels(ax, labels)
+    ax.set_ylabel("action items per period")
+    backlog = ax.twinx()
+    (line,) = backlog.plot(xs, per_period["open_at_end"].to_numpy(), color="#252525",
+                           marker="o", label="open at period end")
+    line.set_gid("items-open")
+    backlog.set_ylabel("open at period end")
+    backlog.set_ylim(bottom=0)
+    handles = [opened, closed, line]
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize="small")
+    ax.set_title("Action items: opened, closed and still open")
+    return fig
+
+
+def communication_chart(trends_frame: pd.DataFrame) -> Figure:
+    """Cadence breach rate (top) and median time to first update (bottom) per period and
+    group, from `trends.communication_trends`."""
+    check_columns(trends_frame, ["period", "group", "incidents", "breach_rate",
+                                 "median_time_to_first_update"], "communication frame")
+    fig = DisplayFigure(figsize=(10, 6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    labels = [str(p) for p in sorted(pd.unique(trends_frame["period"]))]
+    position = {label: i for i, label in enumerate(labels)}
+    for i, group in enumerate(group_order(trends_frame["group"].astype(str))):
+        rows = trends_frame[trends_frame["group"].astype(str) == group]
+        xs = np.array([position[str(p)] for p in rows["period"]], dtype=float)
+        colour = _colour(group, i)
+        (breach,) = top.plot(xs, rows["breach_rate"].to_numpy(dtype=float), marker="o",
+                             color=colour, label=group)
+        breach.set_gid(f"breach-{group}")
+        (first,) = bottom.plot(xs, rows["median_time_to_first_update"].to_numpy(dtype=float),
+                               marker="o", color=colour, label=group)
+        first.set_gid(f"first-update-{group}")
+    top.set_ylim(0, 1.02)
+    top.yaxis.set_major_formatter(PercentFormatter(1.0))
+    top.set_ylabel("incidents with a cadence breach")
+    top.set_title("Communication: cadence breaches and time to first update")
+    top.legend(loc="upper left", fontsize="small")
+    _duration_axis(bottom, "y", trends_frame["median_time_to_first_update"].to_numpy(dtype=float))
+    bottom.set_ylabel("median time to first update")
+    _period_labels(bottom, labels)
+    return fig

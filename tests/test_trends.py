@@ -1,0 +1,629 @@
+"""Unit tests of review_kit.trends on small literal frames with hand-computed answers."""
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from review_kit import trends as T
+
+UTC = "UTC"
+METRIC_DEFAULTS = {
+    "title": "Checkout errors", "severity": "SEV2", "service": "checkout", "team": "payments",
+    "commander": "alice", "time_to_detect": np.nan, "time_to_acknowledge": np.nan,
+    "time_to_mitigate": np.nan, "time_to_resolve": np.nan, "impact_duration": np.nan,
+    "time_to_first_update": np.nan, "longest_silence": np.nan, "cadence_breaches": 0,
+    "responders": None, "escalations": 0, "handoffs": 0, "reopened": 0,
+}
+TIME_COLUMNS = ("started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
+
+
+def ts(text: str | None) -> pd.Timestamp:
+    return pd.NaT if text is None else pd.Timestamp(text, tz=UTC)
+
+
+def metrics_frame(rows: list[dict]) -> pd.DataFrame:
+    """A metrics frame of compute_metrics' shape from the fields a test cares about."""
+    records = []
+    for number, row in enumerate(rows, start=1):
+        record = {"incident_id": f"INC-{number}", **METRIC_DEFAULTS, **row}
+        record["responders"] = list(record["responders"] or [])
+        records.append(record)
+    frame = pd.DataFrame(records)
+    for column in TIME_COLUMNS:
+        values = frame[column] if column in frame else pd.Series([None] * len(frame))
+        stamps = [ts(v) if isinstance(v, str) or v is None else v for v in values]
+        frame[column] = pd.Series(pd.to_datetime(stamps, utc=True)).dt.as_unit("us")
+    frame["responder_count"] = frame["responders"].map(len)
+    frame["is_resolved"] = frame["resolved_at"].notna()
+    return frame
+
+
+# --- bootstrap_ci --------------------------------------------------------------------------------
+def test_bootstrap_median_matches_direct_resampling_of_the_same_indices():
+    values = np.array([310., 45., 1200., 75., 600., 95., 30., 2400., 150., 61., 88.])
+    ci = T.bootstrap_ci(values, "median", n_boot=500, seed=7)
+    # The same draws done the obvious way: resample, take medians, take percentiles.
+    rng = np.random.default_rng(7)
+    ordered = np.sort(values)
+    idx = rng.integers(0, values.size, size=(500, values.size), dtype=np.int32)
+    medians = np.median(ordered[idx], axis=1)
+    assert ci.estimate == 95.0
+    assert ci.low == pytest.approx(np.percentile(medians, 2.5))
+    assert ci.high == pytest.approx(np.percentile(medians, 97.5))
+    assert (ci.n, ci.stat, ci.level) == (11, "median", 0.95)
+
+
+def test_bootstrap_p90_mean_and_callable():
+    values = np.arange(1.0, 21.0)  # 1..20
+    p90 = T.bootstrap_ci(values, "p90", n_boot=400, seed=1)
+    assert p90.estimate == pytest.approx(18.1)  # position 0.9 × 19 = 17.1 → 18 + 0.1
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, 20, size=(400, 20), dtype=np.int32)
+    direct = np.percentile(values[idx], 90, axis=1)
+    assert (p90.low, p90.high) == pytest.approx(tuple(np.percentile(direct, [2.5, 97.5])))
+    mean = T.bootstrap_ci(values, "mean", n_boot=400, seed=1)
+    assert mean.estimate == 10.5 and mean.low < 10.5 < mean.high
+    by_callable = T.bootstrap_ci(values, np.median, n_boot=400, seed=3)
+    by_name = T.bootstrap_ci(values, "median", n_boot=400, seed=3)
+    assert by_callable.stat == "median"
+    assert (by_callable.low, by_callable.high) == pytest.approx((by_name.low, by_name.high))
+
+
+def test_bootstrap_drops_nan_and_handles_tiny_samples():
+    ci = T.bootstrap_ci(pd.Series([np.nan, 120.0, np.nan]), seed=0)
+    assert ci.n == 1 and ci.estimate == 120.0
+    assert math.isnan(ci.low) and math.isnan(ci.high)
+    empty = T.bootstrap_ci([], seed=0)
+    assert empty.n == 0 and math.isnan(empty.estimate)
+    two = T.bootstrap_ci([10.0, 30.0], seed=0)
+    assert two.estimate == 20.0 and 10.0 <= two.low <= two.high <= 30.0
+
+
+def test_bootstrap_level_seed_and_errors():
+    rng = np.random.default_rng(5)
+    values = rng.lognormal(6, 1, 60)
+    wide = T.bootstrap_ci(values, level=0.95, seed=2)
+    narrow = T.bootstrap_ci(values, level=0.5, seed=2)
+    assert wide.low < narrow.low < wide.estimate < narrow.high < wide.high
+    assert T.bootstrap_ci(values, seed=9) == T.bootstrap_ci(values, seed=9)
+    with pytest.raises(ValueError, match="unknown statistic 'p95'"):
+        T.bootstrap_ci(values, "p95")
+    with pytest.raises(ValueError, match="level"):
+        T.bootstrap_ci(values, level=95)
+
+
+def test_big_bootstrap_runs_in_blocks_and_stays_reproducible():
+    # 3,000 values × 2,000 resamples = 6 M indices: the blocked, threaded path.
+    values = np.random.default_rng(11).lognormal(7, 1, 3000)
+    first = T.bootstrap_ci(values, "p90", seed=4)
+    second = T.bootstrap_ci(values, "p90", seed=4)
+    assert first == second
+    assert first.low < np.quantile(values, 0.9) < first.high
+    # The interval of a p90 from 3,000 log-normal values is a few percent wide, not more.
+    assert 0.85 < first.low / first.estimate < 1.0 < first.high / first.estimate < 1.15
+
+
+# --- compare_periods and power -------------------------------------------------------------------
+def test_compare_periods_fields_against_hand_and_scipy():
+    before = [600.0, 900, 1200, 1500, 1800, 2400, 3000, 3600, 4200, 5400, 7200, 9000]
+    after = [300.0, 420, 480, 540, 600, 660, 720, 900, 1020, 1200, 1500, 1800]
+    result = T.compare_periods(before, after, n_boot=1000, seed=3)
+    assert (result.before_n, result.after_n) == (12, 12)
+    assert result.before_value == 2700.0  # (2400 + 3000) / 2
+    assert result.after_value == 690.0    # (660 + 720) / 2
+    assert result.difference == -2010.0
+    assert result.ratio == pytest.approx(690 / 2700)
+    expected_p = stats.mannwhitneyu(after, before, alternative="two-sided").pvalue
+    assert result.p_value == pytest.approx(expected_p)
+    assert result.ci_low < result.ci_high < 0
+    assert result.verdict == "improved"
+    assert result.small_sample is False
+    assert result.before_low <= 2700 <= result.before_high
+    assert result.after_low <= 690 <= result.after_high
+    swapped = T.compare_periods(after, before, n_boot=1000, seed=3)
+    assert swapped.verdict == "worse" and swapped.difference == 2010.0
+
+
+def test_compare_periods_small_and_degenerate_samples():
+    small = T.compare_periods([60, 90, 120], [600, 700, 800, 900], n_boot=500, seed=0)
+    assert small.small_sample is True
+    one = T.compare_periods([60.0], [600.0, 700.0], seed=0)
+    assert one.before_value == 60.0 and one.after_value == 650.0
+    assert math.isnan(one.ci_low) and math.isnan(one.p_value)
+    assert one.verdict == "not distinguishable"
+    assert one.after_low <= 650 <= one.after_high and math.isnan(one.before_low)
+    nothing = T.compare_periods([], [np.nan], seed=0)
+    assert nothing.before_n == 0 and nothing.after_n == 0
+    assert math.isnan(nothing.min_detectable_ratio) and math.isnan(nothing.ratio)
+
+
+def test_log_spread_pools_within_samples():
+    e = math.e
+    # logs [0, 2] and [1, 3]: squared deviations 1+1 and 1+1 over 2 degrees of freedom
+    assert T.log_spread([1, e ** 2], [e, e ** 3]) == pytest.approx(math.sqrt(2))
+    # zero durations have no logarithm and are left out
+    assert T.log_spread([0, 1, e ** 2], [e, e ** 3]) == pytest.approx(math.sqrt(2))
+    assert math.isnan(T.log_spread([5.0], [0.0, 3.0]))
+
+
+def test_min_detectable_ratio_and_needed_per_period_by_hand():
+    z = 1.959964 + 0.841621  # z(0.975) + z(0.80)
+    # spread 1, 100 per period, median efficiency 2/π
+    shift = z * math.sqrt(2 / 100) / math.sqrt(2 / math.pi)
+    assert T.min_detectable_ratio(1.0, 100, 100) == pytest.approx(math.exp(shift), rel=1e-5)
+    mann_whitney = T.min_detectable_ratio(1.0, 100, 100, efficiency=3 / math.pi)
+    assert mann_whitney == pytest.approx(math.exp(z * math.sqrt(0.02) / math.sqrt(3 / math.pi)),
+                                         rel=1e-5)
+    # 2 × (2.8016 / ln 2)² = 32.7 → 33 per period for a halving with a t-test on logs
+    assert T.needed_per_period(1.0, 0.5, efficiency=1.0) == 33
+    # 2 × (2.8016 / ln 0.75)² / (2/π) = 297.9 → 298 for a 25% reduction
+    assert T.needed_per_period(1.0, 0.75) == 298
+    # the two are inverses: at the needed n, the detectable ratio is the asked one
+    n = T.needed_per_period(1.3, 0.8)
+    assert 1 / T.min_detectable_ratio(1.3, n, n) == pytest.approx(0.8, abs=0.002)
+    with pytest.raises(ValueError):
+        T.needed_per_period(1.0, 1.0)
+
+
+# --- counts and rates -----------------------------------------------------------------------------
+def test_incident_counts_per_month_fill_gaps_and_order_severities():
+    metrics = metrics_frame([
+        {"severity": "SEV3", "detected_at": "2024-01-03T10:00:00Z"},
+        {"severity": "SEV1", "detected_at": "2024-01-31T23:59:59Z"},
+        {"severity": "SEV3", "detected_at": "2024-03-01T00:00:00Z"},
+        {"severity": None, "detected_at": "2024-03-15T12:00:00Z"},
+        # no detection: the start stands in (February)
+        {"severity": "SEV1", "detected_at": None, "started_at": "2024-02-10T08:00:00Z"},
+    ])
+    counts = T.incident_counts(metrics, "M")
+    assert list(counts.columns) == ["SEV1", "SEV3", "unknown"]
+    assert [str(p) for p in counts.index] == ["2024-01", "2024-02", "2024-03"]
+    assert counts.to_numpy().tolist() == [[1, 1, 0], [1, 0, 0], [0, 1, 1]]
+    tidy = T.incident_counts(metrics, "M", tidy=True)
+    assert len(tidy) == 9 and tidy["incidents"].sum() == 5
+    row = tidy[(tidy["period"].astype(str) == "2024-03") & (tidy["group"] == "unknown")]
+    assert row["incidents"].tolist() == [1]
+
+
+def test_incident_counts_weeks_start_monday_and_incidents_frame_uses_created_at():
+    incidents = pd.DataFrame({
+        "incident_id": ["A", "B", "C"], "title": ["x", "y", "z"],
+        "service": ["api", "api", "db"], "severity": ["SEV2", "SEV2", "SEV2"],
+        "created_at": pd.to_datetime(["2024-01-07T23:00:00Z", "2024-01-08T01:00:00Z",
+                                      "2024-01-14T12:00:00Z"], utc=True).as_unit("us"),
+    })
+    weekly = T.incident_counts(incidents, "W", by="service")
+    # Sunday 7 Jan closes one week; Monday 8 and Sunday 14 share the next.
+    assert [str(p) for p in weekly.index] == ["2024-01-01/2024-01-07", "2024-01-08/2024-01-14"]
+    assert weekly.to_numpy().tolist() == [[1, 0], [1, 1]]
+    quarterly = T.incident_counts(incidents, "Q", by=None)
+    assert quarterly.to_numpy().tolist() == [[3]]
+    with pytest.raises(ValueError, match="unknown period"):
+        T.incident_counts(incidents, "fortnight")
+
+
+def test_compare_rates_exact_binomial():
+    result = T.compare_rates(10, 30, 20, 30)
+    # Under no change the 30 incidents split like Binomial(30, ½): P(X ≥ 20) + P(X ≤ 10)
+    tail = sum(math.comb(30, k) for k in range(20, 31)) / 2 ** 30
+    assert result.p_value == pytest.approx(2 * tail)
+    assert result.p_value == pytest.approx(0.098737, abs=1e-6)
+    assert (result.rate_before, result.rate_after, result.ratio) == (1 / 3, 2 / 3, 2.0)
+    assert result.ratio_low < 2.0 < result.ratio_high and result.ratio_low < 1
+    assert result.verdict == "not distinguishable"
+    assert T.compare_rates(25, 30, 5, 30).verdict == "improved"
+    assert T.compare_rates(5, 30, 25, 30).verdict == "worse"
+    # 10 in 30 days against 20 in 60 days: the same rate, p = 1
+    same = T.compare_rates(10, pd.Timedelta(days=30), 20, pd.Timedelta(days=60))
+    assert same.exposure_after == 60.0 and same.ratio == 1.0 and same.p_value == 1.0
+    empty = T.compare_rates(0, 10, 0, 10)
+    assert empty.verdict == "not distinguishable" and math.isnan(empty.p_value)
+
+
+def test_rate_comparison_counts_incidents_in_each_window():
+    times = ["2024-01-05", "2024-02-05", "2024-04-01", "2024-04-02", "2024-05-01",
+             "2024-06-30T23:59:59"]
+    metrics = metrics_frame([{"detected_at": f"{t}Z" if "T" in t else f"{t}T00:00:00Z"}
+                             for t in times])
+    result = T.rate_comparison(metrics, pd.Period("2024Q1"), ("2024-04-01", "2024-07-01"))
+    assert (result.count_before, result.count_after) == (2, 4)
+    assert (result.exposure_before, result.exposure_after) == (91.0, 91.0)
+
+
+# --- duration summaries ---------------------------------------------------------------------------
+def test_duration_summary_per_severity_by_hand():
+    metrics = metrics_frame(
+        [{"severity": "SEV1", "time_to_mitigate": v} for v in (60, 120, 180, 240, 300)]
+        + [{"severity": "SEV2", "time_to_mitigate": 600.0},
+           {"severity": "SEV2", "time_to_mitigate": np.nan}])
+    table = T.duration_summary(metrics, "time_to_mitigate", n_boot=500, seed=0)
+    assert list(table.index) == ["SEV1", "SEV2", "all"]
+    assert list(table.columns) == ["n", "median", "median_low", "median_high", "p90",
+                                   "p90_low", "p90_high", "mean"]
+    sev1 = table.loc["SEV1"]
+    assert (sev1["n"], sev1["median"], sev1["mean"]) == (5, 180.0, 180.0)
+    assert sev1["p90"] == pytest.approx(276.0)  # position 3.6: 240 + 0.6 × 60
+    assert 60 <= sev1["median_low"] <= 180 <= sev1["median_high"] <= 300
+    assert sev1["p90_low"] <= 276 <= sev1["p90_high"] <= 300
+    sev2 = table.loc["SEV2"]
+    assert sev2["n"] == 1 and sev2["median"] == 600 and math.isnan(sev2["median_low"])
+    assert table.loc["all", "n"] == 6 and table.loc["all", "median"] == 210.0
+
+
+def test_duration_table_long_form():
+    metrics = metrics_frame([{"severity": s, "time_to_mitigate": m, "time_to_resolve": r}
+                             for s, m, r in [("SEV1", 60, 600), ("SEV1", 120, 900),
+                                             ("SEV3", 30, 60)]])
+    table = T.duration_table(metrics, ["time_to_mitigate", "time_to_resolve"], n_boot=200)
+    assert table[["metric", "group"]].values.tolist() == [
+        ["time_to_mitigate", "SEV1"], ["time_to_mitigate", "SEV3"], ["time_to_mitigate", "all"],
+        ["time_to_resolve", "SEV1"], ["time_to_resolve", "SEV3"], ["time_to_resolve", "all"]]
+    assert table["median"].tolist() == [90.0, 30.0, 60.0, 750.0, 60.0, 600.0]
+
+
+def test_median_over_time_per_quarter():
+    metrics = metrics_frame([{"detected_at": d, "time_to_resolve": v} for d, v in [
+        ("2024-01-10T00:00:00Z", 100), ("2024-02-10T00:00:00Z", 300),
+        ("2024-03-10T00:00:00Z", 200), ("2024-10-01T00:00:00Z", 50)]])
+    table = T.median_over_time(metrics, "time_to_resolve", "Q", n_boot=200)
+    assert [str(p) for p in table["period"]] == ["2024Q1", "2024Q2", "2024Q3", "2024Q4"]
+    assert table["n"].tolist() == [3, 0, 0, 1]
+    assert table["median"].iloc[0] == 200 and math.isnan(table["median"].iloc[1])
+
+
+# --- control chart --------------------------------------------------------------------------------
+def test_xmr_limits_by_hand():
+    logs = np.array([0.0, 0.0, 0.0, 0.0, 4.0])
+    chart = T.xmr(np.exp(logs))
+    # centre 0.8; moving ranges 0, 0, 0, 4 → mean 1; limits 0.8 ± 2.66
+    assert chart["centre"].iloc[0] == pytest.approx(0.8)
+    assert chart["ucl"].iloc[0] == pytest.approx(3.46)
+    assert chart["lcl"].iloc[0] == pytest.approx(-1.86)
+    assert chart["moving_range"].tolist()[1:] == pytest.approx([0, 0, 0, 4])
+    assert chart["out_of_control"].tolist() == [False, False, False, False, True]
+    assert chart["ucl_value"].iloc[0] == pytest.approx(math.exp(3.46))
+
+
+def test_xmr_baseline_floor_and_control_chart_order():
+    logs = np.array([0.0, 1.0, 0.0, 1.0, 5.0])
+    # Limits from all five: centre 1.4, mean moving range 1.75 → ucl 6.055: 5 is inside.
+    assert not T.xmr(np.exp(logs))["out_of_control"].any()
+    # From the first four only: centre 0.5, mean moving range 1 → ucl 3.16: 5 is out.
+    chart = T.xmr(np.exp(logs), baseline=4)
+    assert chart["ucl"].iloc[0] == pytest.approx(3.16)
+    assert chart["out_of_control"].tolist() == [False, False, False, False, True]
+    # A zero duration is read as one second (log 0); NaN is dropped.
+    floored = T.xmr(pd.Series([0.0, np.nan, math.e]))
+    assert floored["log_value"].tolist() == pytest.approx([0.0, 1.0])
+    metrics = metrics_frame([
+        {"detected_at": "2024-01-03T00:00:00Z", "time_to_mitigate": 300.0},
+        {"detected_at": "2024-01-01T00:00:00Z", "time_to_mitigate": 60.0},
+        {"detected_at": "2024-01-02T00:00:00Z", "time_to_mitigate": np.nan}])
+    ordered = T.control_chart(metrics, "time_to_mitigate")
+    assert ordered["incident_id"].tolist() == ["INC-2", "INC-1"]
+    assert ordered["value"].tolist() == [60.0, 300.0]
+
+
+# --- recurrence -----------------------------------------------------------------------------------
+def recurrence_incidents() -> pd.DataFrame:
+    rows = [  # (id, service, title, created_at, severity)
+        ("A", "checkout", "Checkout API 5xx errors", "2024-01-01T10:00:00Z", "SEV2"),
+        ("B", "checkout", "[INC-1042] Checkout API errors", "2024-01-20T10:00:00Z", "SEV1"),
+        ("C", "checkout", "Checkout API latency high", "2024-02-01T10:00:00Z", "SEV3"),
+        ("D", "payments", "Checkout API errors", "2024-02-02T10:00:00Z", "SEV2"),
+        ("E", "checkout", "Database disk full on db-7", "2024-02-03T10:00:00Z", "SEV3"),
+        ("F", "checkout", "checkout api latency", "2024-04-15T10:00:00Z", "SEV3"),
+        ("G", "checkout", "12345", "2024-04-16T10:00:00Z", "SEV4"),
+        ("H", "checkout", "12345", "2024-04-17T10:00:00Z", "SEV4"),
+        ("I", None, "Login failures", "2024-04-18T10:00:00Z", "SEV2"),
+        ("J", None, "login failures (EU)", "2024-04-19T10:00:00Z", "SEV2"),
+    ]
+    frame = pd.DataFrame(rows, columns=["incident_id", "service", "title", "created_at",
+                                        "severity"])
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us")
+    return frame
+
+
+def test_title_tokens_strip_ids_numbers_and_stop_words():
+    tokens = T.title_tokens(pd.Series(["[INC-1042] Checkout API errors on host-12",
+                                       "Disk 95% full at 10.0.0.7", "12345", None]))
+    assert tokens.tolist() == [frozenset({"checkout", "api", "errors"}),
+                               frozenset({"disk", "full"}), frozenset(), frozenset()]
+
+
+def test_recurring_groups_similarity_service_and_threshold():
+    incidents = recurrence_incidents()
+    groups = T.recurring_groups(incidents)
+    g = groups.to_dict()
+    # A ≡ B (same tokens); F ~ A at exactly 0.5 ({checkout, api} of 4) and F ~ C at 0.75,
+    # so A, B, C and F form one component.
+    assert g["A"] == g["B"] == g["C"] == g["F"] == 0
+    assert g["D"] == 1            # same words, another service
+    assert g["E"] == 2
+    assert g["G"] != g["H"]       # nothing left of the titles: each stands alone
+    assert g["I"] == g["J"]       # no service on either: compared with each other
+    assert sorted(set(g.values())) == list(range(6))
+    strict = T.recurring_groups(incidents, threshold=0.6).to_dict()
+    assert strict["A"] == strict["B"] and strict["C"] == strict["F"]
+    assert strict["A"] != strict["C"]
+    with pytest.raises(ValueError):
+        T.recurring_groups(incidents, threshold=0)
+
+
+def test_repeat_rate_and_top_recurring():
+    incidents = recurrence_incidents()
+    groups = T.recurring_groups(incidents, threshold=0.6)
+    rate = T.repeat_rate(incidents, groups, window_days=30, freq="Q")
+    # Q1: A, B (19 days after A: repeat), C, D, E → 1 of 5.
+    # Q2: F (74 days after C: no), G, H, I, J (1 day after I: repeat) → 1 of 5.
+    assert rate["incidents"].tolist() == [5, 5]
+    assert rate["repeats"].tolist() == [1, 1]
+    assert rate["repeat_rate"].tolist() == [0.2, 0.2]
+    wide = T.repeat_rate(incidents, groups, window_days=80, freq="Q")
+    assert wide["repeats"].tolist() == [1, 2]
+    top = T.top_recurring(incidents, groups)
+    assert top["incidents"].tolist() == [2, 2, 2]
+    first = top.iloc[0]  # ties broken by the most recent: I and J
+    assert first["incident_ids"] == ["I", "J"] and first["title"] == "login failures (EU)"
+    ab = top[top["incident_ids"].map(lambda ids: ids == ["A", "B"])].iloc[0]
+    assert ab["worst_severity"] == "SEV1" and ab["service"] == "checkout"
+    assert ab["first_seen"] == pd.Timestamp("2024-01-01T10:00:00Z")
+
+
+# --- action items ---------------------------------------------------------------------------------
+def action_items() -> tuple[pd.DataFrame, pd.DataFrame]:
+    incidents = pd.DataFrame({"incident_id": ["I1", "I2"], "severity": ["SEV1", "SEV2"]})
+    rows = [  # id, incident, status, created, closed, due
+        ("a1", "I1", "done", "2024-01-01", "2024-01-20", "2024-01-10"),
+        ("a2", "I1", "done", "2024-01-15", "2024-03-15", "2024-02-15"),
+        ("a3", "I1", "open", "2024-02-01", None, "2024-03-01"),
+        ("a4", "I2", "open", "2024-05-15", None, "2024-06-30"),
+        ("a5", "I2", "wontfix", "2024-03-01", "2024-05-01", None),
+        ("a6", "I2", "done", "2024-06-20", "2024-06-25", "2024-07-01"),
+        ("a7", "I2", "open", "2024-07-05", None, "2024-07-06"),  # after asof
+        ("a8", "I2", "open", "2024-06-01", None, None),
+    ]
+    frame = pd.DataFrame(rows, columns=["id", "incident_id", "status", "created_at",
+                                        "closed_at", "due"])
+    frame["title"] = frame["id"].map(lambda i: f"fix {i}")
+    frame["owner"] = "sam"
+    frame["priority"] = "P2"
+    for column in ("created_at", "closed_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True).dt.as_unit("us")
+    frame["due"] = frame["due"].map(lambda d: date.fromisoformat(d) if isinstance(d, str) else None)
+    return frame, incidents
+
+
+def test_action_item_flow_per_month():
+    items, incidents = action_items()
+    result = T.action_item_follow_through(items.drop(index=7), incidents, "2024-06-30")
+    flow = result.per_period
+    assert [str(p) for p in flow.index] == ["2024-01", "2024-02", "2024-03", "2024-04",
+                                            "2024-05", "2024-06"]
+    assert flow["opened"].tolist() == [2, 1, 1, 0, 1, 1]
+    assert flow["closed"].tolist() == [1, 0, 1, 0, 1, 1]
+    assert flow["open_at_end"].tolist() == [1, 2, 2, 2, 2, 2]  # a3 and a4 at the end
+
+
+def test_action_items_share_still_open_by_age_and_severity():
+    items, incidents = action_items()
+    shares = T.action_item_follow_through(items.drop(index=7), incidents, "2024-06-30").still_open
+    table = shares.set_index(["severity", "after_days"])
+    # 30 days: eligible a1 a2 a3 (SEV1), a4 a5 (SEV2); open then: a2 a3, a4 a5.
+    assert table.loc[("SEV1", 30), ["eligible", "still_open"]].tolist() == [3, 2]
+    assert table.loc[("SEV1", 30), "share"] == pytest.approx(2 / 3)
+    assert table.loc[("SEV2", 30), ["eligible", "still_open"]].tolist() == [2, 2]
+    # 60 days: a4 too young; a2 closed on day 60 exactly counts as closed; a5 (61) open.
+    assert table.loc[("SEV1", 60), ["eligible", "still_open"]].tolist() == [3, 1]
+    assert table.loc[("SEV2", 60), ["eligible", "still_open"]].tolist() == [1, 1]
+    # 90 days: only a3 is still open.
+    assert table.loc[("SEV2", 90), "share"] == 0.0
+    assert table.loc[("all", 90), ["eligible", "still_open"]].tolist() == [4, 1]
+    assert table.loc[("all", 30), "share"] == pytest.approx(4 / 5)
+
+
+def test_overdue_list():
+    items, _ = action_items()
+    late = T.overdue(items, "2024-06-30")
+    # a3 due 1 March is 121 days late; a4 is due today, a8 has no due date, a1 is done.
+    assert late["id"].tolist() == ["a3"]
+    assert late["days_overdue"].tolist() == [121]
+    assert late.columns.tolist() == ["id", "incident_id", "title", "owner", "priority", "due",
+                                     "days_overdue"]
+    later = T.overdue(items, "2024-07-10T08:00:00Z")
+    assert later["id"].tolist() == ["a3", "a4", "a7"]
+    assert later["days_overdue"].tolist() == [131, 10, 4]
+
+
+# --- communication and responder load ---------------------------------------------------------------
+def test_communication_trends_by_hand():
+    metrics = metrics_frame([
+        {"severity": "SEV1", "detected_at": "2024-01-05T00:00:00Z", "cadence_breaches": 0,
+         "time_to_first_update": 300.0},
+        {"severity": "SEV1", "detected_at": "2024-01-20T00:00:00Z", "cadence_breaches": 2,
+         "time_to_first_update": 900.0},
+        {"severity": "SEV2", "detected_at": "2024-01-25T00:00:00Z", "cadence_breaches": 0,
+         "time_to_first_update": 600.0},
+        {"severity": "SEV1", "detected_at": "2024-02-02T00:00:00Z", "cadence_breaches": 1,
+         "time_to_first_update": np.nan},
+    ])
+    table = T.communication_trends(metrics, "M")
+    assert [(str(p), g) for p, g in zip(table["period"], table["group"])] == [
+        ("2024-01", "SEV1"), ("2024-01", "SEV2"), ("2024-02", "SEV1")]
+    assert table["incidents"].tolist() == [2, 1, 1]
+    assert table["with_breach"].tolist() == [1, 0, 1]
+    assert table["breach_rate"].tolist() == [0.5, 0.0, 1.0]
+    assert table["with_update"].tolist() == [2, 1, 0]
+    assert table["median_time_to_first_update"].tolist()[:2] == [600.0, 600.0]
+    assert math.isnan(table["median_time_to_first_update"].iloc[2])
+
+
+def load_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
+    metrics = metrics_frame([
+        {"responders": ["alice", "bob"], "time_to_resolve": 7200.0,
+         "detected_at": "2024-01-15T08:00:00Z"},
+        {"responders": ["alice"], "time_to_resolve": 3600.0,
+         "detected_at": "2024-01-13T11:00:00Z"},
+        {"responders": ["bob", "carol"], "time_to_resolve": np.nan,
+         "detected_at": "2024-01-16T20:00:00Z"},
+    ])
+    events = pd.DataFrame({
+        "incident_id": ["INC-1", "INC-1", "INC-2", "INC-1", "INC-1", "INC-9", "INC-2"],
+        "at": pd.to_datetime(["2024-01-15T08:30:00Z", "2024-01-15T10:00:00Z",
+                              "2024-01-13T12:00:00Z", "2024-01-15T10:00:00Z",
+                              "2024-01-15T03:00:00Z", "2024-01-15T03:00:00Z",
+                              "2024-01-13T13:00:00Z"], utc=True).as_unit("us"),
+        # the bot, bob in an incident not reviewed here and bob in one he did not respond
+        # to do not count
+        "actor": ["alice", "alice", "alice", "bob", "PagerDuty", "bob", "bob"],
+        "actor_type": ["person", "person", "person", "person", "bot", "person", "person"],
+        "kind": ["acknowledged", "message", "message", "message", "notified", "message",
+                 "status_update"],
+    })
+    return metrics, events
+
+
+def test_responder_load_hours_and_out_of_hours_share_in_a_zone():
+    metrics, events = load_fixture()
+    utc = T.responder_load(metrics, events).set_index("responder")
+    assert utc.loc["alice", ["incidents", "events", "out_of_hours_events"]].tolist() == [2, 3, 2]
+    assert utc.loc["alice", "hours"] == 3.0
+    # UTC: 08:30 Monday is before nine, Saturday is no workday → 2 of 3 outside.
+    assert utc.loc["alice", "out_of_hours_share"] == pytest.approx(2 / 3)
+    assert utc.loc["bob", ["incidents", "hours", "events"]].tolist() == [2, 2.0, 1]
+    assert utc.loc["bob", "out_of_hours_share"] == 0.0
+    assert utc.loc["carol", "events"] == 0 and math.isnan(utc.loc["carol", "out_of_hours_share"])
+    assert "PagerDuty" not in utc.index  # bots are not responders
+    assert list(utc.index) == ["alice", "bob", "carol"]  # busiest first
+    # Berlin (UTC+1 in January): 08:30Z is 09:30 local, inside → only Saturday is outside.
+    berlin = T.responder_load(metrics, events, tz="Europe/Berlin").set_index("responder")
+    assert berlin.loc["alice", "out_of_hours_share"] == pytest.approx(1 / 3)
+    late_shift = T.responder_load(metrics, events, working_hours=(10, 18)).set_index("responder")
+    assert late_shift.loc["alice", "out_of_hours_share"] == pytest.approx(2 / 3)
+
+
+def test_responder_load_without_events_uses_detection_times():
+    metrics, _ = load_fixture()
+    load = T.responder_load(metrics).set_index("responder")
+    # alice: 08:00 Monday (outside), Saturday 11:00 (outside); bob: 08:00 Monday, Tuesday
+    # 20:00 (both outside); carol: Tuesday 20:00.
+    assert load.loc["alice", ["events", "out_of_hours_events"]].tolist() == [2, 2]
+    assert load.loc["carol", "incidents"] == 1 and load.loc["carol", "hours"] == 0.0
+    weekend_shift = T.responder_load(metrics, working_hours=(0, 24), workdays=(5,))
+    share = weekend_shift.set_index("responder")["out_of_hours_share"]
+    assert share["alice"] == 0.5 and share["bob"] == 1.0
+
+
+# --- sentences ------------------------------------------------------------------------------------
+def test_human_duration_and_labels():
+    assert T.human_duration(45) == "45 s"
+    assert T.human_duration(2520) == "42 min"
+    assert T.human_duration(270) == "4.5 min"
+    assert T.human_duration(12600) == "3.5 h"
+    assert T.human_duration(3 * 86400) == "3 d"
+    assert T.human_duration(float("nan")) == "n/a"
+    assert T.metric_label("time_to_first_update") == "Time to first update"
+
+
+def sentence_metrics() -> pd.DataFrame:
+    rng = np.random.default_rng(8)
+    rows = []
+    # SEV2, time to mitigate: the same distribution both quarters (30 each).
+    for quarter_start in ("2024-01-01", "2024-04-01"):
+        start = pd.Timestamp(quarter_start, tz=UTC)
+        for i, value in enumerate(rng.lognormal(math.log(2700), 0.8, 30)):
+            rows.append({"severity": "SEV2", "detected_at": start + pd.Timedelta(days=2 * i),
+                         "time_to_mitigate": float(value)})
+    # SEV1: 20 per quarter, mitigation five times faster in the second.
+    for quarter_start, scale in (("2024-01-01", 3600.0), ("2024-04-01", 720.0)):
+        start = pd.Timestamp(quarter_start, tz=UTC)
+        for i, value in enumerate(rng.lognormal(0, 0.5, 20) * scale):
+            rows.append({"severity": "SEV1", "detected_at": start + pd.Timedelta(days=3 * i),
+                         "time_to_mitigate": float(value)})
+    # SEV4: one incident only, in the second quarter.
+    rows.append({"severity": "SEV4", "detected_at": "2024-05-01T00:00:00Z",
+                 "time_to_mitigate": 60.0})
+    return metrics_frame(rows)
+
+
+def test_summary_sentences_text():
+    metrics = sentence_metrics()
+    sentences = T.summary_sentences(metrics, (pd.Period("2024Q1"), pd.Period("2024Q2")),
+                                    metrics_list=["time_to_mitigate"], seed=0, n_boot=1000)
+    assert len(sentences) == 4
+    # 50 incidents in 91 days before (3.8 a week), 51 in 91 days after.
+    assert sentences[0] == ("Incidents: 51 (3.9 a week) against 50 (3.8 a week) before: "
+                            "not distinguishable from noise at these volumes.")
+    sev1, sev2, sev4 = sentences[1:]
+    assert sev4 == "Time to mitigate for SEV4: too few incidents to compare (0 before, 1 after)."
+    assert re.fullmatch(r"Time to mitigate for SEV1: median \d+(\.\d)? min \(95% CI [\d.]+–[\d.]+\)"
+                        r" against \d+(\.\d)? (min|h) \([\d.]+–[\d.]+\) before: improved, "
+                        r"\d+% lower \(p (=|<) [\d.e-]+\)\.", sev1), sev1
+    assert re.fullmatch(r"Time to mitigate for SEV2: median \d+ min \(95% CI \d+–\d+\) against "
+                        r"\d+ min \(\d+–\d+\) before: not distinguishable from noise at these "
+                        r"volumes; \d+ incidents per period would be needed to see a 25% "
+                        r"reduction\.", sev2), sev2
+    # The numbers are those of the comparison, in the estimate's unit.
+    before = metrics[(metrics.severity == "SEV2") & (metrics.detected_at < "2024-04-01")]
+    after = metrics[(metrics.severity == "SEV2") & (metrics.detected_at >= "2024-04-01")]
+    median_after = np.median(after["time_to_mitigate"]) / 60
+    assert f"median {median_after:.0f} min" in sev2
+    spread = T.log_spread(before["time_to_mitigate"], after["time_to_mitigate"])
+    assert f"; {T.needed_per_period(spread, 0.75)} incidents per period" in sev2
+    low, high = map(float, re.search(r"95% CI (\d+)–(\d+)", sev2).groups())
+    assert low <= round(median_after) <= high
+
+
+def test_summary_sentences_are_seeded_and_accept_ranges():
+    metrics = sentence_metrics()
+    compare = (("2024-01-01", "2024-04-01"), ("2024-04-01", "2024-07-01"))
+    first = T.summary_sentences(metrics, compare, ["time_to_mitigate"], by=None, seed=4,
+                                n_boot=500)
+    assert first == T.summary_sentences(metrics, compare, ["time_to_mitigate"], by=None,
+                                        seed=4, n_boot=500)
+    assert len(first) == 2 and first[1].startswith("Time to mitigate: median ")
+    by_name = T.summary_sentences(metrics, ("2024Q1", "2024Q2"), ["time_to_mitigate"],
+                                  by=None, seed=4, n_boot=500)
+    assert by_name == first
+    with pytest.raises(ValueError, match="ends before it starts"):
+        T.summary_sentences(metrics, (("2024-04-01", "2024-01-01"), compare[1]))
+
+
+def test_last_two_periods():
+    assert T.last_two_periods("2025-02-10") == (pd.Period("2024Q3"), pd.Period("2024Q4"))
+    assert T.last_two_periods("2025-02-10", "M") == (pd.Period("2024-12"), pd.Period("2025-01"))
+
+
+def test_action_item_done_without_closing_time_counts_as_closed():
+    items, incidents = action_items()
+    undated = pd.DataFrame({
+        "id": ["a9"], "incident_id": ["I1"], "status": ["done"],
+        "created_at": pd.to_datetime(["2024-02-10"], utc=True).as_unit("us"),
+        "closed_at": pd.Series([pd.NaT], dtype="datetime64[us, UTC]"), "due": [None],
+        "title": ["fix a9"], "owner": ["sam"], "priority": ["P2"]})
+    result = T.action_item_follow_through(pd.concat([items.drop(index=7), undated]),
+                                          incidents, "2024-06-30")
+    assert result.per_period["opened"].tolist() == [2, 2, 1, 0, 1, 1]
+    assert result.per_period["open_at_end"].tolist() == [1, 2, 2, 2, 2, 2]
+    table = result.still_open.set_index(["severity", "after_days"])
+    assert table.loc[("SEV1", 90), ["eligible", "still_open"]].tolist() == [4, 1]
+
+
+def test_min_detectable_ratio_follows_the_statistic_compared():
+    rng = np.random.default_rng(12)
+    before, after = rng.lognormal(7, 1, 40), rng.lognormal(7, 1, 50)
+    # φ(1.2816)² / (0.9 × 0.1) = 0.17550² / 0.09
+    assert T.EFFICIENCY_P90 == pytest.approx(0.17550 ** 2 / 0.09, rel=1e-3)
+    for stat, efficiency in (("median", 2 / math.pi), ("p90", T.EFFICIENCY_P90),
+                             ("mean", 3 / math.pi)):
+        result = T.compare_periods(before, after, stat, n_boot=200, seed=0)
+        assert result.stat == stat
+        assert result.spread == pytest.approx(T.log_spread(before, after))
+        assert result.min_detectable_ratio == pytest.approx(
+            T.min_detectable_ratio(result.spread, 40, 50, efficiency=efficiency))
