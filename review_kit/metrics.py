@@ -23,7 +23,7 @@ import pandas as pd
 
 from .errors import InputError
 from .model import check_columns, normalise_severity, to_iso
-from .timeline import OrderedEvents, milestones_of, order_events
+from .timeline import OrderedEvents, milestones_of, normalised, order_events
 
 __all__ = [
     "AUDIENCES", "CadencePolicy", "DEFAULT_CADENCE", "METRIC_COLUMNS", "communication_gaps",
@@ -55,7 +55,7 @@ NOT_RESPONDERS: tuple[str, ...] = ("bot", "service")
 _RESPONDER_ACTOR_KINDS = ("acknowledged", "responder_joined", "message", "note", "reassigned")
 _NAT = np.iinfo(np.int64).min
 _INCIDENT_FIELDS = ("title", "severity", "service", "team", "commander")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|hours?|m|min|mins|minutes?|s|sec|secs|seconds?)",
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)\b",
                        re.IGNORECASE)
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 _NO_LIMIT = ("none", "off", "never", "")
@@ -245,7 +245,8 @@ def _communication(ordered: OrderedEvents, start: np.ndarray, end: np.ndarray,
             "breach": seconds > limit,
         }))
     gaps = pd.concat(parts, ignore_index=True)
-    gaps["audience"] = gaps["audience"].astype(object)
+    # Text columns are object, as in every canonical frame (loaders.base._typed).
+    gaps = gaps.astype({"incident_id": object, "audience": object})
     return gaps.sort_values(["inc", "audience", "gap_start"], kind="stable",
                             ignore_index=True)
 
@@ -253,26 +254,34 @@ def _communication(ordered: OrderedEvents, start: np.ndarray, end: np.ndarray,
 def _responders(ordered: OrderedEvents) -> list[list[str]]:
     """Distinct people who acted, per incident, in order of first activity."""
     n_incidents = len(ordered.incidents)
-    actor = ordered.column("actor")
-    actor_type = pd.Series(ordered.column("actor_type"), dtype=object)
-    automated = actor_type.astype("string").str.strip().str.lower().isin(NOT_RESPONDERS)
-    acting = np.flatnonzero(ordered.kind_is(*_RESPONDER_ACTOR_KINDS)
-                            & ~automated.to_numpy(dtype=bool) & pd.notna(actor))
-    escalated = ordered.kind == "escalated"
-    target = ordered.column("target")
-    assigned = np.flatnonzero(escalated & pd.notna(target))
+    actor, actor_names = ordered.codes("actor")
+    actor_type, types = ordered.codes("actor_type")
+    # Bots and services are automation; an actor of unknown type counts as a person.
+    automated = np.isin(actor_type, np.flatnonzero(np.isin(normalised(types), NOT_RESPONDERS)))
+    acting = np.flatnonzero(ordered.kind_is(*_RESPONDER_ACTOR_KINDS) & ~automated & (actor >= 0))
+    # Escalations are few: their targets are read row by row, not as a whole column.
+    escalated = np.flatnonzero(ordered.kind_is("escalated"))
+    target, target_names = pd.factorize(pd.Series(ordered.column("target", escalated),
+                                                  dtype=object))
+    assigned = escalated[target >= 0]
+    target = target[target >= 0]
+    target_names = np.asarray(target_names, dtype=object)
+    # One numbering of people for actors and targets alike, on their stripped names.
+    spellings = [str(name).strip() for name in (*actor_names, *target_names)]
+    person_of, people = pd.factorize(pd.Series(spellings, dtype=object))
+    people = np.asarray(people, dtype=object)
     positions = np.concatenate((acting, assigned))
-    names = pd.Series(np.concatenate((actor[acting], target[assigned])), dtype=object)
-    names = names.astype("string").str.strip()
+    person = np.concatenate((person_of[actor[acting]],
+                             person_of[len(actor_names) + target])).astype("int64")
     order = np.argsort(positions, kind="stable")
-    positions, names = positions[order], names.iloc[order].reset_index(drop=True)
+    positions, person = positions[order], person[order]
+    if len(people):
+        named = people[person] != ""
+        positions, person = positions[named], person[named]
     inc = ordered.inc[positions]
-    people = pd.DataFrame({"inc": inc, "name": names})
-    first = people[(people["name"].fillna("") != "").to_numpy()
-                   & ~people.duplicated(["inc", "name"]).to_numpy()]
-    first_inc = first["inc"].to_numpy()
-    first_names = first["name"].to_numpy(dtype=object)
-    # Rows are in incident order (the timeline is), so each incident's people are one slice.
+    first = ~pd.Series(inc * max(len(people), 1) + person).duplicated().to_numpy()
+    first_inc, first_names = inc[first], people[person[first]]
+    # The timeline is in incident order, so each incident's people are one slice.
     bounds = np.searchsorted(first_inc, np.arange(n_incidents + 1))
     return [first_names[bounds[i]:bounds[i + 1]].tolist() for i in range(n_incidents)]
 
@@ -344,7 +353,7 @@ def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
                            minlength=n_incidents)
 
     responders = _responders(ordered)
-    counts = lambda kind: np.bincount(ordered.inc[ordered.kind == kind],  # noqa: E731
+    counts = lambda kind: np.bincount(ordered.inc[ordered.kind_is(kind)],  # noqa: E731
                                       minlength=n_incidents).astype("int64")
 
     out = pd.DataFrame({
@@ -387,8 +396,8 @@ def communication_gaps(events: pd.DataFrame, milestones_frame: pd.DataFrame,
     """
     check_columns(milestones_frame, ("incident_id", "detected_at", "resolved_at"), "milestones")
     ordered = order_events(events, incident_ids=milestones_frame["incident_id"])
-    marks = milestones_frame.drop_duplicates("incident_id").set_index(
-        milestones_frame["incident_id"].drop_duplicates().astype(object)).reindex(
+    marks = milestones_frame.drop_duplicates("incident_id")
+    marks = marks.set_axis(pd.Index(marks["incident_id"].astype(object))).reindex(
         ordered.incidents)
     detected = _micros(pd.to_datetime(marks["detected_at"], utc=True).dt.as_unit("us"))
     resolved = _micros(pd.to_datetime(marks["resolved_at"], utc=True).dt.as_unit("us"))

@@ -20,11 +20,14 @@ De-duplication (``build_timeline``), in two steps:
    Messages, notes, updates and alerts are never merged this way: two identical chat
    messages a second apart are two messages.
 
-Milestones (``milestones``) follow DESIGN.md, "Milestones and per-incident metrics".
+Milestones (``milestones``) follow DESIGN.md, "Milestones and per-incident metrics". An
+incident "known only from a status page" is one with no event of ``LIFECYCLE_KINDS``: alerts,
+chat and notes are not the incident's lifecycle, so a status page may still stand in for
+detection and resolution next to them. Hand-set milestones (annotations) replace derived ones.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -35,7 +38,7 @@ from .model import MILESTONE_OVERRIDES, check_columns, parse_timestamp, parse_ti
 
 __all__ = [
     "DUPLICATE_WINDOW_SECONDS", "LIFECYCLE_KINDS", "MILESTONE_COLUMNS", "OrderedEvents",
-    "build_timeline", "milestones", "milestones_of", "order_events",
+    "build_timeline", "milestones", "milestones_of", "normalised", "order_events",
 ]
 
 # Kinds that mark the incident's own lifecycle in an incident tool (PagerDuty, Opsgenie,
@@ -51,7 +54,6 @@ MILESTONE_COLUMNS: tuple[str, ...] = (
 TIMELINE_REQUIRED: tuple[str, ...] = ("event_id", "incident_id", "at", "seq", "source", "kind")
 
 _NAT = np.iinfo(np.int64).min  # numpy's NaT as int64 microseconds
-_TIME_DTYPE = "datetime64[us, UTC]"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ class OrderedEvents:
 
     ``rows`` indexes the frame's rows (positionally) in timeline order; ``incidents`` holds
     the distinct incident ids, sorted; ``inc`` each row's position in ``incidents``; ``at``
-    each row's time as int64 microseconds since the epoch (UTC); ``kind`` each row's kind.
+    each row's time as int64 microseconds since the epoch (UTC); ``kind`` each row's
+    position in ``kinds``, the distinct kinds.
     """
 
     frame: pd.DataFrame
@@ -69,16 +72,48 @@ class OrderedEvents:
     inc: np.ndarray
     at: np.ndarray
     kind: np.ndarray
+    kinds: pd.Index
+    _codes: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def column(self, name: str) -> np.ndarray:
-        """A column of the frame in timeline order (object array; all None when absent)."""
-        return _column(self.frame, name)[self.rows]
+    def column(self, name: str, where: np.ndarray | None = None) -> np.ndarray:
+        """A column in timeline order, or at timeline positions ``where``, as an object
+        array (all None when the frame lacks the column)."""
+        rows = self.rows if where is None else self.rows[where]
+        if name not in self.frame.columns:
+            return np.full(len(rows), None, dtype=object)
+        return np.asarray(self.frame[name].array.take(rows), dtype=object)
 
     def kind_is(self, *kinds: str) -> np.ndarray:
-        return np.isin(self.kind, list(kinds))
+        """Mask of the rows whose kind is one of ``kinds``."""
+        codes = self.kinds.get_indexer(list(kinds))
+        codes = codes[codes >= 0]
+        if len(codes) == 1:
+            return self.kind == codes[0]
+        return np.isin(self.kind, codes)
+
+    def codes(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A column as (codes in timeline order, distinct values); -1 marks a missing value.
+
+        Factorised in the frame's own order, where the values usually sit together in memory:
+        on big frames that is much faster than hashing them in timeline order.
+        """
+        if name not in self._codes:
+            if name not in self.frame.columns:
+                found = (np.full(len(self.rows), -1, dtype="int64"), np.zeros(0, dtype=object))
+            else:
+                codes, uniques = pd.factorize(_objects(self.frame[name]))
+                found = (codes[self.rows].astype("int64"), np.asarray(uniques, dtype=object))
+            self._codes[name] = found
+        return self._codes[name]
+
+
+def _objects(column: pd.Series) -> np.ndarray:
+    """A text column as an object array (no copy for object or python-backed str columns):
+    hashing those is faster than going through the string dtype."""
+    return column.to_numpy(dtype=object)
 
 
 def _utc_micros(values: pd.Series) -> np.ndarray:
@@ -99,6 +134,40 @@ def _utc_micros(values: pd.Series) -> np.ndarray:
     return micros
 
 
+def _tied(*keys: np.ndarray) -> np.ndarray:
+    """Mask of sorted rows equal on every key to a neighbour."""
+    n = len(keys[0])
+    same = np.ones(max(n - 1, 0), dtype=bool)
+    for key in keys:
+        same &= key[1:] == key[:-1]
+    tied = np.zeros(n, dtype=bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    return tied
+
+
+def _groups(*keys: np.ndarray) -> np.ndarray:
+    """Group number of each sorted row: it changes where any key changes."""
+    n = len(keys[0])
+    change = np.zeros(max(n - 1, 0), dtype=bool)
+    for key in keys:
+        change |= key[1:] != key[:-1]
+    return np.concatenate(([0], np.cumsum(change))) if n else np.zeros(0, dtype="int64")
+
+
+def _by_incident_and_time(inc: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Argsort by (inc, at)."""
+    if not len(inc):
+        return np.zeros(0, dtype="int64")
+    low, high = int(at.min()), int(at.max())
+    span = high - low + 1
+    # One int64 key sorts much faster than a lexsort when the two fit in 63 bits.
+    if span * (int(inc.max()) + 1) < 2 ** 62:
+        # Not a stable sort: every tie is settled afterwards by seq, source and event_id.
+        return np.argsort(inc * span + (at - low))
+    return np.lexsort((at, inc))
+
+
 def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
                  duplicate_window: float = DUPLICATE_WINDOW_SECONDS) -> OrderedEvents:
     """The rows of ``events`` in timeline order with duplicates removed (see module docs).
@@ -109,9 +178,8 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     events still gets its place in ``incidents``.
     """
     check_columns(events, TIMELINE_REQUIRED, "events")
-    ids = events["incident_id"].astype(object)
     if incident_ids is None:
-        inc_codes, incidents = pd.factorize(ids, sort=True)
+        inc_codes, incidents = pd.factorize(_objects(events["incident_id"]), sort=True)
         if len(inc_codes) and (inc_codes < 0).any():
             row = int(np.flatnonzero(inc_codes < 0)[0])
             raise InputError(None, f"events row {row}", "event belongs to no incident")
@@ -119,86 +187,83 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     else:
         incidents = pd.Index(pd.unique(pd.Series(list(incident_ids), dtype=object).dropna()),
                              dtype=object).sort_values()
-        inc_codes = incidents.get_indexer(ids)
+        inc_codes = incidents.get_indexer(events["incident_id"].astype(object))
         selected = np.flatnonzero(inc_codes >= 0)
+    incidents = pd.Index(np.asarray(incidents, dtype=object), dtype=object)
     inc_codes = np.asarray(inc_codes, dtype="int64")
     n = len(selected)
     at = np.full(len(events), _NAT, dtype="int64")
     if n:
         column = events["at"] if n == len(events) else events["at"].iloc[selected]
         at[selected] = _utc_micros(column)
-    seq = pd.to_numeric(events["seq"]).fillna(0).to_numpy(dtype="int64")
-    source_codes, _ = pd.factorize(events["source"].astype(object), sort=True,
-                                   use_na_sentinel=False)
-    order = selected[np.lexsort((source_codes[selected], seq[selected], at[selected],
-                                 inc_codes[selected]))]
-    event_ids = events["event_id"].to_numpy(dtype=object)
+    order = selected[_by_incident_and_time(inc_codes[selected], at[selected])]
 
-    if n > 1:
-        # Rows equal on every sort key so far are broken by event_id; such ties are rare,
-        # so only they are sorted on text.
-        s_inc, s_at, s_seq, s_src = (inc_codes[order], at[order], seq[order],
-                                     source_codes[order])
-        same = ((s_inc[1:] == s_inc[:-1]) & (s_at[1:] == s_at[:-1])
-                & (s_seq[1:] == s_seq[:-1]) & (s_src[1:] == s_src[:-1]))
-        if same.any():
-            group = np.concatenate(([0], np.cumsum(~same)))
-            tied = np.zeros(n, dtype=bool)
-            tied[1:] |= same
-            tied[:-1] |= same
-            where = np.flatnonzero(tied)
-            sub = pd.DataFrame({"group": group[where],
-                                "event_id": event_ids[order[where]].astype(str),
-                                "row": order[where]})
-            sub = sub.sort_values(["group", "event_id"], kind="stable")
-            order[where] = sub["row"].to_numpy()
+    # Ties on (incident, at) are broken by seq, then source, then event_id. Only the tied
+    # rows are looked at: even with second-precision sources they are a minority.
+    tied = np.flatnonzero(_tied(inc_codes[order], at[order]))
+    event_ids = events["event_id"]
+    if len(tied):
+        rows = order[tied]
+        group = _groups(inc_codes[rows], at[rows])
+        seq = pd.to_numeric(events["seq"].iloc[rows]).fillna(0).to_numpy(dtype="int64")
+        source, _ = pd.factorize(events["source"].iloc[rows].astype(object), sort=True,
+                                 use_na_sentinel=False)
+        within = np.lexsort((source, seq, group))
+        rows, group, seq, source = rows[within], group[within], seq[within], source[within]
+        still = np.flatnonzero(_tied(group, seq, source))
+        if len(still):
+            sub = pd.DataFrame({"group": group[still], "seq": seq[still], "source": source[still],
+                                "event_id": event_ids.iloc[rows[still]].astype(str).to_numpy(),
+                                "row": rows[still]})
+            rows[still] = sub.sort_values(["group", "seq", "source", "event_id"],
+                                          kind="stable")["row"].to_numpy()
+        order[tied] = rows
 
-    # 1. one row per event_id; the first in timeline order is kept (rows without an id
-    # cannot be told apart, so they all stay).
-    sorted_ids = pd.Series(event_ids[order], dtype=object)
-    order = order[~(sorted_ids.duplicated() & sorted_ids.notna()).to_numpy()]
+    # 1. one row per event_id, the first in timeline order (rows without an id cannot be
+    # told apart, so they all stay). Hashing runs in input order: cheaper than in sorted.
+    repeated = (event_ids.duplicated(keep=False) & event_ids.notna()).to_numpy()
+    if repeated.any():
+        position = np.flatnonzero(repeated[order])
+        ids = event_ids.iloc[order[position]].astype(object).reset_index(drop=True)
+        order = np.delete(order, position[ids.duplicated().to_numpy()])
 
     # 2. one row per lifecycle happening.
-    kind = events["kind"].to_numpy(dtype=object)[order]
-    keep = _merge_reports(_column(events, "actor")[order], inc_codes[order], at[order], kind,
+    kind_codes, kinds = pd.factorize(_objects(events["kind"]))
+    kind_codes = kind_codes[order]
+    kinds = pd.Index(np.asarray(kinds, dtype=object), dtype=object)
+    keep = _merge_reports(events, order, inc_codes[order], at[order], kind_codes, kinds,
                           duplicate_window)
     order = order[keep]
-    return OrderedEvents(frame=events, rows=order, incidents=pd.Index(incidents, dtype=object),
-                         inc=inc_codes[order], at=at[order], kind=kind[keep])
+    return OrderedEvents(frame=events, rows=order, incidents=incidents, inc=inc_codes[order],
+                         at=at[order], kind=kind_codes[keep].astype("int64"), kinds=kinds)
 
 
-def _column(events: pd.DataFrame, name: str) -> np.ndarray:
-    """A column as an object array; all None when the frame lacks it (optional columns)."""
-    if name not in events.columns:
-        return np.full(len(events), None, dtype=object)
-    return events[name].to_numpy(dtype=object)
-
-
-def _merge_reports(actor: np.ndarray, inc: np.ndarray, at: np.ndarray, kind: np.ndarray,
-                   window: float) -> np.ndarray:
+def _merge_reports(events: pd.DataFrame, order: np.ndarray, inc: np.ndarray, at: np.ndarray,
+                   kind: np.ndarray, kinds: pd.Index, window: float) -> np.ndarray:
     """Keep-mask over timeline-ordered rows: False for a repeat report of a lifecycle happening."""
     keep = np.ones(len(kind), dtype=bool)
-    lifecycle = np.flatnonzero(np.isin(kind, list(LIFECYCLE_KINDS)))
+    code = {name: i for i, name in enumerate(kinds)}
+    lifecycle = np.flatnonzero(np.isin(kind, [code[k] for k in LIFECYCLE_KINDS if k in code]))
     if len(lifecycle) < 2 or window < 0:
         return keep
     l_inc, l_at, l_kind = inc[lifecycle], at[lifecycle], kind[lifecycle]
     # A "cycle" number that changes whenever resolved gives way to reopened or back, so a
     # resolution is never merged with one from the other side of a reopening.
-    flip_rows = np.flatnonzero(np.isin(l_kind, ["resolved", "reopened"]))
+    flip_rows = np.flatnonzero(np.isin(l_kind, [code.get("resolved", -1),
+                                                code.get("reopened", -1)]))
     cycle = np.full(len(lifecycle), -1, dtype="int64")
     if len(flip_rows):
-        f_inc, f_kind = l_inc[flip_rows], l_kind[flip_rows]
-        changed = np.ones(len(flip_rows), dtype=bool)
-        changed[1:] = (f_inc[1:] != f_inc[:-1]) | (f_kind[1:] != f_kind[:-1])
-        cycle[flip_rows] = np.cumsum(changed)
-    actor_codes, _ = pd.factorize(pd.Series(actor[lifecycle], dtype=object),
-                                  use_na_sentinel=False)
-    kind_codes, _ = pd.factorize(pd.Series(l_kind, dtype=object))
+        cycle[flip_rows] = _groups(l_inc[flip_rows], l_kind[flip_rows])
+    if "actor" in events.columns:
+        actor_codes, _ = pd.factorize(events["actor"].iloc[order[lifecycle]].astype(object),
+                                      use_na_sentinel=False)
+    else:
+        actor_codes = np.zeros(len(lifecycle), dtype="int64")
     # Timeline order is kept within each (incident, kind, actor, cycle) group.
-    grouped = np.lexsort((np.arange(len(lifecycle)), cycle, actor_codes, kind_codes, l_inc))
-    g_key = np.stack([l_inc, kind_codes, actor_codes, cycle], axis=1)[grouped]
-    same_group = (g_key[1:] == g_key[:-1]).all(axis=1)
-    close = (l_at[grouped][1:] - l_at[grouped][:-1]) <= int(round(window * 1_000_000))
+    grouped = np.lexsort((np.arange(len(lifecycle)), cycle, actor_codes, l_kind, l_inc))
+    same_group = np.diff(_groups(l_inc[grouped], l_kind[grouped], actor_codes[grouped],
+                                 cycle[grouped])) == 0
+    close = np.diff(l_at[grouped]) <= int(round(window * 1_000_000))
     repeat = np.zeros(len(lifecycle), dtype=bool)
     repeat[grouped[1:][same_group & close]] = True
     keep[lifecycle[repeat]] = False
@@ -263,13 +328,19 @@ def _or(*candidates: np.ndarray) -> np.ndarray:
 
 
 def _status_is(ordered: OrderedEvents, status: str) -> np.ndarray:
-    mask = ordered.kind == "status_update"
+    mask = ordered.kind_is("status_update")
     if not mask.any():
         return np.zeros(len(ordered), dtype=bool)
     rows = np.flatnonzero(mask)
-    values = pd.Series(_column(ordered.frame, "status")[ordered.rows[rows]], dtype=object).astype("string").str.strip().str.lower()
-    mask[rows] = (values == status).fillna(False).to_numpy(dtype=bool)
+    # Only status updates carry a status: look at those rows, not the whole column.
+    codes, values = pd.factorize(pd.Series(ordered.column("status", rows), dtype=object))
+    mask[rows] = np.isin(codes, np.flatnonzero(normalised(values) == status))
     return mask
+
+
+def normalised(values: np.ndarray) -> np.ndarray:
+    """Distinct values as stripped, lower-case text, to match statuses and actor types."""
+    return np.array([str(v).strip().lower() for v in values], dtype=object)
 
 
 def _override_table(overrides: pd.DataFrame | Mapping[str, Mapping[str, Any]] | None
@@ -327,15 +398,15 @@ def milestones_of(ordered: OrderedEvents, overrides: pd.DataFrame | Mapping | No
     detected = first("alert_firing", "triggered")
     acknowledged = first("acknowledged")
 
-    last_resolved = _last(ordered, ordered.kind == "resolved", "position")
-    last_reopened = _last(ordered, ordered.kind == "reopened", "position")
-    resolved = _last(ordered, ordered.kind == "resolved")
+    last_resolved = _last(ordered, ordered.kind_is("resolved"), "position")
+    last_reopened = _last(ordered, ordered.kind_is("reopened"), "position")
+    resolved = _last(ordered, ordered.kind_is("resolved"))
     # A reopening after the last resolution means the incident is open again.
     resolved[last_reopened > last_resolved] = _NAT
-    reopened = np.bincount(ordered.inc[ordered.kind == "reopened"],
+    reopened = np.bincount(ordered.inc[ordered.kind_is("reopened")],
                            minlength=len(ordered.incidents))
 
-    updates = ordered.kind == "status_update"
+    updates = ordered.kind_is("status_update")
     # A status page stands in only for an incident with no lifecycle of its own.
     own_lifecycle = _first(ordered, ordered.kind_is(*LIFECYCLE_KINDS)) != _NAT
     page_only = ~own_lifecycle

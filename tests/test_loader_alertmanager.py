@@ -166,7 +166,7 @@ def test_json_lines_are_read_one_line_at_a_time(tmp_path: Path, receiver_log: Pa
     assert next(documents)[0] == "line 2"  # yielded before the broken line 3 is read
     with pytest.raises(InputError) as error:
         next(documents)
-    assert str(error.value) == f"{path}: line 3 column 43: invalid JSON: Expecting value"
+    assert str(error.value) == f"{path}: line 3 column 43: invalid JSON: unexpected character, expected a JSON value"
 
 
 @pytest.mark.parametrize("content, where", [

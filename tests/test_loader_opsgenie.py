@@ -191,7 +191,7 @@ def test_classify_log(line: str, kind: str, target: str | None) -> None:
 
 
 @pytest.mark.parametrize("content, where", [
-    ('{"data": [\n {"log": "Alert created", "createdAt": "2024-03-14T09:02:44.120Z",}\n]}', "line 2 column 67"),
+    ('{"data": [\n {"log": "Alert created", "createdAt": "2024-03-14T09:02:44.120Z",}\n]}', "line 2 column 66"),
     ('{"action": "Create", "alert": {"alertId": "x", "createdAt": 1710496800250}}\n'
      '{"action": "Close", "alert": {"alertId": }}\n', "line 2 column 42"),
 ])

@@ -171,7 +171,7 @@ def test_broken_json_and_missing_ids(tmp_path: Path, fixtures: Path) -> None:
     path.write_text('{"page": {"id": "x"},\n "incidents": [\n  {"id": "abc" "name": "x"}\n ]}')
     with pytest.raises(InputError) as error:
         load(path)
-    assert str(error.value) == f"{path}: line 3 column 16: invalid JSON: Expecting ',' delimiter"
+    assert str(error.value) == f"{path}: line 3 column 16: invalid JSON: unexpected character, expected ',' or '}}'"
     document = json.loads((fixtures / "statuspage" / "incidents.json").read_text())
     del document["incidents"][1]["id"]
     path.write_text(json.dumps(document))

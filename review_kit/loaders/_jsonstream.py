@@ -8,6 +8,8 @@ held whole. `BatchCollector` gathers a loader's rows and hands out a `Batch` eve
 from __future__ import annotations
 
 import json
+
+import orjson
 import re
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
@@ -43,7 +45,7 @@ def iter_documents(path: Path | str, *, skip_repeated_lines: bool = False) -> It
             raise InputError(path, None, "file is empty")
         first_text = _decode(path, first_line, first_number)
         try:
-            first_document = json.loads(first_text)
+            first_document = orjson.loads(first_text)
         except json.JSONDecodeError as exc:
             # Valid JSON never splits a token across lines, so a document that merely
             # continues on the next line fails exactly at the end of this one.
@@ -88,7 +90,7 @@ def _decode(path: Path, line: bytes, number: int) -> str:
 
 def _parse_line(path: Path, line: bytes, number: int) -> Any:
     try:
-        return json.loads(line)
+        return orjson.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"line {number} column {exc.colno}",
                          f"invalid JSON: {exc.msg}") from None
@@ -102,7 +104,7 @@ def _whole_document(path: Path, data: bytes) -> Iterator[tuple[str, Any]]:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"byte {exc.start}", "not UTF-8 text") from None
     try:
-        document = json.loads(text)
+        document = orjson.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"line {exc.lineno} column {exc.colno}",
                          f"invalid JSON: {exc.msg}") from None

@@ -168,38 +168,12 @@ def incident_row(*, incident_id: str, source: str, severity_raw: Any = None,
 
 
 def read_json_documents(path: Path) -> Iterator[tuple[str, Any]]:
-    """The JSON documents of a file: one object, an array of pages, or JSON lines.
+    """The JSON documents of a file: one object, an array of pages, or JSON lines (streamed).
 
     Yields (place, document): place is `$`, `$[i]` or `line N`, for error messages.
     """
-    text = _read_text(path)
-    stripped = text.lstrip()
-    if not stripped:
-        raise InputError(path, None, "file is empty")
-    try:
-        document = orjson.loads(text)
-    except json.JSONDecodeError as whole_error:
-        lines = [line for line in text.splitlines()]
-        if len([ln for ln in lines if ln.strip()]) < 2:
-            raise InputError(path, f"line {whole_error.lineno} column {whole_error.colno}",
-                             f"invalid JSON: {whole_error.msg}") from None
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"line {number}", orjson.loads(line)
-            except json.JSONDecodeError as exc:
-                if number == 1 and stripped[0] in "[{" and exc.msg.startswith("Expecting"):
-                    raise InputError(path, f"line {whole_error.lineno} column {whole_error.colno}",
-                                     f"invalid JSON: {whole_error.msg}") from None
-                raise InputError(path, f"line {number} column {exc.colno}",
-                                 f"invalid JSON: {exc.msg}") from None
-        return
-    if isinstance(document, list):
-        for i, item in enumerate(document):
-            yield f"$[{i}]", item
-    else:
-        yield "$", document
+    from ._jsonstream import iter_documents  # it builds on this module: import late
+    yield from iter_documents(path)
 
 
 def _read_text(path: Path) -> str:
