@@ -1011,7 +1011,7 @@ def human_duration(seconds: float, unit: str | None = None) -> str:
     return f"{_number(seconds / size)} {name}"
 
 
-def _span(low: float, high: float, unit: str) -> str:
+def human_span(low: float, high: float, unit: str) -> str:
     size = dict(_UNITS)[unit]
     if not (np.isfinite(low) and np.isfinite(high)):
         return "n/a"
@@ -1076,9 +1076,9 @@ def _comparison_text(result: PeriodComparison, percent: int, alpha: float,
     after_unit, _ = _unit_for(result.after_value)
     before_unit, _ = _unit_for(result.before_value)
     text = (f"median {human_duration(result.after_value)} ({percent}% CI "
-            f"{_span(result.after_low, result.after_high, after_unit)}) against "
+            f"{human_span(result.after_low, result.after_high, after_unit)}) against "
             f"{human_duration(result.before_value)} "
-            f"({_span(result.before_low, result.before_high, before_unit)}) before: ")
+            f"({human_span(result.before_low, result.before_high, before_unit)}) before: ")
     p = f"p = {result.p_value:.2g}" if result.p_value >= 0.001 else "p < 0.001"
     if result.verdict == "not distinguishable":
         text += "not distinguishable from noise at these volumes"

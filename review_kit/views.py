@@ -29,25 +29,6 @@ MILESTONE_LABELS = {
 }
 
 
-def human_duration(seconds: float | None) -> str:
-    """`42 min`, `3 h 05 min`, `2 d 4 h`: how people say durations in a review."""
-    if seconds is None or pd.isna(seconds):
-        return "—"
-    seconds = float(seconds)
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 90:
-        return f"{sign}{seconds:.0f} s"
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"{sign}{minutes:.0f} min"
-    hours, minutes = divmod(int(round(minutes)), 60)
-    if hours < 48:
-        return f"{sign}{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{sign}{days} d {hours} h"
-
-
 def _when(value: Any) -> str:
     text = to_iso(value)
     return "—" if text is None else text.replace("T", " ").replace("Z", " UTC")
@@ -113,8 +94,9 @@ class RetrospectiveView:
                              "at (UTC)": [_when(metrics.get(k)) for k in MILESTONE_LABELS]})
 
     def metrics_table(self) -> pd.DataFrame:
+        from .report import format_duration
         metrics = self.data.metrics
-        rows = [(label, human_duration(metrics.get(key)), metrics.get(key))
+        rows = [(label, format_duration(metrics.get(key)), metrics.get(key))
                 for key, label in DURATION_LABELS.items()]
         rows += [("Cadence breaches", str(metrics.get("cadence_breaches", 0)), metrics.get("cadence_breaches")),
                  ("Responders", str(metrics.get("responder_count", 0)), metrics.get("responder_count")),
@@ -122,6 +104,74 @@ class RetrospectiveView:
                  ("Hand-offs", str(metrics.get("handoffs", 0)), metrics.get("handoffs")),
                  ("Reopened", str(metrics.get("reopened", 0)), metrics.get("reopened"))]
         return pd.DataFrame(rows, columns=["measure", "value", "seconds / count"])
+
+    def _ranks(self) -> dict:
+        if getattr(self, "_history", None) is None:
+            from .retrospective import history_ranks
+            self._history = history_ranks(self.store, self.data, config=self.config)
+        return self._history
+
+    def against_history(self) -> pd.DataFrame:
+        """Each duration beside its rank among past incidents of the same severity."""
+        from .report import format_duration
+        metrics, ranks = self.data.metrics, self._ranks()
+        severity = self.data.incident.get("severity") or "unknown severity"
+        rows = []
+        for key in ("time_to_detect", "time_to_acknowledge", "time_to_mitigate", "time_to_resolve",
+                    "impact_duration"):
+            rank = ranks.get(key)
+            if rank is None:
+                verdict = "no comparable history"
+            else:
+                verdict = (f"slower than {rank['percentile']:.0f}% of {rank['n']} {severity} incidents "
+                           f"({rank['window']})")
+            rows.append((DURATION_LABELS[key], format_duration(metrics.get(key)), verdict))
+        return pd.DataFrame(rows, columns=["measure", "this incident", "against history"])
+
+    def communication_audit(self):
+        """Time to first update and every gap between updates against the cadence policy."""
+        from IPython.display import HTML
+        from .report import format_duration, safe_table_html
+        gaps = self.data.gaps
+        first = format_duration(self.data.metrics.get("time_to_first_update"))
+        if gaps is None or gaps.empty:
+            return HTML(f"<p>Time to first update: {first}. No communication window (the incident "
+                        "has no detection or no resolution yet).</p>")
+        shown = pd.DataFrame({
+            "audience": gaps["audience"],
+            "from (UTC)": gaps["gap_start"].dt.strftime("%H:%M:%S"),
+            "to (UTC)": gaps["gap_end"].dt.strftime("%H:%M:%S"),
+            "silence": gaps["seconds"].map(format_duration),
+            "policy": gaps["limit_seconds"].map(lambda v: "none" if pd.isna(v) else f"every {format_duration(v)}"),
+            "breach": gaps["breach"].map({True: "BREACH", False: ""}),
+        })
+        breaches = int(gaps["breach"].sum())
+        return HTML(f"<p>Time to first update: <b>{first}</b>; longest silence: "
+                    f"<b>{format_duration(self.data.metrics.get('longest_silence'))}</b>; "
+                    f"<b>{breaches}</b> gap(s) longer than the policy.</p>" + safe_table_html(shown))
+
+    def coordination(self):
+        """Responders with first and last activity and their number of actions."""
+        from IPython.display import HTML
+        from .report import safe_table_html
+        from .retrospective import responder_activity
+        table = responder_activity(self.data.timeline)
+        metrics = self.data.metrics
+        facts = (f"<p>Commander: <b>{self._html(metrics.get('commander') or 'not named')}</b>; "
+                 f"{metrics.get('responder_count', 0)} responders; {metrics.get('escalations', 0)} "
+                 f"escalations; {metrics.get('handoffs', 0)} hand-offs.</p>")
+        shown = table.assign(responder=table["responder"].map(self._text),
+                             first_activity=table["first_activity"].dt.strftime("%H:%M:%S"),
+                             last_activity=table["last_activity"].dt.strftime("%H:%M:%S"))
+        return HTML(facts + safe_table_html(shown))
+
+    def responder_chart(self):
+        from .plots.timeline import responder_activity_chart
+        return responder_activity_chart(self.data.timeline, list(self.data.metrics.get("responders") or []))
+
+    def _html(self, value: Any) -> str:
+        from html import escape
+        return escape(str(self._text(value)))
 
     def timeline_chart(self):
         """The swimlane chart; also written as timeline.png and timeline.svg."""
@@ -146,6 +196,16 @@ class RetrospectiveView:
             shown = shown.head(limit)
         return HTML(note + safe_table_html(shown.fillna("")))
 
+    def facilitator(self):
+        """The facilitator's panel (explorer, key events, milestones, postmortem sections,
+        action items; every change saved to the store at once) in a live session; under
+        papermill (interactive=False) or outside a kernel, the static summary of what was
+        decided, so a headless run never waits for input."""
+        from .widgets import FacilitatorPanel, front_end_possible, static_summary
+        if self.interactive and front_end_possible():
+            return FacilitatorPanel(self)
+        return static_summary(self)
+
     def postmortem(self):
         """The postmortem draft from the template, written as postmortem.md."""
         from IPython.display import Markdown
@@ -153,7 +213,8 @@ class RetrospectiveView:
         data = self.data
         context = postmortem_context(
             data.incident, data.metrics, data.timeline, data.annotations,
-            data.action_items.to_dict("records"), data.gaps, redact=self.redact)
+            data.action_items.to_dict("records"), data.gaps, history_ranks=self._ranks(),
+            redact=self.redact)
         text = render_postmortem(context, self.template)
         (self.output_dir / "postmortem.md").write_text(text, encoding="utf-8")
         return Markdown(text)

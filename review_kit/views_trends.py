@@ -111,8 +111,22 @@ class TrendsView:
             "p value": round(result.p_value, 3), "verdict": result.verdict}])
 
     def duration_table(self) -> pd.DataFrame:
+        """Median and p90 of each duration with 95% bootstrap intervals, in people's units;
+        the mean stands only beside them."""
         table = tr.duration_table(self.metrics, by=self.group_by, n_boot=self.n_boot)
-        return table
+
+        def with_interval(row: pd.Series, stat: str) -> str:
+            if not row["n"] or pd.isna(row[stat]):
+                return "n/a"
+            unit = tr.human_duration(row[stat]).split()[-1]
+            return f"{tr.human_duration(row[stat], unit)} ({tr.human_span(row[stat + '_low'], row[stat + '_high'], unit)})"
+
+        return pd.DataFrame({
+            "measure": table["metric"].map(tr.metric_label), "group": table["group"], "n": table["n"],
+            "median (95% CI)": table.apply(with_interval, axis=1, stat="median"),
+            "p90 (95% CI)": table.apply(with_interval, axis=1, stat="p90"),
+            "mean": table["mean"].map(tr.human_duration),
+        })
 
     def duration_distributions(self, metric: str = "time_to_resolve"):
         return trend_plots.ecdf_chart(self.metrics, metric, by=self.group_by)

@@ -1,0 +1,78 @@
+"""Trend benchmark (issue 5): the trend computations on 10,000 incidents with 2,000
+resamples per interval, and the whole trends notebook (papermill + HTML) on that store,
+each beside the papermill floor measured in the same run. Not part of the test suite.
+
+    .venv/bin/python benchmarks/bench_trends.py [--incidents 10000] [--store PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from review_kit import trends as tr
+from review_kit.demo import build_demo_store
+from review_kit.runner import run_trends
+from review_kit.store import Store
+from review_kit.views_trends import TrendsView
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_core import papermill_floor, timed  # noqa: E402  (benchmarks share their floors)
+
+
+def computations(view: TrendsView) -> None:
+    """Every statistic the trend report shows, as the notebook's cells compute them."""
+    metrics, incidents = view.metrics, view.incidents
+    tr.summary_sentences(metrics, (view.before, view.after), n_boot=2000)
+    tr.incident_counts(view._with_created(), freq="M")
+    tr.rate_comparison(view._with_created(), view.before, view.after)
+    tr.duration_table(metrics, n_boot=2000)
+    tr.median_over_time(metrics, "time_to_mitigate", freq="Q", n_boot=2000)
+    tr.control_chart(metrics, "time_to_resolve")
+    groups = tr.recurring_groups(incidents)
+    tr.top_recurring(incidents, groups)
+    tr.repeat_rate(incidents, groups)
+    tr.action_item_follow_through(view.action_items, incidents, view.asof)
+    tr.overdue(view.action_items, view.asof)
+    tr.communication_trends(metrics)
+    tr.responder_load(metrics, view.events)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--events-per-incident", type=int, default=None,
+                        help="default: the sample's own (about 22)")
+    parser.add_argument("--store", type=Path, default=None, help="use this store instead")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="review-kit-trends-"))
+    if args.store is None:
+        store_path, _ = timed(f"build a store of {args.incidents} incidents", build_demo_store,
+                              work, n_incidents=args.incidents)
+        store_path = store_path[0]
+    else:
+        store_path = args.store
+    store = Store.open(store_path, create=False)
+    counts = store.counts()
+    print(f"store: {counts['incidents']:,} incidents, {counts['events']:,} events, "
+          f"{counts['action_items']:,} action items")
+    view, load_seconds = timed("read the store and compute metrics", TrendsView, store,
+                               output_dir=work / "view")
+    _, compute_seconds = timed("trend computations (2,000 resamples)", computations, view)
+    floor = papermill_floor(work)
+    _, notebook_seconds = timed("trends notebook (papermill + HTML)", run_trends, str(store_path),
+                                work / "report")
+    print("\nresults")
+    print(f"  trend computations: {compute_seconds:.2f} s (+ {load_seconds:.2f} s reading the store "
+          f"and computing per-incident metrics)  [goal < 5 s]")
+    print(f"  trends notebook: {notebook_seconds:.2f} s; papermill floor {floor:.2f} s "
+          f"(ratio {notebook_seconds / floor:.2f}x)  [goal < 20 s]")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
