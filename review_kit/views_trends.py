@@ -16,6 +16,8 @@ from .plots import trends as trend_plots
 from .retrospective import cadence_policy, output_folder
 from .store import Store
 
+TREND_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",
+                       "actor_type", "target", "status")
 COMPARE_FREQ = {"quarter": "Q", "month": "M", "week": "W"}
 
 
@@ -51,7 +53,8 @@ class TrendsView:
 
     def _load(self) -> None:
         incidents = self.store.incidents()
-        events = self.store.events(with_raw=False)
+        # What the metrics and the responder load read: no message text, no raw records.
+        events = self.store.events(columns=TREND_EVENT_COLUMNS)
         overrides = self.store.annotation_rows()
         overrides = overrides[overrides["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
         metrics = compute_metrics(events, incidents, overrides=overrides,
