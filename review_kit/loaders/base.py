@@ -65,18 +65,22 @@ class Loader:
         return [path]
 
 
-def events_frame(rows: list[dict], *, source: str, path: Path | str, tz: str | None,
+def events_frame(rows: list[dict] | pd.DataFrame, *, source: str, path: Path | str, tz: str | None,
                  locate: Callable[[int], str] | None = None) -> pd.DataFrame:
     """Canonical events from loader rows, timestamps parsed once for the whole batch.
 
-    Each row holds `incident_id`, `at` (as the source wrote it), `kind`, and any of `actor`,
+    Rows are dicts, or a frame with those columns. Each holds `incident_id`, `at` (as the
+    source wrote it, or already parsed to UTC), `kind`, and any of `actor`,
     `actor_type`, `target`, `status`, `summary`, `visibility` (default internal), `raw`
     (the record, JSON-encoded here when not text), `source_id` (the source's own id for the
     record: the stable event id) and `seq` (order among ties; default: row order).
     `locate(i)` names row i's place in the file for error messages.
     """
     locate = locate or (lambda i: f"record {i + 1}")
-    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["at"])
+    if isinstance(rows, pd.DataFrame):
+        frame = rows.reset_index(drop=True)  # a loader that already works in columns
+    else:
+        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["at"])
     for column in EVENT_COLUMNS:
         if column not in frame.columns:
             frame[column] = None

@@ -207,14 +207,11 @@ def _events(path: Path, header: list[str], records: list[list[str]], lines: list
     missing_incident = rows["incident_id"].isna()
     if missing_incident.any():
         raise InputError(path, locate(_first_bad(missing_incident)), "event belongs to no incident")
-    hashed = _row_ids(rows, _times(frame["at"], ctx.tz, path, locate))
+    times = _times(frame["at"], ctx.tz, path, locate)
+    hashed = _row_ids(rows, times)
     rows["event_id"] = rows["event_id"].fillna(hashed) if "event_id" in rows else hashed
-    # events_frame parses `at` from the text again (cheaper than from Timestamps), and plain
-    # dicts built by zip cost a fraction of DataFrame.to_dict on big files.
-    columns = list(rows.columns)
-    records = [dict(zip(columns, values))
-               for values in zip(*(rows[c].tolist() for c in columns))]
-    events = events_frame(records, source=SOURCE, path=path, tz=ctx.tz, locate=locate)
+    rows["at"] = times  # parsed once; events_frame takes the frame as it is
+    events = events_frame(rows, source=SOURCE, path=path, tz=ctx.tz, locate=locate)
     # The incidents an events file names exist, with nothing known about them but their id.
     incidents = [{"incident_id": incident_id, "source": SOURCE}
                  for incident_id in dict.fromkeys(events["incident_id"].tolist())]
