@@ -57,6 +57,7 @@ class RetrospectiveView:
     def reload(self) -> IncidentData:
         """Read the store again (after the room edited annotations, milestones or items)."""
         self.data = load_incident(self.store, self.incident_id, config=self.config)
+        self._history = None  # ranks depend on the (possibly overridden) milestones
         return self.data
 
     def _default_incident(self) -> str:
