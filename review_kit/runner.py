@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
     return output
 
 
+def _warm_exporter() -> threading.Thread:
+    """Import nbconvert while the kernel works: the import costs as much as the export."""
+    thread = threading.Thread(target=lambda: __import__("nbconvert.exporters.html"), daemon=True)
+    thread.start()
+    return thread
+
+
 def export_html(notebook: Path, html: Path, *, title: str | None = None) -> Path:
     """The executed notebook as a report: code hidden, outputs as produced."""
     import nbformat
@@ -66,6 +74,7 @@ def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
     """Execute the retrospective for one incident into OUT/ID/ and export its HTML report."""
     folder = inside(Path(out_dir), safe_name(incident_id))
     folder.mkdir(parents=True, exist_ok=True)
+    _warm_exporter()
     notebook = execute_notebook(
         RETRO_NOTEBOOK, folder / "retrospective.ipynb",
         {"incident_id": incident_id, "store": store, "output_dir": str(folder),
@@ -85,6 +94,7 @@ def run_trends(store: str, out_dir: str | os.PathLike, *, since: str | None = No
     """Execute the trend notebook over the store into OUT/ and export its HTML report."""
     folder = Path(out_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    _warm_exporter()
     notebook = execute_notebook(
         TRENDS_NOTEBOOK, folder / "trends.ipynb",
         {"store": store, "since": since or "", "until": until or "", "output_dir": str(folder)},

@@ -175,11 +175,13 @@ class RetrospectiveView:
         return escape(str(self._text(value)))
 
     def timeline_chart(self):
-        """The swimlane chart; also written as timeline.png and timeline.svg."""
+        """The swimlane chart, written as timeline.png and timeline.svg and shown from the
+        PNG (drawn once: a big incident's chart is the slowest thing in the notebook)."""
+        from IPython.display import Image
         from .plots.timeline import save_figure, timeline_chart
         figure = timeline_chart(self.data.timeline, self.data.metrics, self.data.gaps)
-        save_figure(figure, self.output_dir / "timeline")
-        return figure
+        png, *_ = save_figure(figure, self.output_dir / "timeline", formats=("png", "svg"))
+        return Image(filename=str(png))
 
     def timeline_table(self, *, limit: int | None = 500):
         """Every event in order; every source text escaped (and redacted when asked)."""
