@@ -1,4 +1,6 @@
-"""The store: one transaction per file, idempotent ingest, linking, annotations, versions."""
+"""The store: one transaction per file, idempotent ingest, linking, annotations, versions.
+
+Every test that takes `store` runs on SQLite and on PostgreSQL (when REVIEW_KIT_TEST_PG is set)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +12,8 @@ from sqlalchemy import text
 from review_kit.errors import InputError, SchemaVersionError, StoreError, UnknownIncidentError
 from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
 from review_kit.store import Store
+
+from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
 
 
 class TwoBatchLoader(Loader):
@@ -43,8 +47,10 @@ def snapshot(store: Store) -> dict:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "review.db")
+def store(store_location) -> Store:
+    store = Store.open(store_location())
+    yield store
+    store.close()
 
 
 def test_ingest_writes_canonical_rows(store):
@@ -128,8 +134,8 @@ def test_action_items_validate_and_close(store):
         store.add_action_item("nope", "x")
 
 
-def test_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "review.db"
+def test_newer_schema_is_refused(store_location):
+    path = store_location()
     store = Store.open(path)
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
@@ -138,6 +144,7 @@ def test_newer_schema_is_refused(tmp_path):
         Store.open(path)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_sqlite_settings_and_indexes(store):
     store.ingest(TwoBatchLoader(), "a.json")
     with store.engine.connect() as conn:
