@@ -96,11 +96,96 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 def cmd_retro(args: argparse.Namespace) -> int:
     from .runner import run_retro
+    if args.all:
+        return cmd_backfill(args)
+    if not args.incident_id:
+        raise ReviewKitError("retro needs an incident ID, or --all [--since DATE]")
     store = _store(args)
     incident = store.incident(args.incident_id)
     outputs = run_retro(str(args.store_location), incident["incident_id"], args.out,
                         template=args.template, redact=args.redact, progress=not args.quiet)
     print(outputs)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from .queue import backfill
+    _store(args)
+    summary = backfill(str(args.store_location), args.out, since=args.since, until=args.until,
+                       jobs=args.jobs, progress=not args.quiet, template=args.template,
+                       redact=args.redact)
+    print(f"{len(summary.done)} retrospective(s) done, {len(summary.failed)} failed, "
+          f"{len(summary.retried)} to retry")
+    return 1 if summary.failed else 0
+
+
+def _log_to_stderr(args: argparse.Namespace) -> None:
+    """Long-running commands say what they do, one line per event (never a secret)."""
+    import logging
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import ServerSettings, serve
+    _log_to_stderr(args)
+    config = _config(args)
+    settings = ServerSettings.from_config(config, host=args.host, port=args.port,
+                                          max_body_bytes=args.max_body_bytes)
+    serve(str(args.store_location), args.out, settings=settings, config=config, jobs=args.jobs,
+          worker=not args.no_worker, lease_seconds=args.lease)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .queue import Worker
+    _log_to_stderr(args)
+    _store(args)
+    summary = Worker(str(args.store_location), args.out, jobs=args.jobs, lease_seconds=args.lease,
+                     max_attempts=args.max_attempts, backoff_seconds=args.backoff,
+                     template=args.template, redact=args.redact).run(once=args.once)
+    if args.once:
+        print(f"{len(summary.done)} run(s) done, {len(summary.failed)} failed, "
+              f"{len(summary.retried)} to retry")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .queue import list_runs, runs_to_json
+    frame = list_runs(_store(args), status=args.status, limit=args.limit)
+    if args.json:
+        print(json.dumps(runs_to_json(frame), indent=2, ensure_ascii=False))
+        return 0
+    if frame.empty:
+        print("no runs")
+        return 0
+    shown = frame[["id", "incident_id", "notebook", "trigger", "status", "attempts", "queued_at",
+                   "duration", "error"]].copy()
+    shown["queued_at"] = shown["queued_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    shown["duration"] = shown["duration"].round(1)
+    print(shown.astype(object).fillna("").to_string(index=False, max_colwidth=60))
+    return 0
+
+
+def cmd_on_resolve(args: argparse.Namespace) -> int:
+    from .queue import on_resolve
+    run_id, status, outputs = on_resolve(
+        str(args.store_location), args.incident_id, args.out, config=_config(args),
+        pull_source=args.pull, fetch=not args.no_pull, force=args.force,
+        template=args.template, redact=args.redact, quiet=args.quiet)
+    print(f"run {run_id}: {status}")
+    for name, path in ((outputs or {}).get("files") or {}).items():
+        print(f"{name}: {path}")
+    return 0 if status == "done" else 1
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from .pull import pull
+    store = None if args.no_ingest else _store(args)
+    result = pull(store, args.source, dest=args.dest, since=args.since, until=args.until,
+                  base_url=args.base_url, config=_config(args), timeout=args.timeout,
+                  quiet=args.quiet)
+    print(result)
     return 0
 
 
@@ -123,6 +208,14 @@ def cmd_link(args: argparse.Namespace) -> int:
     store = _store(args)
     store.link(args.incident_id, args.source, args.external_id)
     print(f"linked {args.source} {args.external_id} to {args.incident_id}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .migrations import migrate
+    from .store import Store
+    store = Store.open(args.store, create=False, check_version=False)
+    print(migrate(store, backup=not args.no_backup).describe())
     return 0
 
 
@@ -177,12 +270,68 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.set_defaults(func=cmd_metrics)
 
     retro = add_command("retro", help="run the retrospective notebook for an incident")
-    retro.add_argument("incident_id", metavar="ID")
+    retro.add_argument("incident_id", metavar="ID", nargs="?")
     retro.add_argument("--out", default="out", help="output folder (default ./out)")
     retro.add_argument("--template", default=None, help="postmortem Jinja2 template")
     retro.add_argument("--redact", action="store_true",
                        help="replace emails, phone numbers and secrets in every output")
+    retro.add_argument("--all", action="store_true",
+                       help="backfill: every incident resolved since --since (once per resolution)")
+    retro.add_argument("--since", default=None, help="with --all: resolved on or after (YYYY-MM-DD, UTC)")
+    retro.add_argument("--until", default=None, help="with --all: resolved before (YYYY-MM-DD, UTC)")
+    retro.add_argument("--jobs", type=int, default=1, help="with --all: notebooks run at once")
     retro.set_defaults(func=cmd_retro)
+
+    def worker_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--out", default="out", help="output folder (default ./out)")
+        command.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
+        command.add_argument("--lease", type=float, default=120.0,
+                             help="seconds a dead worker's run waits before another takes it")
+
+    serve = add_command("serve", help="receive webhooks (and run the worker beside them)")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8089)")
+    serve.add_argument("--max-body-bytes", type=int, default=None, help="larger bodies get 413 (default 1 MiB)")
+    serve.add_argument("--no-worker", action="store_true", help="receive only; run `worker` elsewhere")
+    worker_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = add_command("worker", help="run queued retrospectives")
+    worker_options(worker)
+    worker.add_argument("--once", action="store_true", help="stop when nothing is left to run now")
+    worker.add_argument("--max-attempts", type=int, default=3, help="attempts before a run fails")
+    worker.add_argument("--backoff", type=float, default=30.0,
+                        help="seconds before the first retry (doubling each time)")
+    worker.add_argument("--template", default=None, help="postmortem Jinja2 template")
+    worker.add_argument("--redact", action="store_true", help="redact every output")
+    worker.set_defaults(func=cmd_worker)
+
+    runs_listing = add_command("runs", help="list notebook runs (queued, running, done, failed)")
+    runs_listing.add_argument("--json", action="store_true")
+    runs_listing.add_argument("--status", default=None, choices=["queued", "running", "done", "failed"])
+    runs_listing.add_argument("--limit", type=int, default=None)
+    runs_listing.set_defaults(func=cmd_runs)
+
+    resolve = add_command("on-resolve", help="pull, ingest and run one incident's retrospective now")
+    resolve.add_argument("incident_id", metavar="ID")
+    resolve.add_argument("--out", default="out", help="output folder (default ./out)")
+    resolve.add_argument("--pull", default=None, metavar="SOURCE",
+                         help="pull from SOURCE first (default: [pull] source in the config)")
+    resolve.add_argument("--no-pull", action="store_true", help="use the store as it is")
+    resolve.add_argument("--force", action="store_true", help="run even if this resolution ran")
+    resolve.add_argument("--template", default=None, help="postmortem Jinja2 template")
+    resolve.add_argument("--redact", action="store_true", help="redact every output")
+    resolve.set_defaults(func=cmd_on_resolve)
+
+    pulling = add_command("pull", help="fetch from a source's REST API and ingest")
+    pulling.add_argument("source", metavar="SOURCE", choices=["pagerduty", "opsgenie", "incidentio", "statuspage"])
+    pulling.add_argument("--since", default=None, help="from (date or ISO time, UTC)")
+    pulling.add_argument("--until", default=None, help="until (date or ISO time, UTC)")
+    pulling.add_argument("--base-url", default=None, help="API address (default: the public API)")
+    pulling.add_argument("--dest", default="review-data/pulls", help="where fetched pages are kept")
+    pulling.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    pulling.add_argument("--no-ingest", action="store_true", help="fetch and save only")
+    pulling.set_defaults(func=cmd_pull)
 
     trends = add_command("trends", help="run the trend notebook over the store")
     trends.add_argument("--since", default=None, help="first day (YYYY-MM-DD, UTC)")
@@ -199,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("source", metavar="SOURCE")
     link.add_argument("external_id", metavar="EXTERNAL_ID")
     link.set_defaults(func=cmd_link)
+
+    migrate = add_command("migrate", help="upgrade an older store's schema in place")
+    migrate.add_argument("--no-backup", action="store_true",
+                         help="do not copy a SQLite store to <file>.v<N>.bak first")
+    migrate.set_defaults(func=cmd_migrate)
     return parser
 
 

@@ -24,11 +24,28 @@ class RunOutputs:
         return "\n".join(f"{name}: {path}" for name, path in self.files.items())
 
 
+def _store_parameter(store: str) -> str:
+    """The store as a notebook parameter. A URL holding a password travels to the kernel in
+    $REVIEW_KIT_STORE instead (the kernel inherits it), so no executed notebook keeps it."""
+    from sqlalchemy.engine import make_url
+    if "://" in store:
+        try:
+            if make_url(store).password:
+                os.environ["REVIEW_KIT_STORE"] = store
+                return ""
+        except Exception:  # not a URL SQLAlchemy reads: the store itself will say so
+            pass
+    return store
+
+
 def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *,
                      progress: bool = False, cwd: Path | None = None) -> Path:
     """Run a notebook with papermill; a failing cell becomes a NotebookRunError."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
+
+    if "store" in parameters:
+        parameters = {**parameters, "store": _store_parameter(str(parameters["store"]))}
 
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".partial-{output.name}")

@@ -161,6 +161,8 @@ class RetrospectiveView:
         facts = (f"<p>Commander: <b>{self._html(metrics.get('commander') or 'not named')}</b>; "
                  f"{metrics.get('responder_count', 0)} responders; {metrics.get('escalations', 0)} "
                  f"escalations; {metrics.get('handoffs', 0)} hand-offs.</p>")
+        if table.empty:
+            return HTML(facts + "<p>No one is recorded acting on this incident.</p>")
         shown = table.assign(responder=table["responder"].map(self._text),
                              first_activity=table["first_activity"].dt.strftime("%H:%M:%S"),
                              last_activity=table["last_activity"].dt.strftime("%H:%M:%S"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from importlib.metadata import entry_points
 
 from ..errors import UnknownLoaderError
@@ -24,6 +25,7 @@ class LoaderRegistry:
     def __init__(self) -> None:
         self._loaders: dict[str, Loader] = {}
         self._discovered = False
+        self._lock = threading.Lock()
 
     def register(self, loader: Loader) -> None:
         if not loader.name:
@@ -33,15 +35,18 @@ class LoaderRegistry:
     def _discover(self) -> None:
         if self._discovered:
             return
-        self._discovered = True
-        for module in pkgutil.iter_modules(__path__):
-            if module.name.startswith("_") or module.name == "base":
-                continue
-            loader = getattr(importlib.import_module(f"{__name__}.{module.name}"), "LOADER", None)
-            if loader is not None:
-                self.register(loader)
-        for entry in entry_points(group=ENTRY_POINT_GROUP):
-            self.register(entry.load())
+        with self._lock:  # the receiver ingests on several threads at once
+            if self._discovered:
+                return
+            for module in pkgutil.iter_modules(__path__):
+                if module.name.startswith("_") or module.name == "base":
+                    continue
+                loader = getattr(importlib.import_module(f"{__name__}.{module.name}"), "LOADER", None)
+                if loader is not None:
+                    self.register(loader)
+            for entry in entry_points(group=ENTRY_POINT_GROUP):
+                self.register(entry.load())
+            self._discovered = True
 
     def get(self, name: str) -> Loader:
         self._discover()
