@@ -35,7 +35,7 @@ from ..errors import InputError
 from ..model import GO_ZERO_TIME_PREFIX, normalise_severity
 from ._jsonstream import (BatchCollector, has_key, iter_documents, join_place, looks_like_json,
                           severity_map, wrong_format)
-from .base import Batch, LoadContext, Loader, incident_row
+from .base import Batch, LoadContext, Loader, dumps, incident_row
 
 SOURCE = "alertmanager"
 DEFAULT_SEVERITY_MAP: dict[str, str] = {
@@ -97,6 +97,7 @@ class _State:
         self.changed: set[str] = set()
         self._group_ids: dict[str, str] = {}
         self._severity_of: dict[str, str | None] = {}
+        self._aliased: set[tuple[str, str]] = set()
 
     def payload(self, document: dict[str, Any], place: str) -> None:
         group_key = document.get("groupKey")
@@ -137,7 +138,7 @@ class _State:
                 if context is None:
                     context = {"groupKey": group_key, "receiver": document.get("receiver"),
                                "externalURL": document.get("externalURL")}
-                raw = _RAW.encode({**alert, **context})
+                raw = dumps({**alert, **context})
                 summary = _summary(labels, annotations)
                 if new_firing:
                     self.out.add_event({"incident_id": incident_id, "at": starts_at,
@@ -177,9 +178,12 @@ class _State:
                      "url": document.get("externalURL")}
             self.incidents[incident_id] = known
             self.changed.add(incident_id)
-        self.out.add_alias(incident_id, natural_id)
-        if from_group:
-            self.out.add_alias(incident_id, group_key)
+        if (incident_id, natural_id) not in self._aliased:
+            # Once per pair: the store keeps aliases for the whole file's transaction.
+            self._aliased.add((incident_id, natural_id))
+            self.out.add_alias(incident_id, natural_id)
+            if from_group:
+                self.out.add_alias(incident_id, group_key)
         raw_severity = labels.get("severity") or common_labels.get("severity")
         if raw_severity:
             raw_severity = str(raw_severity)
@@ -212,10 +216,6 @@ class _State:
                 severity_map=self.severities, created_at=created_at, tz=self.ctx.tz, **fields))
         self.changed.clear()
         return self.out.flush(final=final, events=events)
-
-
-# Raw records are kept as compact JSON; one encoder, not one per call.
-_RAW = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
 
 
 def _summary(labels: Mapping[str, Any], annotations: Mapping[str, Any]) -> str:
