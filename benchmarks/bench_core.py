@@ -92,7 +92,9 @@ def main() -> int:
     print("sample")
     sample, _ = timed(f"generate {args.incidents} incidents", generate_sample, work / "big",
                       n_incidents=args.incidents, events_per_incident=args.events_per_incident)
-    small, _ = timed("generate 10 incidents", generate_sample, work / "small", n_incidents=10)
+    # The same generator and incident size, so the two retrospectives differ only in the store.
+    small, _ = timed("generate 10 incidents", generate_sample, work / "small", n_incidents=10,
+                     events_per_incident=args.events_per_incident)
 
     print("ingest")
     store = Store.open(work / "big.db")

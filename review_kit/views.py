@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from .config import load_config
+from .decisions import MILESTONE_LABELS
 from .model import to_iso
 from .retrospective import IncidentData, load_incident, output_folder
 from .store import Store
@@ -20,13 +21,6 @@ DURATION_LABELS = {
     "time_to_first_update": "Time to first update",
     "longest_silence": "Longest communication silence",
 }
-MILESTONE_LABELS = {
-    "started_at": "Impact started",
-    "detected_at": "Detected",
-    "acknowledged_at": "Acknowledged",
-    "mitigated_at": "Mitigated",
-    "resolved_at": "Resolved",
-}
 
 
 def _when(value: Any) -> str:
@@ -39,13 +33,15 @@ class RetrospectiveView:
 
     def __init__(self, store: Store, incident_id: str | None, output_dir: str | Path | None = None, *,
                  template: str | None = None, redact: bool = False, interactive: bool = True,
-                 config: dict | None = None) -> None:
+                 config: dict | None = None, figure_formats: str = "png") -> None:
         self.store = store
         self.config = load_config() if config is None else config
         self.output_dir = output_folder(output_dir)
         self.template = template or None
         self.redact = bool(redact)
         self.interactive = interactive
+        # The timeline chart's files: "png", or "png,svg" (SVG costs a second drawing).
+        self.figure_formats = tuple(f.strip() for f in (figure_formats or "png").split(",") if f.strip())
         self.incident_id = incident_id or self._default_incident()
         self.data: IncidentData = load_incident(store, self.incident_id, config=self.config)
         self.incident_id = self.data.incident_id
@@ -177,12 +173,13 @@ class RetrospectiveView:
         return escape(str(self._text(value)))
 
     def timeline_chart(self):
-        """The swimlane chart, written as timeline.png and timeline.svg and shown from the
-        PNG (drawn once: a big incident's chart is the slowest thing in the notebook)."""
+        """The swimlane chart, written as timeline.png (and timeline.svg when asked) and shown
+        from the PNG (drawn once: a big incident's chart is the slowest thing in the notebook)."""
         from IPython.display import Image
         from .plots.timeline import save_figure, timeline_chart
         figure = timeline_chart(self.data.timeline, self.data.metrics, self.data.gaps)
-        png, *_ = save_figure(figure, self.output_dir / "timeline", formats=("png", "svg"))
+        png, *_ = save_figure(figure, self.output_dir / "timeline",
+                              formats=("png", *(f for f in self.figure_formats if f != "png")))
         return Image(filename=str(png))
 
     def timeline_table(self, *, limit: int | None = 500):
@@ -206,8 +203,9 @@ class RetrospectiveView:
         action items; every change saved to the store at once) in a live session; under
         papermill (interactive=False) or outside a kernel, the static summary of what was
         decided, so a headless run never waits for input."""
-        from .widgets import FacilitatorPanel, front_end_possible, static_summary
+        from .decisions import front_end_possible, static_summary
         if self.interactive and front_end_possible():
+            from .widgets import FacilitatorPanel
             return FacilitatorPanel(self)
         return static_summary(self)
 

@@ -26,6 +26,8 @@ from .model import (ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES, ANNOTATION_FIELDS, 
                     parse_timestamp, to_iso)
 from .report import safe_table_html, safe_url
 from .retrospective import KEY_EVENT_PREFIX
+from .decisions import (MILESTONE_LABELS, SECTION_LABELS, redacted_column, stamp_text,  # noqa: F401
+                        front_end_possible, static_summary)
 from .store import Store
 
 __all__ = [
@@ -35,16 +37,6 @@ __all__ = [
     "save_annotation", "save_milestone", "static_summary", "timeline_explorer",
 ]
 
-SECTION_LABELS: dict[str, str] = {
-    "summary": "Summary", "impact": "Impact",
-    "root_causes": "Root causes and contributing factors", "trigger": "Trigger",
-    "resolution": "Resolution", "detection": "Detection", "went_well": "What went well",
-    "went_wrong": "What went wrong", "got_lucky": "Where we got lucky", "lessons": "Other lessons",
-}
-MILESTONE_LABELS: dict[str, str] = {
-    "started_at": "Impact started", "detected_at": "Detected", "acknowledged_at": "Acknowledged",
-    "mitigated_at": "Mitigated", "resolved_at": "Resolved",
-}
 ACTION_ITEM_PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
 # An HTML table of thousands of rows makes the browser crawl; the count label says how many matched.
 MAX_TABLE_ROWS = 200
@@ -227,18 +219,6 @@ def _options(series: pd.Series) -> list[str]:
     return sorted(v for v in values.unique().tolist() if v.strip())
 
 
-def _redacted(values: pd.Series, redact: bool) -> pd.Series:
-    values = values.astype(object).where(values.notna(), "")
-    if not redact:
-        return values
-    from .redact import redact as redact_text
-    return values.map(lambda v: redact_text(str(v)))
-
-
-def _stamp_text(stamps: pd.Series) -> pd.Series:
-    return stamps.dt.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _explorer_chart(events: pd.DataFrame, kinds: Sequence[str], window: tuple[Any, Any]) -> bytes:
     """PNG of the events as markers over time, one row per kind, coloured by kind group."""
     import matplotlib.dates as mdates
@@ -387,9 +367,9 @@ class TimelineExplorer(widgets.VBox):
         shown = self.filtered.head(self.max_rows)
         table = pd.DataFrame({
             "key": np.where(shown["event_id"].astype(str).isin(self.marked), "★", ""),
-            "at (UTC)": _stamp_text(shown["at"]), "source": shown["source"].astype(object),
-            "kind": shown["kind"].astype(object), "actor": _redacted(shown["actor"], self.redact),
-            "summary": _redacted(shown["summary"], self.redact),
+            "at (UTC)": stamp_text(shown["at"]), "source": shown["source"].astype(object),
+            "kind": shown["kind"].astype(object), "actor": redacted_column(shown["actor"], self.redact),
+            "summary": redacted_column(shown["summary"], self.redact),
         })
         note = ""
         if len(self.filtered) > len(shown):
@@ -438,9 +418,9 @@ class KeyEventMarker(widgets.VBox):
         ids = shown["event_id"].astype(str)
         # Option labels become DOM text (textContent) in the browser: no markup can get through.
         labels = (np.where(ids.isin(self.marked), "★ ", "   ")
-                  + _stamp_text(shown["at"]) + " · " + shown["kind"].astype(str) + " · "
-                  + _redacted(shown["actor"], self.explorer.redact).astype(str) + " · "
-                  + _redacted(shown["summary"], self.explorer.redact).astype(str).str.slice(0, 100))
+                  + stamp_text(shown["at"]) + " · " + shown["kind"].astype(str) + " · "
+                  + redacted_column(shown["actor"], self.explorer.redact).astype(str) + " · "
+                  + redacted_column(shown["summary"], self.explorer.redact).astype(str).str.slice(0, 100))
         keep = [v for v in self.events.value if v in set(ids)]
         self.events.options = list(zip(labels.tolist(), ids.tolist()))
         self.events.value = tuple(keep)
@@ -712,68 +692,3 @@ class FacilitatorPanel(widgets.VBox):
 
 # --- headless ----------------------------------------------------------------------------------
 
-def front_end_possible() -> bool:
-    """True inside a Jupyter kernel (a browser may be attached); False in plain Python."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def static_summary(view: Any):
-    """What the room decided, as escaped HTML tables: for papermill runs and exported reports."""
-    from IPython.display import HTML
-
-    data = view.data
-    if view.redact:
-        from .redact import redact as redact_text
-
-        def text(value: Any) -> str:
-            return "" if value is None else redact_text(str(value))
-    else:
-        def text(value: Any) -> str:
-            return "" if value is None else str(value)
-
-    rows = view.store.annotation_rows([view.incident_id])
-    authors = dict(zip(rows["field"], rows["author"])) if len(rows) else {}
-    parts = ["<h3>Decided in the review</h3>"]
-
-    sections = [(SECTION_LABELS.get(f, f), text(data.annotations[f]), text(authors.get(f)))
-                for f in ANNOTATION_FIELDS if data.annotations.get(f)]
-    parts.append("<h4>Postmortem sections</h4>")
-    parts.append(safe_table_html(pd.DataFrame(sections, columns=["section", "text", "by"]))
-                 if sections else "<p>No section written yet.</p>")
-
-    milestones = pd.DataFrame({
-        "milestone": [MILESTONE_LABELS[m] for m in MILESTONE_OVERRIDES],
-        "at (UTC)": [to_iso(data.metrics.get(m)) or "—" for m in MILESTONE_OVERRIDES],
-        "source": ["set by hand" if data.annotations.get(m)
-                   else "from the timeline" if to_iso(data.metrics.get(m)) else "not known"
-                   for m in MILESTONE_OVERRIDES],
-    })
-    parts += ["<h4>Milestones</h4>", safe_table_html(milestones)]
-
-    timeline = data.timeline
-    key = timeline[timeline["event_id"].astype(str).isin(set(data.key_events))]
-    parts.append("<h4>Key events</h4>")
-    if len(key):
-        parts.append(safe_table_html(pd.DataFrame({
-            "at (UTC)": _stamp_text(key["at"]), "source": key["source"].astype(object),
-            "kind": key["kind"].astype(object), "actor": _redacted(key["actor"], view.redact),
-            "summary": _redacted(key["summary"], view.redact)})))
-    else:
-        parts.append("<p>No key events marked yet.</p>")
-
-    items = data.action_items
-    parts.append("<h4>Action items</h4>")
-    if len(items):
-        shown = items[["id", "title", "owner", "type", "priority", "due", "status", "url"]].astype(object)
-        shown = shown.where(shown.notna(), "")
-        for column in ("title", "owner", "url"):
-            shown[column] = shown[column].map(text)
-        parts.append(safe_table_html(shown.rename(columns={"url": "tracker"})))
-    else:
-        parts.append("<p>No action items recorded yet.</p>")
-    return HTML("\n".join(parts))

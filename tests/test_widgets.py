@@ -336,7 +336,7 @@ def test_milestone_override_changes_the_metrics_and_a_bad_value_saves_nothing(
 def test_facilitator_is_static_outside_a_kernel(view: RetrospectiveView, monkeypatch) -> None:
     summary = view.facilitator()
     assert "Decided in the review" in summary.data
-    monkeypatch.setattr(rkw, "front_end_possible", lambda: True)
+    monkeypatch.setattr("review_kit.decisions.front_end_possible", lambda: True)
     assert isinstance(view.facilitator(), FacilitatorPanel)
     view.interactive = False   # papermill's parameter: never a widget, nothing waits
     assert not isinstance(view.facilitator(), FacilitatorPanel)

@@ -29,10 +29,12 @@ RETRO = [
              'output_dir = "out/retro"\n'
              'template = ""  # empty: templates/postmortem.md.j2\n'
              'redact = False\n'
-             'interactive = True', "parameters"),
+             'interactive = True\n'
+             'figure_formats = "png"  # "png,svg" writes timeline.svg too', "parameters"),
     ("code", "from review_kit.views import RetrospectiveView\n\n"
              "retro = RetrospectiveView.open(store, incident_id, output_dir=output_dir, template=template,\n"
-             "                               redact=redact, interactive=interactive)\n"
+             "                               redact=redact, interactive=interactive,\n"
+             "                               figure_formats=figure_formats)\n"
              "retro.header()"),
     ("md", "## Milestones"),
     ("code", "retro.milestones_table()"),

@@ -1,0 +1,101 @@
+"""What the room decided (postmortem sections, milestones, key events, action items) as
+static, escaped HTML: what a headless run shows instead of the facilitator's widgets, without
+importing ipywidgets."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .model import ANNOTATION_FIELDS, MILESTONE_OVERRIDES, to_iso
+from .report import safe_table_html
+
+SECTION_LABELS: dict[str, str] = {
+    "summary": "Summary", "impact": "Impact",
+    "root_causes": "Root causes and contributing factors", "trigger": "Trigger",
+    "resolution": "Resolution", "detection": "Detection", "went_well": "What went well",
+    "went_wrong": "What went wrong", "got_lucky": "Where we got lucky", "lessons": "Other lessons",
+}
+MILESTONE_LABELS: dict[str, str] = {
+    "started_at": "Impact started", "detected_at": "Detected", "acknowledged_at": "Acknowledged",
+    "mitigated_at": "Mitigated", "resolved_at": "Resolved",
+}
+
+
+def redacted_column(values: pd.Series, redact: bool) -> pd.Series:
+    values = values.astype(object).where(values.notna(), "")
+    if not redact:
+        return values
+    from .redact import redact as redact_text
+    return values.map(lambda v: redact_text(str(v)))
+
+
+def stamp_text(stamps: pd.Series) -> pd.Series:
+    return stamps.dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def front_end_possible() -> bool:
+    """True inside a Jupyter kernel (a browser may be attached); False in plain Python."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def static_summary(view: Any):
+    """What the room decided, as escaped HTML tables: for papermill runs and exported reports."""
+    from IPython.display import HTML
+
+    data = view.data
+    if view.redact:
+        from .redact import redact as redact_text
+
+        def text(value: Any) -> str:
+            return "" if value is None else redact_text(str(value))
+    else:
+        def text(value: Any) -> str:
+            return "" if value is None else str(value)
+
+    rows = view.store.annotation_rows([view.incident_id])
+    authors = dict(zip(rows["field"], rows["author"])) if len(rows) else {}
+    parts = ["<h3>Decided in the review</h3>"]
+
+    sections = [(SECTION_LABELS.get(f, f), text(data.annotations[f]), text(authors.get(f)))
+                for f in ANNOTATION_FIELDS if data.annotations.get(f)]
+    parts.append("<h4>Postmortem sections</h4>")
+    parts.append(safe_table_html(pd.DataFrame(sections, columns=["section", "text", "by"]))
+                 if sections else "<p>No section written yet.</p>")
+
+    milestones = pd.DataFrame({
+        "milestone": [MILESTONE_LABELS[m] for m in MILESTONE_OVERRIDES],
+        "at (UTC)": [to_iso(data.metrics.get(m)) or "—" for m in MILESTONE_OVERRIDES],
+        "source": ["set by hand" if data.annotations.get(m)
+                   else "from the timeline" if to_iso(data.metrics.get(m)) else "not known"
+                   for m in MILESTONE_OVERRIDES],
+    })
+    parts += ["<h4>Milestones</h4>", safe_table_html(milestones)]
+
+    timeline = data.timeline
+    key = timeline[timeline["event_id"].astype(str).isin(set(data.key_events))]
+    parts.append("<h4>Key events</h4>")
+    if len(key):
+        parts.append(safe_table_html(pd.DataFrame({
+            "at (UTC)": stamp_text(key["at"]), "source": key["source"].astype(object),
+            "kind": key["kind"].astype(object), "actor": redacted_column(key["actor"], view.redact),
+            "summary": redacted_column(key["summary"], view.redact)})))
+    else:
+        parts.append("<p>No key events marked yet.</p>")
+
+    items = data.action_items
+    parts.append("<h4>Action items</h4>")
+    if len(items):
+        shown = items[["id", "title", "owner", "type", "priority", "due", "status", "url"]].astype(object)
+        shown = shown.where(shown.notna(), "")
+        for column in ("title", "owner", "url"):
+            shown[column] = shown[column].map(text)
+        parts.append(safe_table_html(shown.rename(columns={"url": "tracker"})))
+    else:
+        parts.append("<p>No action items recorded yet.</p>")
+    return HTML("\n".join(parts))
