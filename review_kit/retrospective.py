@@ -111,10 +111,9 @@ def history_ranks(store: Store, data: IncidentData, *, months: int = 12,
     if not severity or detected is None or pd.isna(detected):
         return {}
     window_start = pd.Timestamp(detected) - pd.DateOffset(months=months)
-    incidents = store.incidents()
-    past = incidents[(incidents["severity"] == severity) & (incidents["incident_id"] != data.incident_id)
-                     & (incidents["created_at"] >= window_start - pd.Timedelta(days=1))
-                     & (incidents["created_at"] < pd.Timestamp(detected))]
+    past = store.incidents(severity=severity, since=window_start - pd.Timedelta(days=1),
+                           until=pd.Timestamp(detected))
+    past = past[past["incident_id"] != data.incident_id]
     if past.empty:
         return {}
     events = store.events(incident_ids=past["incident_id"].tolist(), with_raw=False, kinds=MILESTONE_KINDS)

@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (BigInteger, Column, case, ForeignKey, Index, Integer, MetaData, String, Table,
+from sqlalchemy import (BigInteger, Column, ForeignKey, case, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint, and_, create_engine, delete, event, func,
-                        insert, or_, select, text, tuple_, update)
+                        insert, or_, select, text, tuple_, type_coerce, update)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -445,16 +445,27 @@ class Store:
         return added
 
     # --- reading ---------------------------------------------------------------------------
-    def incidents(self, incident_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    def incidents(self, incident_ids: Iterable[str] | None = None, *, severity: str | None = None,
+                  since: Any = None, until: Any = None) -> pd.DataFrame:
+        """Incidents, oldest first; `severity` and the created_at window [since, until) filter
+        in the database (a retrospective's history needs a few hundred of a big store's rows)."""
         # NULLS FIRST is SQLite's order; PostgreSQL's default would put them last.
-        query = select(*[incidents.c[c] for c in INCIDENT_COLUMNS]).order_by(
+        query = select(*[type_coerce(incidents.c[c], BigInteger) if c == "created_at" else incidents.c[c]
+                         for c in INCIDENT_COLUMNS]).order_by(
             incidents.c.created_at.asc().nulls_first(), incidents.c.incident_id)
         if incident_ids is not None:
             query = query.where(incidents.c.incident_id.in_(list(incident_ids)))
+        if severity is not None:
+            query = query.where(incidents.c.severity == severity)
+        if since is not None:
+            query = query.where(incidents.c.created_at >= _micros(since))
+        if until is not None:
+            query = query.where(incidents.c.created_at < _micros(until))
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        frame = pd.DataFrame.from_records(rows, columns=list(INCIDENT_COLUMNS))
-        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us")
+            rows = conn.execute(query).cursor.fetchall()
+        frame = pd.DataFrame(rows, columns=list(INCIDENT_COLUMNS), dtype=object)
+        # Read as integer microseconds and converted at once, not a Timestamp per row.
+        frame["created_at"] = pd.to_datetime(pd.to_numeric(frame["created_at"]), unit="us", utc=True)
         return frame.astype({c: object for c in INCIDENT_COLUMNS if c != "created_at"})
 
     def incident(self, incident_id: str) -> dict:

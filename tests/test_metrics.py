@@ -12,22 +12,11 @@ from review_kit.metrics import (METRIC_COLUMNS, CadencePolicy, communication_gap
                                 compute_metrics, incident_metrics, metrics_to_json)
 from review_kit.model import EVENT_COLUMNS, INCIDENT_COLUMNS, parse_timestamps
 from review_kit.timeline import milestones
+from frames import literal_events, utc
 
 
 def events(*rows: dict) -> pd.DataFrame:
-    """A canonical events frame from short dicts: `at` as text (any offset), defaults filled."""
-    records = []
-    for i, row in enumerate(rows):
-        record = {c: None for c in EVENT_COLUMNS}
-        record.update({"incident_id": "INC-1", "source": "pagerduty", "seq": i,
-                       "visibility": "internal", "actor_type": "person"})
-        record.update(row)
-        record["event_id"] = record["event_id"] or f"{record['source']}:{record['incident_id']}:{i}"
-        records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=list(EVENT_COLUMNS))
-    frame["at"] = parse_timestamps(frame["at"])
-    frame["seq"] = frame["seq"].astype("int64")
-    return frame
+    return literal_events(*rows, incident_id='INC-1', id_format='{source}:{incident_id}:{i}')
 
 
 def incidents(*rows: dict) -> pd.DataFrame:
@@ -35,8 +24,7 @@ def incidents(*rows: dict) -> pd.DataFrame:
                                      columns=list(INCIDENT_COLUMNS))
 
 
-def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text).tz_convert("UTC").as_unit("us")
+ts = utc
 
 
 def assert_same_row(left: dict, right: dict) -> None:

@@ -17,27 +17,16 @@ from review_kit.metrics import communication_gaps, incident_metrics
 from review_kit.model import EVENT_COLUMNS, parse_timestamps
 from review_kit.plots.timeline import (COMMS_LANE, kind_group, responder_activity_chart,
                                        save_figure, timeline_chart)
+from frames import literal_events, utc
 
 matplotlib.use("Agg")
 
 
 def events(*rows: dict) -> pd.DataFrame:
-    records = []
-    for i, row in enumerate(rows):
-        record = {c: None for c in EVENT_COLUMNS}
-        record.update({"incident_id": "INC-7", "source": "pagerduty", "seq": i,
-                       "visibility": "internal", "actor_type": "person"})
-        record.update(row)
-        record["event_id"] = record["event_id"] or f"{record['source']}:{i}"
-        records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=list(EVENT_COLUMNS))
-    frame["at"] = parse_timestamps(frame["at"])
-    frame["seq"] = frame["seq"].astype("int64")
-    return frame
+    return literal_events(*rows, incident_id='INC-7', id_format='{source}:{i}')
 
 
-def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text).tz_convert("UTC").as_unit("us")
+ts = utc
 
 
 def num(text: str) -> float:

@@ -15,27 +15,17 @@ from review_kit.model import EVENT_COLUMNS, parse_timestamps
 from review_kit.report import (PLACEHOLDER, format_duration, md_block, md_escape, md_link,
                                postmortem_context, render_postmortem, render_postmortem_html,
                                safe_table_html)
+from frames import literal_events, utc
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 
 
 def events(*rows: dict) -> pd.DataFrame:
-    records = []
-    for i, row in enumerate(rows):
-        record = {c: None for c in EVENT_COLUMNS}
-        record.update({"incident_id": "INC-9", "source": "pagerduty", "seq": i,
-                       "visibility": "internal", "actor_type": "person"})
-        record.update(row)
-        records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=list(EVENT_COLUMNS))
-    frame["at"] = parse_timestamps(frame["at"])
-    frame["seq"] = frame["seq"].astype("int64")
-    return frame
+    return literal_events(*rows, incident_id='INC-9', id_format=None)
 
 
-def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text).tz_convert("UTC").as_unit("us")
+ts = utc
 
 
 EVENTS = events(
