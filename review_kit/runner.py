@@ -62,19 +62,42 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
     return output
 
 
-def _warm_exporter() -> threading.Thread:
-    """Import nbconvert while the kernel works: the import costs as much as the export."""
-    thread = threading.Thread(target=lambda: __import__("nbconvert.exporters.html"), daemon=True)
-    thread.start()
-    return thread
+_warm: dict[str, Any] = {}
+
+
+def _html_exporter():
+    """The HTML exporter: the one warmed during the run when there is one (its compiled
+    templates are most of the first export's cost), else a new one."""
+    thread = _warm.pop("thread", None)
+    if thread is not None:
+        thread.join()
+    exporter = _warm.pop("exporter", None)
+    if exporter is None:
+        from nbconvert import HTMLExporter
+        exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                                exclude_output_prompt=True)
+    return exporter
+
+
+def _warm_exporter() -> None:
+    """Import nbconvert and compile its templates while the kernel works."""
+    def warm() -> None:
+        from nbconvert import HTMLExporter
+        from nbformat.v4 import new_notebook
+        exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                                exclude_output_prompt=True)
+        exporter.from_notebook_node(new_notebook())
+        _warm["exporter"] = exporter
+
+    _warm["thread"] = threading.Thread(target=warm, daemon=True)
+    _warm["thread"].start()
 
 
 def export_html(notebook: Path, html: Path, *, title: str | None = None) -> Path:
     """The executed notebook as a report: code hidden, outputs as produced."""
     import nbformat
-    from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = _html_exporter()
     nb = nbformat.read(str(notebook), as_version=4)
     if title:
         nb.metadata["title"] = title
