@@ -23,6 +23,13 @@ DURATION_LABELS = {
 }
 
 
+def _table(frame: pd.DataFrame):
+    """A table as the report shows it: every cell escaped, no index, nothing truncated."""
+    from IPython.display import HTML
+    from .report import safe_table_html
+    return HTML(safe_table_html(frame))
+
+
 def _when(value: Any) -> str:
     text = to_iso(value)
     return "—" if text is None else text.replace("T", " ").replace("Z", " UTC")
@@ -85,12 +92,12 @@ class RetrospectiveView:
                        for k, v in facts)
         return HTML(f"<h2>{escape(str(title))}</h2><table>{rows}</table>")
 
-    def milestones_table(self) -> pd.DataFrame:
+    def milestones_table(self):
         metrics = self.data.metrics
-        return pd.DataFrame({"milestone": list(MILESTONE_LABELS.values()),
-                             "at (UTC)": [_when(metrics.get(k)) for k in MILESTONE_LABELS]})
+        return _table(pd.DataFrame({"milestone": list(MILESTONE_LABELS.values()),
+                                    "at (UTC)": [_when(metrics.get(k)) for k in MILESTONE_LABELS]}))
 
-    def metrics_table(self) -> pd.DataFrame:
+    def metrics_table(self):
         from .report import format_duration
         metrics = self.data.metrics
         rows = [(label, format_duration(metrics.get(key)), metrics.get(key))
@@ -100,7 +107,7 @@ class RetrospectiveView:
                  ("Escalations", str(metrics.get("escalations", 0)), metrics.get("escalations")),
                  ("Hand-offs", str(metrics.get("handoffs", 0)), metrics.get("handoffs")),
                  ("Reopened", str(metrics.get("reopened", 0)), metrics.get("reopened"))]
-        return pd.DataFrame(rows, columns=["measure", "value", "seconds / count"])
+        return _table(pd.DataFrame(rows, columns=["measure", "value", "seconds / count"]))
 
     def _ranks(self) -> dict:
         if getattr(self, "_history", None) is None:
@@ -108,7 +115,7 @@ class RetrospectiveView:
             self._history = history_ranks(self.store, self.data, config=self.config)
         return self._history
 
-    def against_history(self) -> pd.DataFrame:
+    def against_history(self):
         """Each duration beside its rank among past incidents of the same severity."""
         from .report import format_duration
         metrics, ranks = self.data.metrics, self._ranks()
@@ -123,7 +130,7 @@ class RetrospectiveView:
                 verdict = (f"slower than {rank['percentile']:.0f}% of {rank['n']} {severity} incidents "
                            f"({rank['window']})")
             rows.append((DURATION_LABELS[key], format_duration(metrics.get(key)), verdict))
-        return pd.DataFrame(rows, columns=["measure", "this incident", "against history"])
+        return _table(pd.DataFrame(rows, columns=["measure", "this incident", "against history"]))
 
     def communication_audit(self):
         """Time to first update and every gap between updates against the cadence policy."""
