@@ -31,3 +31,15 @@ def literal_events(*rows: dict, incident_id: str = "INC-1", id_format: str | Non
 def utc(text: str) -> pd.Timestamp:
     """A timestamp written with any offset, as the UTC microsecond Timestamp frames hold."""
     return pd.Timestamp(text).tz_convert("UTC").as_unit("us")
+
+
+def load_all(loader, path, **ctx) -> tuple[dict[str, dict], pd.DataFrame, list[dict]]:
+    """Every batch a loader yields for one input, joined: incidents by id, events, aliases."""
+    from pathlib import Path
+
+    from review_kit.loaders import LoadContext
+
+    batches = list(loader.load(Path(path), LoadContext(**ctx)))
+    incidents = {row["incident_id"]: row for b in batches for row in b.incidents}
+    events = pd.concat([b.events for b in batches], ignore_index=True)
+    return incidents, events, [a for b in batches for a in b.aliases]

@@ -10,6 +10,7 @@ import pytest
 from review_kit.errors import InputError
 from review_kit.loaders import LoadContext, get_loader
 from review_kit.loaders.opsgenie import classify_log
+from frames import load_all, utc
 
 LOADER = get_loader("opsgenie")
 A1 = "70413a06-38d6-4c85-92b8-5ebc900d42e2"   # closed P1, with a full report
@@ -22,14 +23,7 @@ LOG_KINDS = ["triggered", "note", "notified", "note", "acknowledged", "note", "e
 
 
 def load(path: Path, **ctx) -> tuple[dict[str, dict], pd.DataFrame, list[dict]]:
-    batches = list(LOADER.load(Path(path), LoadContext(**ctx)))
-    incidents = {row["incident_id"]: row for b in batches for row in b.incidents}
-    events = pd.concat([b.events for b in batches], ignore_index=True)
-    return incidents, events, [a for b in batches for a in b.aliases]
-
-
-def utc(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text).tz_convert("UTC")
+    return load_all(LOADER, path, **ctx)
 
 
 def in_order(events: pd.DataFrame) -> pd.DataFrame:

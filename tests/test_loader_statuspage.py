@@ -9,20 +9,14 @@ import pytest
 
 from review_kit.errors import InputError
 from review_kit.loaders import LoadContext, get_loader
+from frames import load_all, utc
 
 LOADER = get_loader("statuspage")
 CARD, REPORTS = "h4d7q2w9c8xn", "m1p8z3k6t0va"
 
 
 def load(path: Path, **ctx) -> tuple[dict[str, dict], pd.DataFrame, list[dict]]:
-    batches = list(LOADER.load(Path(path), LoadContext(**ctx)))
-    incidents = {row["incident_id"]: row for b in batches for row in b.incidents}
-    events = pd.concat([b.events for b in batches], ignore_index=True)
-    return incidents, events, [a for b in batches for a in b.aliases]
-
-
-def utc(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text).tz_convert("UTC")
+    return load_all(LOADER, path, **ctx)
 
 
 def timeline(events: pd.DataFrame, incident_id: str) -> list[tuple]:
