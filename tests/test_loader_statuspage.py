@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from review_kit.errors import InputError
-from review_kit.loaders import LoadContext, get_loader
+from review_kit.loaders import get_loader
 from frames import load_all, utc
 
 LOADER = get_loader("statuspage")
