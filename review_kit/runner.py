@@ -53,6 +53,9 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
         papermill.execute_notebook(
             str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
             progress_bar=progress, log_output=False, cwd=str(cwd or output.parent),
+            # papermill otherwise rewrites the whole notebook (charts and all) before and after
+            # every cell; the output is written once, atomically, below
+            request_save_on_cell_execute=False,
         )
     except PapermillExecutionError as exc:
         # Keep the failed notebook for reading, under the real name, then fail loudly.
