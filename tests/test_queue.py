@@ -190,12 +190,15 @@ def test_sigkill_mid_run_then_restart_completes_the_run_once(store, tmp_path):
     first = _worker(tmp_path / "review.db", out, lease=2)
     try:
         deadline = time.monotonic() + 60
-        # In the middle: the run is claimed and papermill has begun writing the notebook.
-        while not (folder / ".partial-retrospective.ipynb").exists():
+        # In the middle: the run is claimed and its notebook kernel is starting or running
+        # (a retrospective takes seconds; papermill writes the notebook only at the end).
+        while q.list_runs(store).iloc[0]["status"] != "running":
             assert first.poll() is None, first.stderr.read().decode()
             assert time.monotonic() < deadline, "the worker never started the run"
             time.sleep(0.05)
-        assert q.list_runs(store).iloc[0]["status"] == "running"
+        time.sleep(0.5)
+        assert first.poll() is None, "the run finished before the kill"
+        assert not (folder / "retrospective.ipynb").exists()
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
