@@ -185,8 +185,9 @@ class RetrospectiveView:
         from IPython.display import Image
         from .plots.timeline import save_figure, timeline_chart
         figure = timeline_chart(self.data.timeline, self.data.metrics, self.data.gaps)
+        # 110 dpi: 1,320 px across, sharp on a screen and in the report; 150 took half as long again.
         png, *_ = save_figure(figure, self.output_dir / "timeline",
-                              formats=("png", *(f for f in self.figure_formats if f != "png")))
+                              formats=("png", *(f for f in self.figure_formats if f != "png")), dpi=110)
         return Image(filename=str(png))
 
     def timeline_table(self, *, limit: int | None = 500):
