@@ -11,7 +11,7 @@ from .config import load_config
 from .metrics import CadencePolicy, communication_gaps, compute_metrics
 from .model import MILESTONE_OVERRIDES, parse_timestamp
 from .store import Store
-from .timeline import build_timeline, milestones
+from .timeline import build_timeline
 
 KEY_EVENT_PREFIX = "key_event:"
 
@@ -73,7 +73,8 @@ def load_incident(store: Store, incident_id: str, *, config: dict[str, Any] | No
         gaps = pd.DataFrame()
     else:
         metrics = metrics_frame.iloc[0].to_dict()
-        gaps = communication_gaps(timeline, milestones(timeline, overrides), incidents, cadence=policy)
+        # The metrics row carries the milestones (overrides applied): no second derivation.
+        gaps = communication_gaps(timeline, metrics_frame, incidents, cadence=policy)
     return IncidentData(
         incident=incident, timeline=timeline, annotations=annotations,
         action_items=store.action_items(incident_id), metrics=metrics, gaps=gaps,

@@ -295,27 +295,27 @@ def build_timeline(events: pd.DataFrame, *,
 
 # --- milestones -----------------------------------------------------------------------------
 
-def _first(ordered: OrderedEvents, mask: np.ndarray, what: str = "at") -> np.ndarray:
-    """Per incident, the time (or timeline position) of the first row under ``mask``."""
+def _edge(ordered: OrderedEvents, mask: np.ndarray, what: str, last: bool) -> np.ndarray:
+    """Per incident, the time (or timeline position) of the first or last row under ``mask``."""
     out = np.full(len(ordered.incidents), _NAT if what == "at" else -1, dtype="int64")
     rows = np.flatnonzero(mask)
     if len(rows):
         incs = ordered.inc[rows]
-        start = np.ones(len(rows), dtype=bool)
-        start[1:] = incs[1:] != incs[:-1]
-        out[incs[start]] = ordered.at[rows[start]] if what == "at" else rows[start]
+        edge = np.ones(len(rows), dtype=bool)
+        if last:
+            edge[:-1] = incs[1:] != incs[:-1]
+        else:
+            edge[1:] = incs[1:] != incs[:-1]
+        out[incs[edge]] = ordered.at[rows[edge]] if what == "at" else rows[edge]
     return out
+
+
+def _first(ordered: OrderedEvents, mask: np.ndarray, what: str = "at") -> np.ndarray:
+    return _edge(ordered, mask, what, last=False)
 
 
 def _last(ordered: OrderedEvents, mask: np.ndarray, what: str = "at") -> np.ndarray:
-    out = np.full(len(ordered.incidents), _NAT if what == "at" else -1, dtype="int64")
-    rows = np.flatnonzero(mask)
-    if len(rows):
-        incs = ordered.inc[rows]
-        end = np.ones(len(rows), dtype=bool)
-        end[:-1] = incs[1:] != incs[:-1]
-        out[incs[end]] = ordered.at[rows[end]] if what == "at" else rows[end]
-    return out
+    return _edge(ordered, mask, what, last=True)
 
 
 def _or(*candidates: np.ndarray) -> np.ndarray:
