@@ -205,6 +205,44 @@ def _set_xlim(ax: Any, xs: Iterable[float]) -> None:
     ax.set_xlim(low - pad, high + pad)
 
 
+# Margins are measured, not left to constrained layout: its solver walks every artist's extent
+# twice per draw and makes savefig draw twice, which cost more than drawing the chart itself.
+_TICK_LABEL_PT = 10.0  # matplotlib's default tick label size
+_AXIS_PAD_PT = 8.0     # tick length and its pad, beside the labels
+
+
+def _text_width_pt(texts: Iterable[str], size: float) -> float:
+    """The width of the widest text, in points, from the font's metrics (no drawing)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+    prop = FontProperties(size=size)
+    return max((text_to_path.get_text_width_height_descent(t, prop, ismath=False)[0]
+                for t in texts), default=0.0)
+
+
+def _place_axes(fig: Figure, ax: Any, *, left: float, right: float, top: float,
+                bottom: float) -> None:
+    """Put the axes inside margins given in points."""
+    width, height = fig.get_size_inches() * 72
+    ax.set_position([left / width, bottom / height, max(1 - (left + right) / width, 0.1),
+                     max(1 - (top + bottom) / height, 0.1)])
+
+
+def _legend_below(fig: Figure, handles: list[Any], ncol: int) -> float:
+    """A legend along the bottom of the figure; returns the points it takes up."""
+    if not handles:
+        return 0.0
+    ncol = min(len(handles), ncol)
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
+               fontsize=8, frameon=False)
+    rows = -(-len(handles) // ncol)
+    return 8.0 + 14.0 * rows
+
+
+def _left_margin(labels: Iterable[str]) -> float:
+    return max(_text_width_pt(labels, _TICK_LABEL_PT) + _AXIS_PAD_PT + 10.0, 36.0)
+
+
 # --- the timeline ------------------------------------------------------------------------------
 
 def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Series | None,
@@ -262,7 +300,7 @@ def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Ser
     points["y"] = points["y"].to_numpy(float) + offsets
 
     n_lanes = max(len(lane_names), 1)
-    fig = DisplayFigure(figsize=(12, 2.2 + 0.55 * n_lanes), layout="constrained")
+    fig = DisplayFigure(figsize=(12, 2.2 + 0.55 * n_lanes))
     ax = fig.add_subplot()
     heading = " · ".join(str(v) for v in (row.get("incident_id"), row.get("severity"),
                                            row.get("title")) if v is not None and not pd.isna(v))
@@ -275,6 +313,7 @@ def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Ser
                 va="center", color="#666666")
         ax.set_yticks([])
         ax.set_xticks([])
+        _place_axes(fig, ax, left=20, right=20, top=30, bottom=20)
         return fig
 
     lane_counts = points.groupby("lane", sort=False).size()
@@ -393,9 +432,11 @@ def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Ser
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     _date_axis(ax)
-    if legend:
-        ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-                  ncol=min(len(legend), 6), fontsize=8, frameon=False)
+    # Bottom: tick labels, the axis label beside the date offset, then the legend rows.
+    legend_pt = _legend_below(fig, legend, 6)
+    # Top: the milestone label rows and the title above them. Right: room for half a label.
+    _place_axes(fig, ax, left=_left_margin(_plain(n) for n in lane_names), right=30,
+                top=26 + 11 * len(level_ends), bottom=38 + legend_pt)
     return fig
 
 
@@ -412,7 +453,7 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
     check_columns(events, ("at", "actor", "kind"), "events")
     people = [str(p) for p in (responders or [])]
     n = len(people)
-    fig = DisplayFigure(figsize=(12, 1.6 + 0.4 * max(n, 1)), layout="constrained")
+    fig = DisplayFigure(figsize=(12, 1.6 + 0.4 * max(n, 1)))
     ax = fig.add_subplot()
     ax.set_title("Responder activity", loc="left", fontsize=11)
     actor = events["actor"].astype(object)
@@ -423,6 +464,7 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
                 va="center", color="#666666")
         ax.set_xticks([])
         ax.set_yticks([])
+        _place_axes(fig, ax, left=20, right=20, top=24, bottom=20)
         return fig
     code = pd.Categorical(chosen["actor"].astype(object), categories=people).codes
     y = (n - 1 - code).astype(float)
@@ -430,6 +472,7 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
     group = kind_group(chosen["kind"]).to_numpy()
 
     # First-to-last activity bar behind the marks.
+    cax = None
     spans = pd.DataFrame({"y": y, "x": x}).groupby("y")["x"].agg(["min", "max", "size"])
     ax.hlines(spans.index.to_numpy(), spans["min"].to_numpy(), spans["max"].to_numpy(),
               color="#e0e0e0", linewidth=8, zorder=1, gid="responder-spans")
@@ -440,8 +483,7 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
                 ax.scatter(x[mask], y[mask], marker="|", s=120, linewidths=1.5,
                            color=KIND_GROUP_COLOURS[name], zorder=3, label=name,
                            gid=f"actions-{name}")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=8, fontsize=8,
-                  frameon=False)
+        legend_pt = _legend_below(fig, ax.get_legend_handles_labels()[0], 8)
     else:
         width = _bin_width(float(x.max() - x.min()))
         x_edges = np.arange(np.floor(x.min() / width) * width, x.max() + width, width)
@@ -451,7 +493,10 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
         counts, _, _ = np.histogram2d(y, x, bins=[y_edges, x_edges])
         mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_equal(counts, 0), cmap="Blues",
                              vmin=0, zorder=2, gid="actions-heat")
-        fig.colorbar(mesh, ax=ax, label=f"actions per {_bin_label(width)}", pad=0.08)
+        legend_pt = 0.0
+        # The colour bar right of the action counts, in a fixed slot of the right margin.
+        cax = fig.add_axes((0, 0, 1, 1))
+        fig.colorbar(mesh, cax=cax, label=f"actions per {_bin_label(width)}")
     label_at = transforms.blended_transform_factory(ax.transAxes, ax.transData)
     for row_y, size in zip(spans.index.to_numpy(), spans["size"].to_numpy()):
         ax.text(1.005, row_y, f"{int(size):,}", transform=label_at, fontsize=8, va="center",
@@ -464,6 +509,13 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
     ax.set_axisbelow(True)
     _date_axis(ax)
     _set_xlim(ax, x)
+    right = 48.0 if cax is None else 120.0
+    _place_axes(fig, ax, left=_left_margin(_plain(p) for p in people), right=right, top=24,
+                bottom=38 + legend_pt)
+    if cax is not None:
+        box = ax.get_position()
+        fig_width = fig.get_size_inches()[0] * 72
+        cax.set_position([box.x1 + 48 / fig_width, box.y0, 10 / fig_width, box.height])
     return fig
 
 
