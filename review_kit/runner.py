@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from .errors import NotebookRunError
+from .html_export import export_html, warm_exporter
 from .paths import NOTEBOOKS_DIR, inside, safe_name
 
 RETRO_NOTEBOOK = NOTEBOOKS_DIR / "retrospective.ipynb"
@@ -38,11 +39,66 @@ def _store_parameter(store: str) -> str:
     return store
 
 
+ENGINE = "review-kit"
+
+
+@cache
+def _register_engine() -> None:
+    """papermill's nbclient engine, with two changes to a run's wall time.
+
+    The kernel is launched first and ``while_kernel_starts`` runs in this process while it
+    boots (about a second in which this process would only wait); the kernel meanwhile
+    imports the ``preload`` modules, before it reports ready. And the kernel is stopped at
+    once when the last cell is done: every output has arrived and nothing in the kernel is
+    left to save, while a graceful shutdown costs another half second.
+    """
+    import os as _os
+
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+    from papermill.utils import merge_kwargs, remove_args
+
+    class PrestartEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None,
+                                     while_kernel_starts=None, preload=(), **kwargs):
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            # __import__ binds no name: the notebook's namespace stays as the cells make it.
+            imports = [f"--IPKernelApp.exec_lines=__import__({m!r})" for m in preload]
+            client = PapermillNotebookClient(nb_man, **merge_kwargs(
+                kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
+                kernel_name=kernel_name, log=logger, log_output=log_output,
+                stdout_file=stdout_file, stderr_file=stderr_file, shutdown_kernel="immediate",
+                extra_arguments=imports))
+            # Assigned after construction, so the client still owns (and cleans up) the kernel.
+            client.km = client.create_kernel_manager()
+            client.start_new_kernel(cwd=_os.getcwd())
+            try:
+                if while_kernel_starts is not None:
+                    while_kernel_starts()
+            except BaseException:
+                client._cleanup_kernel()
+                raise
+            return client.execute()
+
+    papermill_engines.register(ENGINE, PrestartEngine)
+
+
 def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *,
-                     progress: bool = False, cwd: Path | None = None) -> Path:
-    """Run a notebook with papermill; a failing cell becomes a NotebookRunError."""
+                     progress: bool = False, cwd: Path | None = None,
+                     while_kernel_starts: Callable[[], None] | None = None,
+                     preload: Sequence[str] = ()) -> Path:
+    """Run a notebook with papermill; a failing cell becomes a NotebookRunError.
+
+    ``while_kernel_starts``: work for this process while the kernel boots (it runs in the
+    notebook's folder, before the first cell). ``preload``: modules the kernel imports as it
+    boots (what the first cell imports), in parallel with that work."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
+
+    _register_engine()
 
     if "store" in parameters:
         parameters = {**parameters, "store": _store_parameter(str(parameters["store"]))}
@@ -56,6 +112,7 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
             # papermill otherwise rewrites the whole notebook (charts and all) before and after
             # every cell; the output is written once, atomically, below
             request_save_on_cell_execute=False,
+            engine_name=ENGINE, while_kernel_starts=while_kernel_starts, preload=tuple(preload),
         )
     except PapermillExecutionError as exc:
         # Keep the failed notebook for reading, under the real name, then fail loudly.
@@ -65,50 +122,23 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
     return output
 
 
-_warm: dict[str, Any] = {}
-
-
-def _html_exporter():
-    """The HTML exporter: the one warmed during the run when there is one (its compiled
-    templates are most of the first export's cost), else a new one."""
-    thread = _warm.pop("thread", None)
-    if thread is not None:
-        thread.join()
-    exporter = _warm.pop("exporter", None)
-    if exporter is None:
-        from nbconvert import HTMLExporter
-        exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                                exclude_output_prompt=True)
-    return exporter
-
-
-def _warm_exporter() -> None:
-    """Import nbconvert and compile its templates while the kernel works."""
-    def warm() -> None:
-        from nbconvert import HTMLExporter
-        from nbformat.v4 import new_notebook
-        exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                                exclude_output_prompt=True)
-        exporter.from_notebook_node(new_notebook())
-        _warm["exporter"] = exporter
-
-    _warm["thread"] = threading.Thread(target=warm, daemon=True)
-    _warm["thread"].start()
-
-
-def export_html(notebook: Path, html: Path, *, title: str | None = None) -> Path:
-    """The executed notebook as a report: code hidden, outputs as produced."""
-    import nbformat
-
-    exporter = _html_exporter()
-    nb = nbformat.read(str(notebook), as_version=4)
-    if title:
-        nb.metadata["title"] = title
-    body, _ = exporter.from_notebook_node(nb)
-    partial = html.with_name(f".{html.name}.partial")
-    partial.write_text(body, encoding="utf-8")
-    os.replace(partial, html)
-    return html
+def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool) -> None:
+    """Draw the retrospective's charts here while its kernel starts; the notebook shows them
+    if its own data gives the same chart keys, and draws them itself otherwise."""
+    from .views import RetrospectiveView
+    # Any failure here is left to the notebook, which meets it again and reports it in the
+    # executed notebook, where the reader looks.
+    try:
+        view = RetrospectiveView.open(store, incident_id, output_dir=folder, redact=redact,
+                                      interactive=False)
+    except Exception:  # noqa: BLE001
+        return
+    try:
+        view.draw_charts()
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        view.store.close()
 
 
 def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
@@ -117,16 +147,22 @@ def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
     """Execute the retrospective for one incident into OUT/ID/ and export its HTML report."""
     folder = inside(Path(out_dir), safe_name(incident_id))
     folder.mkdir(parents=True, exist_ok=True)
-    _warm_exporter()
+
+    def while_kernel_starts() -> None:
+        _draw_charts_ahead(store, incident_id, folder, bool(redact))
+        warm_exporter()  # in a thread, while the cells run
+
     notebook = execute_notebook(
         RETRO_NOTEBOOK, folder / "retrospective.ipynb",
         {"incident_id": incident_id, "store": store, "output_dir": str(folder),
          "template": template or "", "redact": bool(redact), "interactive": False},
-        progress=progress,
+        progress=progress, while_kernel_starts=while_kernel_starts,
+        preload=("review_kit.views",),
     )
     html = export_html(notebook, folder / "retrospective.html", title=f"Retrospective {incident_id}")
     outputs = RunOutputs(folder, {"notebook": notebook, "html": html})
-    for name, filename in (("postmortem", "postmortem.md"), ("timeline", "timeline.png")):
+    for name, filename in (("postmortem", "postmortem.md"), ("timeline", "timeline.png"),
+                           ("responders", "responders.png")):
         if (folder / filename).exists():
             outputs.files[name] = folder / filename
     return outputs
@@ -137,11 +173,10 @@ def run_trends(store: str, out_dir: str | os.PathLike, *, since: str | None = No
     """Execute the trend notebook over the store into OUT/ and export its HTML report."""
     folder = Path(out_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    _warm_exporter()
     notebook = execute_notebook(
         TRENDS_NOTEBOOK, folder / "trends.ipynb",
         {"store": store, "since": since or "", "until": until or "", "output_dir": str(folder)},
-        progress=progress,
+        progress=progress, while_kernel_starts=warm_exporter, preload=("review_kit.views_trends",),
     )
     html = export_html(notebook, folder / "trends.html", title="Incident trends")
     return RunOutputs(folder, {"notebook": notebook, "html": html})

@@ -23,6 +23,11 @@ DURATION_LABELS = {
 }
 
 
+# 110 dpi: 1,320 px across, sharp on a screen and in the report; 150 took half as long again.
+TIMELINE_DPI = 110
+RESPONDERS_DPI = 100
+
+
 def _table(frame: pd.DataFrame):
     """A table as the report shows it: every cell escaped, no index, nothing truncated."""
     from IPython.display import HTML
@@ -172,23 +177,65 @@ class RetrospectiveView:
         return HTML(facts + safe_table_html(shown))
 
     def responder_chart(self):
-        from .plots.timeline import responder_activity_chart
-        return responder_activity_chart(self.data.timeline, list(self.data.metrics.get("responders") or []))
+        """Who acted when, shown from responders.png (drawn when its data changed)."""
+        from IPython.display import Image
+        return Image(filename=str(self.responder_png()),
+                     alt=f"Responder activity over time in incident {self.incident_id}")
 
     def _html(self, value: Any) -> str:
         from html import escape
         return escape(str(self._text(value)))
 
     def timeline_chart(self):
-        """The swimlane chart, written as timeline.png (and timeline.svg when asked) and shown
-        from the PNG (drawn once: a big incident's chart is the slowest thing in the notebook)."""
+        """The swimlane chart, shown from timeline.png (and written as timeline.svg when asked)."""
         from IPython.display import Image
-        from .plots.timeline import save_figure, timeline_chart
-        figure = timeline_chart(self.data.timeline, self.data.metrics, self.data.gaps)
-        # 110 dpi: 1,320 px across, sharp on a screen and in the report; 150 took half as long again.
-        png, *_ = save_figure(figure, self.output_dir / "timeline",
-                              formats=("png", *(f for f in self.figure_formats if f != "png")), dpi=110)
-        return Image(filename=str(png))
+        png = self.timeline_png()
+        if "svg" in self.figure_formats:  # SVG costs a drawing of its own: only on request
+            from .plots.timeline import save_figure
+            save_figure(self._draw_timeline(), self.output_dir / "timeline", formats=("svg",))
+        return Image(filename=str(png), alt=f"Timeline of incident {self.incident_id}: events "
+                     "by lane, milestones, phases, updates and cadence breaches")
+
+    # --- chart files ---------------------------------------------------------------------------
+    # Each chart is drawn from what this view loaded, into a PNG keyed by those inputs: a PNG
+    # already there with the same key (drawn by the runner while the kernel started, or by an
+    # earlier run) is shown as it is. See chart_files.
+    def draw_charts(self) -> list[Path]:
+        """Write timeline.png and responders.png for this incident (unless already current)."""
+        return [self.timeline_png(), self.responder_png()]
+
+    def _chart_metrics(self) -> dict:
+        metrics = self.data.metrics
+        return {**metrics, "title": self._text(metrics.get("title"))} if self.redact else metrics
+
+    def _chart_events(self) -> pd.DataFrame:
+        events = self.data.timeline.drop(columns=["raw"], errors="ignore")
+        return events.assign(actor=events["actor"].map(self._text)) if self.redact else events
+
+    def _chart_responders(self) -> list[str]:
+        return [str(self._text(p)) for p in (self.data.metrics.get("responders") or [])]
+
+    def _draw_timeline(self):
+        from .plots.timeline import timeline_chart
+        return timeline_chart(self._chart_events(), self._chart_metrics(), self.data.gaps)
+
+    def timeline_png(self) -> Path:
+        from .chart_files import chart_key, chart_png
+        key = chart_key("timeline", TIMELINE_DPI, self._chart_events(), self._chart_metrics(),
+                        self.data.gaps)
+        return chart_png(self.output_dir / "timeline.png", key, self._draw_timeline,
+                         dpi=TIMELINE_DPI)
+
+    def responder_png(self) -> Path:
+        from .chart_files import chart_key, chart_png
+
+        def draw():
+            from .plots.timeline import responder_activity_chart
+            return responder_activity_chart(events, responders)
+
+        events, responders = self._chart_events(), self._chart_responders()
+        key = chart_key("responders", RESPONDERS_DPI, events, responders)
+        return chart_png(self.output_dir / "responders.png", key, draw, dpi=RESPONDERS_DPI)
 
     def timeline_table(self, *, limit: int | None = 500):
         """Every event in order; every source text escaped (and redacted when asked)."""

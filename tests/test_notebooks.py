@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from review_kit.chart_files import png_key
 from review_kit.cli import main
 from review_kit.ingest import ingest_paths
 from review_kit.store import Store
@@ -70,11 +71,31 @@ def retro_run(hostile_store, tmp_path_factory) -> Path:
 
 
 def test_retro_writes_the_design_files_without_errors(retro_run):
-    for name in ("retrospective.ipynb", "retrospective.html", "postmortem.md", "timeline.png"):
+    for name in ("retrospective.ipynb", "retrospective.html", "postmortem.md", "timeline.png",
+                 "responders.png"):
         assert (retro_run / name).is_file(), name
     assert errors_in(retro_run / "retrospective.ipynb") == []
     assert (retro_run / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(retro_run.glob(".partial-*"))
+
+
+def test_retro_charts_are_drawn_while_the_kernel_starts_and_shown_as_drawn(retro_run):
+    """The runner draws both charts before the first cell runs; the kernel, finding them keyed
+    to the data it loaded, shows those very files instead of drawing them again."""
+    import base64
+    from datetime import datetime
+
+    nb = nbformat.read(str(retro_run / "retrospective.ipynb"), as_version=4)
+    first_cell = min(datetime.fromisoformat(c.metadata.papermill.start_time) for c in nb.cells
+                     if c.cell_type == "code")
+    shown = [base64.b64decode(o["data"]["image/png"]) for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    for name in ("timeline.png", "responders.png"):
+        png = retro_run / name
+        assert png_key(png) is not None
+        drawn = datetime.fromtimestamp(png.stat().st_mtime).astimezone()
+        assert drawn < first_cell, name
+        assert png.read_bytes() in shown, name
 
 
 def test_retro_html_hides_code_and_keeps_sources_as_text(retro_run):

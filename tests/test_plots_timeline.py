@@ -347,3 +347,40 @@ def test_save_figure_writes_png_and_svg(tmp_path: Path) -> None:
 def test_save_figure_rejects_unknown_formats(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="docx"):
         save_figure(timeline_chart(SMALL, METRICS), tmp_path / "t", formats=("docx",))
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+def _outside(fig: Figure) -> list[str]:
+    """Texts of the figure (tick labels, titles, legend, annotations) reaching past its edges."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox.padded(1)
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text()]
+    return [t.get_text() for t in texts
+            if not page.contains(*t.get_window_extent(renderer).p0)
+            or not page.contains(*t.get_window_extent(renderer).p1)]
+
+
+def test_long_lane_and_responder_names_and_every_legend_entry_fit_on_the_page() -> None:
+    long_names = SMALL.assign(
+        source=SMALL["source"].replace({"slack": "slack:#inc-2024-03-01-checkout-war-room"}),
+        actor=SMALL["actor"].replace({"Ana": "Ana Maria Lima-Gonçalves (platform on-call)"}))
+    gaps = communication_gaps(long_names, pd.DataFrame([METRICS]),
+                              pd.DataFrame({"incident_id": ["INC-7"], "severity": ["SEV1"]}))
+    assert _outside(timeline_chart(long_names, METRICS, gaps)) == []
+    people = ["Ana Maria Lima-Gonçalves (platform on-call)", "Bo"]
+    assert _outside(responder_activity_chart(long_names, people)) == []
+    assert _outside(responder_activity_chart(big_incident(), ["Ana", "Bo", "Cy", "Di", "Ed"],
+                                             max_points=400)) == []
+
+
+def test_saving_draws_the_chart_once(tmp_path: Path, monkeypatch) -> None:
+    """No layout engine: savefig renders once instead of a layout pass plus a render."""
+    fig = timeline_chart(SMALL, METRICS, GAPS)
+    assert fig.get_layout_engine() is None
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: (draws.append(1), original(self, renderer)))
+    save_figure(fig, tmp_path / "timeline", formats=("png",))
+    assert len(draws) == 1

@@ -219,7 +219,8 @@ def test_sigkill_mid_run_then_restart_completes_the_run_once(store, tmp_path):
     assert (row["id"], row["status"], row["attempts"]) == (run_id, "done", 2)
     assert row["outputs"]["files"]["html"] == str((folder / "retrospective.html").resolve())
     assert sorted(p.name for p in folder.iterdir()) == [
-        "postmortem.md", "retrospective.html", "retrospective.ipynb", "timeline.png"]
+        "postmortem.md", "responders.png", "retrospective.html", "retrospective.ipynb",
+        "timeline.png"]
     index = (out / "index.html").read_text(encoding="utf-8")
     assert index.count('href="INC-7/retrospective.html"') == 2    # the id and the report link
     assert q.claim(store, "w-check", 60) is None                  # nothing left to run

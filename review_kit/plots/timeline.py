@@ -522,11 +522,14 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
 # --- files -----------------------------------------------------------------------------------
 
 def save_figure(fig: Figure, path_without_suffix: str | Path,
-                formats: Sequence[str] = ("png", "svg"), *, dpi: int = 150) -> list[Path]:
+                formats: Sequence[str] = ("png", "svg"), *, dpi: int = 150,
+                png_text: Mapping[str, str] | None = None) -> list[Path]:
     """Write the figure once per format (``timeline`` → ``timeline.png``, ``timeline.svg``).
 
     Output is reproducible: no creation date in the files and fixed SVG ids, so a re-run of
-    the same review writes the same bytes and diffs stay quiet.
+    the same review writes the same bytes and diffs stay quiet. Each file appears whole (it
+    is written beside and renamed), so a reader never sees half a chart. ``png_text``: text
+    chunks for the PNG (a chart's key, see ``chart_files``).
     """
     base = Path(path_without_suffix)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -540,9 +543,11 @@ def save_figure(fig: Figure, path_without_suffix: str | Path,
         target = base.with_name(f"{base.name}.{fmt}")
         metadata: dict[str, Any] | None = {
             "svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
-            "png": {"Software": None},
+            "png": {"Software": None, **(png_text or {})},
         }.get(fmt)
+        partial = target.with_name(f".{target.name}.partial")
         with matplotlib.rc_context({"svg.hashsalt": "review-kit", "svg.fonttype": "path"}):
-            fig.savefig(target, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
+            fig.savefig(partial, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
+        partial.replace(target)
         written.append(target)
     return written

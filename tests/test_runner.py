@@ -1,0 +1,116 @@
+"""The papermill engine of review_kit.runner: work done while the kernel starts, modules the
+kernel imports as it boots, and the HTML export (nbconvert's page, with its accessibility pass
+done without re-parsing the page)."""
+from __future__ import annotations
+
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from review_kit.html_export import _new_exporter, accessible
+from review_kit.runner import KERNEL, execute_notebook
+
+KERNELSPEC = {"kernelspec": {"name": KERNEL, "language": "python", "display_name": "Python 3"}}
+
+
+def children() -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        found |= {int(p) for p in (task / "children").read_text().split()}
+    return found
+
+
+def stream_text(notebook: Path) -> str:
+    nb = nbformat.read(str(notebook), as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_work_runs_before_the_first_cell_while_the_kernel_imports_the_preload(tmp_path):
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        "import sys, pathlib\n"
+        "print(pathlib.Path('drawn.txt').read_text())\n"
+        "print('review_kit.chart_files' in sys.modules, 'review_kit' in dir())")],
+        metadata=KERNELSPEC), source)
+    seen: list[str] = []
+
+    def work() -> None:
+        seen.append(os.getcwd())
+        Path("drawn.txt").write_text("drawn ahead")
+
+    before = children()
+    out = execute_notebook(source, tmp_path / "run" / "probe.ipynb", {}, while_kernel_starts=work,
+                           preload=("review_kit.chart_files",))
+    # In the notebook's folder, before the first cell; the preload imported, no name bound.
+    assert seen == [str(tmp_path / "run")]
+    assert stream_text(out) == "drawn ahead\nTrue False\n"
+    assert children() <= before  # the kernel is gone
+
+
+def test_failing_work_stops_the_kernel_and_fails_the_run(tmp_path):
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1")], metadata=KERNELSPEC), source)
+
+    def work() -> None:
+        raise RuntimeError("drawing failed")
+
+    before = children()
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        execute_notebook(source, tmp_path / "run" / "probe.ipynb", {}, while_kernel_starts=work)
+    assert children() <= before
+
+
+def test_accessible_marks_outputs_focusable_and_images_described():
+    page = ('<div class="jp-RenderedImage jp-OutputArea-output ">'
+            '<img src="data:image/png;base64,AAAA"></div>'
+            '<div id="x1" class="jupyter-widgets jp-OutputArea-output "></div>'
+            '<div class="jp-Cell-outputWrapper"><img alt="chart" src="a.png"></div>'
+            '<p>&lt;img src=x&gt; &lt;div class="jp-OutputArea-output"&gt;</p>')
+    done = accessible(page)
+    assert done.count('tabindex="0"') == 2
+    assert '<img alt="No description has been provided for this image" src="data:' in done
+    assert '<img alt="chart" src="a.png">' in done
+    assert done.endswith('<p>&lt;img src=x&gt; &lt;div class="jp-OutputArea-output"&gt;</p>')
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, tuple]] = []
+
+    def handle_starttag(self, tag, attrs):
+        # BeautifulSoup rewrites class lists with single spaces: compare them as lists.
+        self.tags.append((tag, tuple(sorted(
+            (k, " ".join((v or "").split()) if k == "class" else v or "") for k, v in attrs))))
+
+    handle_startendtag = handle_starttag
+
+
+def tags(html: str) -> list[tuple[str, tuple]]:
+    parser = Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def test_the_report_is_nbconvert_page_element_for_element(tmp_path):
+    from nbconvert import HTMLExporter
+
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Title\n\nSome *text*"),
+        new_code_cell("x", outputs=[
+            nbformat.v4.new_output("display_data", data={
+                "text/html": "<table><tr><td>&lt;script&gt;</td></tr></table>"}),
+            nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="}),
+            nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="},
+                                   metadata={"image/png": {"alt": "timeline"}}),
+            nbformat.v4.new_output("stream", name="stdout", text="done\n")])],
+        metadata={**KERNELSPEC, "title": "Report"})
+    options = dict(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    ours, _ = _new_exporter().from_notebook_node(nb)
+    theirs, _ = HTMLExporter(**options).from_notebook_node(nb)
+    assert tags(ours) == tags(theirs)
+    assert sum(1 for tag, _ in tags(ours) if tag == "img") == 2
