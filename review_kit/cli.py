@@ -356,7 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _without_iri_format_checker() -> None:
+    """Keep jsonschema (imported by nbformat, so by every notebook run) from loading
+    rfc3987_syntax, which compiles a Lark grammar at import: 2.3 s of every `retro`, `trends`
+    and `demo` on a 2-core machine (python-jsonschema/jsonschema#1428). It only checks the
+    "iri" format, which nothing here validates. Our own processes only: a library user's
+    jsonschema keeps it, and once jsonschema is loaded it is too late to matter."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" fails
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _without_iri_format_checker()
     parser = build_parser()
     args = parser.parse_args(argv)
     from .store import store_location

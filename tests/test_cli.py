@@ -172,3 +172,21 @@ def test_every_command_has_help(command, capsys):
         main([command, "--help"])
     assert exit_.value.code == 0
     assert "usage: review-kit" in capsys.readouterr().out
+
+
+def test_the_command_does_not_pay_for_jsonschemas_iri_grammar():
+    """nbformat imports jsonschema, which would compile rfc3987_syntax's Lark grammar (2 s);
+    the command keeps it out, and notebooks still read and validate."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from review_kit.cli import _without_iri_format_checker\n"
+            "_without_iri_format_checker()\n"
+            "import nbformat, jsonschema\n"
+            "nb = nbformat.v4.new_notebook()\n"
+            "nbformat.validate(nb)\n"
+            "print('lark' in sys.modules, 'iri' in jsonschema.FormatChecker.checkers)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
