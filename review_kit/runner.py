@@ -52,8 +52,6 @@ def _register_engine() -> None:
     once when the last cell is done: every output has arrived and nothing in the kernel is
     left to save, while a graceful shutdown costs another half second.
     """
-    import os as _os
-
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
     from papermill.log import logger
@@ -74,12 +72,12 @@ def _register_engine() -> None:
                 extra_arguments=imports))
             # Assigned after construction, so the client still owns (and cleans up) the kernel.
             client.km = client.create_kernel_manager()
-            client.start_new_kernel(cwd=_os.getcwd())
+            client.start_new_kernel(cwd=os.getcwd())
             try:
                 if while_kernel_starts is not None:
                     while_kernel_starts()
             except BaseException:
-                client._cleanup_kernel()
+                client._cleanup_kernel()  # nbclient's own shutdown of the kernel it owns
                 raise
             return client.execute()
 

@@ -215,16 +215,18 @@ class RetrospectiveView:
     def _chart_responders(self) -> list[str]:
         return [str(self._text(p)) for p in (self.data.metrics.get("responders") or [])]
 
-    def _draw_timeline(self):
+    def _draw_timeline(self, events=None, metrics=None):
         from .plots.timeline import timeline_chart
-        return timeline_chart(self._chart_events(), self._chart_metrics(), self.data.gaps)
+        return timeline_chart(self._chart_events() if events is None else events,
+                              self._chart_metrics() if metrics is None else metrics,
+                              self.data.gaps)
 
     def timeline_png(self) -> Path:
         from .chart_files import chart_key, chart_png
-        key = chart_key("timeline", TIMELINE_DPI, self._chart_events(), self._chart_metrics(),
-                        self.data.gaps)
-        return chart_png(self.output_dir / "timeline.png", key, self._draw_timeline,
-                         dpi=TIMELINE_DPI)
+        events, metrics = self._chart_events(), self._chart_metrics()
+        key = chart_key("timeline", TIMELINE_DPI, events, metrics, self.data.gaps)
+        return chart_png(self.output_dir / "timeline.png", key,
+                         lambda: self._draw_timeline(events, metrics), dpi=TIMELINE_DPI)
 
     def responder_png(self) -> Path:
         from .chart_files import chart_key, chart_png
