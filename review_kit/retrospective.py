@@ -103,25 +103,32 @@ def percentile_rank(value: float, history: pd.Series) -> float | None:
     return float((history < value).mean() * 100)
 
 
-def history_ranks(store: Store, data: IncidentData, *, months: int = 12,
-                  config: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Each duration of this incident placed among past incidents of the same severity that
-    were detected in the `months` before it: {metric: {percentile, n, severity, window}}."""
+def past_incident_metrics(store: Store, data: IncidentData, *, months: int = 12) -> pd.DataFrame:
+    """Metrics of the other incidents of this one's severity detected in the `months` before
+    it (empty when this incident has no severity or detection time)."""
     severity = data.incident.get("severity")
     detected = data.metrics.get("detected_at")
     if not severity or detected is None or pd.isna(detected):
-        return {}
+        return pd.DataFrame()
     window_start = pd.Timestamp(detected) - pd.DateOffset(months=months)
     past = store.incidents(severity=severity, since=window_start - pd.Timedelta(days=1),
                            until=pd.Timestamp(detected))
     past = past[past["incident_id"] != data.incident_id]
     if past.empty:
-        return {}
+        return pd.DataFrame()
     events = store.events(incident_ids=past["incident_id"].tolist(), with_raw=False, kinds=MILESTONE_KINDS)
     annotations = store.annotation_rows(past["incident_id"].tolist())
     overrides = annotations[annotations["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
     history = compute_metrics(events, past, overrides=overrides, cadence=data.cadence)
-    history = history[(history["detected_at"] >= window_start) & (history["detected_at"] < detected)]
+    return history[(history["detected_at"] >= window_start) & (history["detected_at"] < detected)]
+
+
+def ranks_among(history: pd.DataFrame, data: IncidentData, *, months: int = 12) -> dict[str, dict]:
+    """Each duration of this incident placed among `history` (``past_incident_metrics``):
+    {metric: {percentile, n, severity, window}}."""
+    if history.empty:
+        return {}
+    severity = data.incident.get("severity")
     ranks = {}
     for metric in DURATIONS:
         values = pd.to_numeric(history[metric], errors="coerce").dropna()

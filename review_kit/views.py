@@ -65,7 +65,6 @@ class RetrospectiveView:
     def reload(self) -> IncidentData:
         """Read the store again (after the room edited annotations, milestones or items)."""
         self.data = load_incident(self.store, self.incident_id, config=self.config)
-        self._history = None  # ranks depend on the (possibly overridden) milestones
         return self.data
 
     def _default_incident(self) -> str:
@@ -115,10 +114,14 @@ class RetrospectiveView:
         return _table(pd.DataFrame(rows, columns=["measure", "value", "seconds / count"]))
 
     def _ranks(self) -> dict:
-        if getattr(self, "_history", None) is None:
-            from .retrospective import history_ranks
-            self._history = history_ranks(self.store, self.data, config=self.config)
-        return self._history
+        """This incident's durations ranked among the past ones of its severity. The past is
+        read once per (severity, detection time): reloading after the room's edits re-ranks
+        the (possibly overridden) durations without reading the history again."""
+        from .retrospective import past_incident_metrics, ranks_among
+        key = (self.data.incident.get("severity"), self.data.metrics.get("detected_at"))
+        if getattr(self, "_past", None) is None or self._past[0] != key:
+            self._past = (key, past_incident_metrics(self.store, self.data))
+        return ranks_among(self._past[1], self.data)
 
     def against_history(self):
         """Each duration beside its rank among past incidents of the same severity."""
