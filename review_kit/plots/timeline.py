@@ -239,6 +239,14 @@ def _legend_below(fig: Figure, handles: list[Any], ncol: int) -> float:
     return 8.0 + 14.0 * rows
 
 
+def _nothing_to_show(fig: Figure, ax: Any, message: str) -> Figure:
+    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="#666666")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _place_axes(fig, ax, left=20, right=20, top=30, bottom=20)
+    return fig
+
+
 def _left_margin(labels: Iterable[str]) -> float:
     return max(_text_width_pt(labels, _TICK_LABEL_PT) + _AXIS_PAD_PT + 10.0, 36.0)
 
@@ -309,12 +317,7 @@ def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Ser
                             breaches["x0"].to_numpy(float), breaches["x1"].to_numpy(float)])
     if all_x.size == 0:
         ax.set_title(_plain(heading or "Incident timeline"), loc="left", fontsize=11)
-        ax.text(0.5, 0.5, "No events to show", transform=ax.transAxes, ha="center",
-                va="center", color="#666666")
-        ax.set_yticks([])
-        ax.set_xticks([])
-        _place_axes(fig, ax, left=20, right=20, top=30, bottom=20)
-        return fig
+        return _nothing_to_show(fig, ax, "No events to show")
 
     lane_counts = points.groupby("lane", sort=False).size()
     dense = [lane for lane, n in lane_counts.items() if n > max_points_per_lane]
@@ -460,12 +463,7 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
     chosen = events.loc[actor.isin(people).to_numpy() & events["at"].notna().to_numpy(),
                         ["at", "actor", "kind"]]
     if n == 0 or chosen.empty:
-        ax.text(0.5, 0.5, "No responder activity", transform=ax.transAxes, ha="center",
-                va="center", color="#666666")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        _place_axes(fig, ax, left=20, right=20, top=24, bottom=20)
-        return fig
+        return _nothing_to_show(fig, ax, "No responder activity")
     code = pd.Categorical(chosen["actor"].astype(object), categories=people).codes
     y = (n - 1 - code).astype(float)
     x = _num(chosen["at"])
