@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from review_kit.chart_files import chart_key, chart_png, png_key
-from review_kit.ingest import ingest_paths
 from review_kit.store import Store
 from review_kit.views import RetrospectiveView
 from review_kit.widgets import save_annotation, save_milestone
@@ -75,11 +74,8 @@ def test_anything_but_a_keyed_png_has_no_key(tmp_path: Path, content: bytes) -> 
 
 
 @pytest.fixture
-def store(tmp_path: Path, fixtures: Path) -> Store:
-    store = Store.open(tmp_path / "review.db")
-    ingest_paths(store, "csv", [fixtures / "widgets" / "events.csv"], quiet=True)
-    yield store
-    store.close()
+def store(inc7_store: Store) -> Store:
+    return inc7_store
 
 
 def test_a_view_reuses_charts_drawn_by_another_view_of_the_same_data(store: Store,

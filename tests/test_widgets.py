@@ -15,7 +15,6 @@ import importlib.util
 
 from review_kit import widgets as rkw
 from review_kit.errors import TimestampError
-from review_kit.ingest import ingest_paths
 from review_kit.model import parse_timestamps
 from review_kit.store import Store
 from review_kit.views import RetrospectiveView
@@ -95,11 +94,8 @@ def test_filter_keeps_the_index_of_the_timeline() -> None:
 # --- a store holding one incident told by several sources (CSV fixture) -------------------------
 
 @pytest.fixture
-def store(tmp_path: Path, fixtures: Path) -> Store:
-    store = Store.open(tmp_path / "review.db")
-    ingest_paths(store, "csv", [fixtures / "widgets" / "events.csv"], quiet=True)
-    yield store
-    store.close()
+def store(inc7_store: Store) -> Store:
+    return inc7_store
 
 
 @pytest.fixture
