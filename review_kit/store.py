@@ -457,10 +457,7 @@ class Store:
             query = query.where(incidents.c.incident_id.in_(list(incident_ids)))
         if severity is not None:
             query = query.where(incidents.c.severity == severity)
-        if since is not None:
-            query = query.where(incidents.c.created_at >= _micros(since))
-        if until is not None:
-            query = query.where(incidents.c.created_at < _micros(until))
+        query = _in_window(query, incidents.c.created_at, since, until)
         with self.engine.connect() as conn:
             rows = conn.execute(query).cursor.fetchall()
         frame = pd.DataFrame(rows, columns=list(INCIDENT_COLUMNS), dtype=object)
@@ -506,10 +503,7 @@ class Store:
                 events.c.at, events.c.seq, events.c.event_id)
         if incident_ids is not None:
             query = query.where(events.c.incident_id.in_(list(incident_ids)))
-        if since is not None:
-            query = query.where(events.c.at >= _micros(since))
-        if until is not None:
-            query = query.where(events.c.at < _micros(until))
+        query = _in_window(query, events.c.at, since, until)
         with self.engine.connect() as conn:
             # The driver's rows as they come: SQLAlchemy's row objects cost more than the read.
             rows = conn.execute(query).cursor.fetchall()
@@ -692,6 +686,15 @@ class Store:
         if conn.execute(select(incidents.c.incident_id)
                         .where(incidents.c.incident_id == incident_id)).first() is None:
             raise UnknownIncidentError(incident_id)
+
+
+def _in_window(query: Any, column: Any, since: Any, until: Any) -> Any:
+    """`query` kept to rows whose time `column` is in [since, until) (either end open)."""
+    if since is not None:
+        query = query.where(column >= _micros(since))
+    if until is not None:
+        query = query.where(column < _micros(until))
+    return query
 
 
 def _micros(value: Any) -> int:
