@@ -8,7 +8,7 @@ from pathlib import Path
 
 def build_sample_store(folder: Path, n_incidents: int = 60, seed: int = 7) -> Path:
     """A small but complete store (sample history through the real loaders) for notebook runs."""
-    from review_kit.demo import build_demo_store
+    from review_kit.demo.run import build_demo_store
     return build_demo_store(Path(folder), n_incidents=n_incidents, seed=seed)[0]
 
 

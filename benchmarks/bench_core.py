@@ -18,11 +18,11 @@ import nbformat
 import orjson
 from nbformat.v4 import new_code_cell, new_notebook
 
-from review_kit.ingest import ingest_paths
-from review_kit.metrics import compute_metrics
+from review_kit.store.ingest import ingest_paths
+from review_kit.analysis.metrics import compute_metrics
 from review_kit.model import EVENT_COLUMNS
-from review_kit.runner import KERNEL, execute_notebook, run_retro
-from review_kit.sample import generate_sample
+from review_kit.automation.runner import KERNEL, execute_notebook, run_retro
+from review_kit.demo.sample import generate_sample
 from review_kit.store import Store
 
 

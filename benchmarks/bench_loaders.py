@@ -319,7 +319,7 @@ def generate_alertmanager(folder: Path, n_lines: int, *, seed: int = 5) -> Path:
 
 def child_ingest(source: str, path: str, db: str) -> int:
     """Entry of the child process: one ingest, its time and result as JSON on stdout."""
-    from review_kit.ingest import ingest_paths
+    from review_kit.store.ingest import ingest_paths
     from review_kit.store import Store
     store = Store.open(db)
     start = time.perf_counter()
@@ -400,7 +400,7 @@ def measure(label: str, source: str, path: Path, parse, work: Path) -> dict:
 
 
 def profile(label: str, source: str, path: Path, work: Path, top: int) -> None:
-    from review_kit.ingest import ingest_paths
+    from review_kit.store.ingest import ingest_paths
     from review_kit.loaders import loaders
     from review_kit.store import Store
     loaders.all()  # discovering the loaders (imports) is a one-off, not the ingest's cost

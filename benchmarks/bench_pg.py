@@ -21,8 +21,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from review_kit.ingest import ingest_paths
-from review_kit.sample import generate_sample
+from review_kit.store.ingest import ingest_paths
+from review_kit.demo.sample import generate_sample
 from review_kit.store import Store, store_url
 
 

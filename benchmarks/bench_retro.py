@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bench_core import best_of, fresh_retro, papermill_floor, plain_papermill_floor
 
-from review_kit.ingest import ingest_paths
-from review_kit.sample import generate_sample
+from review_kit.store.ingest import ingest_paths
+from review_kit.demo.sample import generate_sample
 from review_kit.store import Store
 
 

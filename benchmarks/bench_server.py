@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from review_kit.server import Receiver, RunningServer, ServerSettings, pagerduty_signature
+from review_kit.automation.server import Receiver, RunningServer, ServerSettings, pagerduty_signature
 from review_kit.store import Store
 
 SECRET = "bench-secret-0f3c"
@@ -118,7 +118,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(deliveries: int, duplicates: int, malformed: int, clients: int, folder: Path,
         threads: int | None = None) -> dict:
-    from review_kit.queue import list_runs
+    from review_kit.automation.queue import list_runs
     store = Store.open(folder / "review.db")
     burst = make_burst(deliveries, duplicates, malformed)
     settings = ServerSettings(pagerduty_secret=SECRET, port=0, ingest_threads=threads)

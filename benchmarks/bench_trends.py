@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from review_kit import trends as tr
-from review_kit.demo import build_demo_store
-from review_kit.runner import run_trends
+from review_kit.analysis import trends as tr
+from review_kit.demo.run import build_demo_store
+from review_kit.automation.runner import run_trends
 from review_kit.store import Store
-from review_kit.views_trends import TrendsView
+from review_kit.notebook.trends import TrendsView
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import papermill_floor, timed  # noqa: E402  (benchmarks share their floors)

@@ -24,8 +24,8 @@ def _config(args: argparse.Namespace) -> dict:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .ingest import ingest_paths
     from .model import zone
+    from .store.ingest import ingest_paths
     zone(args.tz)  # an unknown zone fails before anything is read
     store = _store(args)
     result = ingest_paths(store, args.source, args.paths, incident_id=args.incident, tz=args.tz,
@@ -60,8 +60,8 @@ def _incident_events(args: argparse.Namespace):
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
+    from .analysis.timeline import build_timeline
     from .model import to_iso
-    from .timeline import build_timeline
     _, _, events = _incident_events(args)
     timeline = build_timeline(events)
     if args.json:
@@ -81,8 +81,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from .metrics import metrics_to_json
-    from .retrospective import load_incident
+    from .analysis.metrics import metrics_to_json
+    from .analysis.retrospective import load_incident
     data = load_incident(_store(args), args.incident_id, config=_config(args))
     document = metrics_to_json(data.metrics)
     if args.json:
@@ -95,7 +95,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_retro(args: argparse.Namespace) -> int:
-    from .runner import run_retro
+    from .automation.runner import run_retro
     if args.all:
         return cmd_backfill(args)
     if not args.incident_id:
@@ -109,7 +109,7 @@ def cmd_retro(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from .queue import backfill
+    from .automation.queue import backfill
     _store(args)
     summary = backfill(str(args.store_location), args.out, since=args.since, until=args.until,
                        jobs=args.jobs, progress=not args.quiet, template=args.template,
@@ -127,7 +127,7 @@ def _log_to_stderr(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .server import ServerSettings, serve
+    from .automation.server import ServerSettings, serve
     _log_to_stderr(args)
     config = _config(args)
     settings = ServerSettings.from_config(config, host=args.host, port=args.port,
@@ -138,7 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .queue import Worker
+    from .automation.queue import Worker
     _log_to_stderr(args)
     _store(args)
     summary = Worker(str(args.store_location), args.out, jobs=args.jobs, lease_seconds=args.lease,
@@ -151,7 +151,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .queue import list_runs, runs_to_json
+    from .automation.runs import list_runs, runs_to_json
     frame = list_runs(_store(args), status=args.status, limit=args.limit)
     if args.json:
         print(json.dumps(runs_to_json(frame), indent=2, ensure_ascii=False))
@@ -168,7 +168,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_on_resolve(args: argparse.Namespace) -> int:
-    from .queue import on_resolve
+    from .automation.queue import on_resolve
     run_id, status, outputs = on_resolve(
         str(args.store_location), args.incident_id, args.out, config=_config(args),
         pull_source=args.pull, fetch=not args.no_pull, force=args.force,
@@ -180,7 +180,7 @@ def cmd_on_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from .pull import pull
+    from .store.pull import pull
     store = None if args.no_ingest else _store(args)
     result = pull(store, args.source, dest=args.dest, since=args.since, until=args.until,
                   base_url=args.base_url, config=_config(args), timeout=args.timeout,
@@ -190,7 +190,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_trends(args: argparse.Namespace) -> int:
-    from .runner import run_trends
+    from .automation.runner import run_trends
     _store(args)  # fail early, in one line, on a bad store
     outputs = run_trends(str(args.store_location), args.out, since=args.since, until=args.until,
                          progress=not args.quiet)
@@ -199,7 +199,7 @@ def cmd_trends(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo.run import run_demo
     run_demo(Path(args.out), quiet=args.quiet)
     return 0
 
@@ -212,8 +212,8 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from .migrations import migrate
     from .store import Store
+    from .store.migrations import migrate
     store = Store.open(args.store, create=False, check_version=False)
     print(migrate(store, backup=not args.no_backup).describe())
     return 0

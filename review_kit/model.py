@@ -65,6 +65,8 @@ ANNOTATION_FIELDS: tuple[str, ...] = (
 MILESTONE_OVERRIDES: tuple[str, ...] = (
     "started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at",
 )
+# An event the facilitator marked as key: annotation field `key_event:<event_id>` = "true".
+KEY_EVENT_PREFIX = "key_event:"
 ACTION_ITEM_TYPES: tuple[str, ...] = ("mitigate", "prevent", "process", "other")
 ACTION_ITEM_STATUSES: tuple[str, ...] = ("open", "done", "wontfix")
 

@@ -50,3 +50,10 @@ def inside(base: Path, *parts: str) -> Path:
     if base != target and base not in target.parents:
         raise ValueError(f"{target} is outside {base}")
     return target
+
+
+def output_folder(output_dir: str | Path | None) -> Path:
+    """The folder a notebook writes its files to (made if missing; the working folder if unset)."""
+    folder = Path(output_dir or ".").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

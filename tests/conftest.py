@@ -28,14 +28,14 @@ def fixtures() -> Path:
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory) -> Path:
     """Path of a store holding 60 sample incidents (built once per test session)."""
-    from review_kit.demo import build_demo_store
+    from review_kit.demo.run import build_demo_store
     return build_demo_store(tmp_path_factory.mktemp("sample-store"), n_incidents=60, seed=7)[0]
 
 
 @pytest.fixture
 def inc7_store(tmp_path: Path, fixtures: Path):
     """A store holding INC-7, one incident told by several sources (tests/fixtures/widgets)."""
-    from review_kit.ingest import ingest_paths
+    from review_kit.store.ingest import ingest_paths
     from review_kit.store import Store
     store = Store.open(tmp_path / "review.db")
     ingest_paths(store, "csv", [fixtures / "widgets" / "events.csv"], quiet=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from review_kit.ingest import ingest_paths
+from review_kit.store.ingest import ingest_paths
 from review_kit.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

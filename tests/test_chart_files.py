@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from review_kit.chart_files import chart_key, chart_png, png_key
+from review_kit.report.chart_files import chart_key, chart_png, png_key
 from review_kit.store import Store
-from review_kit.views import RetrospectiveView
-from review_kit.widgets import save_annotation, save_milestone
+from review_kit.notebook.retrospective import RetrospectiveView
+from review_kit.notebook.widgets import save_annotation, save_milestone
 
 EVENTS = pd.DataFrame({
     "at": pd.to_datetime(["2024-06-11T14:02:00Z", "2024-06-11T14:09:00Z"], utc=True),

@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from review_kit.ingest import ingest_paths
-from review_kit.queue import claim, enqueue, list_runs, pending_count
-from review_kit.sample import generate_sample
+from review_kit.store.ingest import ingest_paths
+from review_kit.automation.queue import claim, enqueue, list_runs, pending_count
+from review_kit.demo.sample import generate_sample
 from review_kit.store import Store
 
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
@@ -56,7 +56,7 @@ def _guard(function, result_path: str, *args) -> None:
 def _worker(location: str, marks: str, worker_id: str, job_seconds: float, out_dir: str) -> dict:
     import threading
 
-    from review_kit.queue import Worker
+    from review_kit.automation.queue import Worker
 
     def fake_notebook(settings, job):
         try:  # O_EXCL: the run's second execution, if any, cannot create its marker again

@@ -145,7 +145,7 @@ def test_sample_is_recognised_by_its_own_sniff_only(shared_samples: Path, relati
 
 @pytest.mark.parametrize("relative", _files(SOURCES))
 def test_ingest_auto_picks_the_right_loader(shared_samples: Path, relative: str) -> None:
-    from review_kit.ingest import recognise
+    from review_kit.store.ingest import recognise
     assert [loader.name for loader in recognise(SHARED_SAMPLES / relative)] == [relative.split("/")[0]]
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from review_kit import retrospective
-from review_kit.ingest import ingest_paths
-from review_kit.retrospective import load_incident, past_incident_metrics, ranks_among
+from review_kit.analysis import retrospective
+from review_kit.store.ingest import ingest_paths
+from review_kit.analysis.retrospective import load_incident, past_incident_metrics, ranks_among
 from review_kit.store import Store
-from review_kit.views import RetrospectiveView
-from review_kit.widgets import save_milestone
+from review_kit.notebook.retrospective import RetrospectiveView
+from review_kit.notebook.widgets import save_milestone
 
 # Detected (paged) at 10:00 each; acknowledged after the minutes given.
 PAST = {  # incident: (severity, day, minutes to acknowledge)

@@ -1,4 +1,4 @@
-"""Tests for review_kit.metrics: durations, communication cadence and coordination."""
+"""Tests for review_kit.analysis.metrics: durations, communication cadence and coordination."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from review_kit.errors import InputError
-from review_kit.metrics import (METRIC_COLUMNS, CadencePolicy, communication_gaps,
+from review_kit.analysis.metrics import (METRIC_COLUMNS, CadencePolicy, communication_gaps,
                                 compute_metrics, incident_metrics, metrics_to_json)
 from review_kit.model import EVENT_COLUMNS, INCIDENT_COLUMNS, parse_timestamps
-from review_kit.timeline import milestones
+from review_kit.analysis.timeline import milestones
 from frames import literal_events, utc
 
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import (BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text,
                         UniqueConstraint, create_engine, inspect, text)
 
-from review_kit import migrations
+from review_kit.store import migrations
 from review_kit.cli import main
 from review_kit.errors import SchemaVersionError, StoreError
-from review_kit.migrations import migrate
-from review_kit.queue import claim, complete, list_runs
-from review_kit.store import SCHEMA_VERSION, Store, store_url
+from review_kit.store.migrations import migrate
+from review_kit.automation.queue import claim, complete, list_runs
+from review_kit.store.database import SCHEMA_VERSION, Store, store_url
 
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
 

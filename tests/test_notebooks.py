@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from review_kit.chart_files import png_key
+from review_kit.report.chart_files import png_key
 from review_kit.cli import main
-from review_kit.ingest import ingest_paths
+from review_kit.store.ingest import ingest_paths
 from review_kit.store import Store
 
 PAYLOAD_SCRIPT = "<script>window.rkInjected = 1</script>"

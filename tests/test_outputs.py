@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from review_kit.cli import main
-from review_kit.outputs import rebuild_index
+from review_kit.automation.outputs import rebuild_index
 from review_kit.paths import safe_name
-from review_kit.queue import list_runs
+from review_kit.automation.queue import list_runs
 from review_kit.store import Store
 
 HEADER = "incident_id,at,kind,actor,summary\n"

@@ -1,4 +1,4 @@
-"""Tests for review_kit.plots.timeline: lanes, milestones, phases, comms, breaches, density."""
+"""Tests for review_kit.report.plots.timeline: lanes, milestones, phases, comms, breaches, density."""
 from __future__ import annotations
 
 import time
@@ -13,9 +13,9 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import StepPatch
 
-from review_kit.metrics import communication_gaps, incident_metrics
+from review_kit.analysis.metrics import communication_gaps, incident_metrics
 from review_kit.model import EVENT_COLUMNS, parse_timestamps
-from review_kit.plots.timeline import (COMMS_LANE, kind_group, responder_activity_chart,
+from review_kit.report.plots.timeline import (COMMS_LANE, kind_group, responder_activity_chart,
                                        save_figure, timeline_chart)
 from frames import literal_events, utc
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from review_kit import trends as T
-from review_kit.plots import trends as P
+from review_kit.analysis import statistics as S
+from review_kit.analysis import trends as T
+from review_kit.report.plots import trends as P
 
 matplotlib.use("Agg")
 
@@ -95,7 +96,7 @@ def test_median_chart_draws_line_and_interval_per_group(metrics):
 
 def test_xmr_chart_marks_the_points_outside_the_limits():
     values = np.exp([4.0, 4.2, 3.9, 4.1, 4.0, 4.1, 9.0, 4.0, 3.8, 4.2])
-    chart = T.xmr(values, baseline=6)
+    chart = S.xmr(values, baseline=6)
     assert chart["out_of_control"].tolist() == [False] * 6 + [True] + [False] * 3
     chart.insert(0, "incident_id", [f"INC-{i}" for i in range(10)])
     fig = P.xmr_chart(chart, "time_to_mitigate")

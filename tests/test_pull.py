@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from review_kit.cli import main
-from review_kit.pull import PullError, pull
+from review_kit.store.pull import PullError, pull
 from review_kit.store import Store
 
 TOKEN = "u+pd-token-3b9"

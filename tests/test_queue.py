@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from review_kit import queue as q
-from review_kit.store import Store, runs
+from review_kit.automation import queue as q
+from review_kit.store.database import Store, runs
 
 CSV_HEADER = "incident_id,at,kind,actor,summary\n"
 

@@ -1,4 +1,4 @@
-"""Tests for review_kit.redact: what is replaced, with what, and what is left alone."""
+"""Tests for review_kit.report.redact: what is replaced, with what, and what is left alone."""
 from __future__ import annotations
 
 from collections import namedtuple
@@ -6,7 +6,7 @@ from collections import namedtuple
 import pandas as pd
 import pytest
 
-from review_kit.redact import is_sensitive_name, redact, redact_frame, redact_value
+from review_kit.report.redact import is_sensitive_name, redact, redact_frame, redact_value
 
 # (text, redacted text): every placeholder and every kept piece is checked.
 POSITIVES = [

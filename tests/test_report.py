@@ -1,4 +1,4 @@
-"""Tests for review_kit.report: the postmortem context, its Markdown and HTML, and escaping."""
+"""Tests for review_kit.report.postmortem: the postmortem context, its Markdown and HTML, and escaping."""
 from __future__ import annotations
 
 import re
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from review_kit.errors import InputError
-from review_kit.metrics import communication_gaps, incident_metrics
+from review_kit.analysis.metrics import communication_gaps, incident_metrics
 from review_kit.model import EVENT_COLUMNS, parse_timestamps
-from review_kit.report import (PLACEHOLDER, format_duration, md_block, md_escape, md_link,
+from review_kit.report.postmortem import (PLACEHOLDER, format_duration, md_block, md_escape, md_link,
                                postmortem_context, render_postmortem, render_postmortem_html,
                                safe_table_html)
 from frames import literal_events, utc

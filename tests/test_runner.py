@@ -1,4 +1,4 @@
-"""The papermill engine of review_kit.runner: work done while the kernel starts, modules the
+"""The papermill engine of review_kit.automation.runner: work done while the kernel starts, modules the
 kernel imports as it boots, and the HTML export (nbconvert's page, with its accessibility pass
 done without re-parsing the page)."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from review_kit.html_export import _new_exporter, accessible
-from review_kit.runner import KERNEL, execute_notebook
+from review_kit.report.html_export import _new_exporter, accessible
+from review_kit.automation.runner import KERNEL, execute_notebook
 
 KERNELSPEC = {"kernelspec": {"name": KERNEL, "language": "python", "display_name": "Python 3"}}
 
@@ -34,7 +34,7 @@ def test_work_runs_before_the_first_cell_while_the_kernel_imports_the_preload(tm
     nbformat.write(new_notebook(cells=[new_code_cell(
         "import sys, pathlib\n"
         "print(pathlib.Path('drawn.txt').read_text())\n"
-        "print('review_kit.chart_files' in sys.modules, 'review_kit' in dir())")],
+        "print('review_kit.report.chart_files' in sys.modules, 'review_kit' in dir())")],
         metadata=KERNELSPEC), source)
     seen: list[str] = []
 
@@ -44,7 +44,7 @@ def test_work_runs_before_the_first_cell_while_the_kernel_imports_the_preload(tm
 
     before = children()
     out = execute_notebook(source, tmp_path / "run" / "probe.ipynb", {}, while_kernel_starts=work,
-                           preload=("review_kit.chart_files",))
+                           preload=("review_kit.report.chart_files",))
     # In the notebook's folder, before the first cell; the preload imported, no name bound.
     assert seen == [str(tmp_path / "run")]
     assert stream_text(out) == "drawn ahead\nTrue False\n"

@@ -14,7 +14,7 @@ import pytest
 
 from review_kit.loaders import LoadContext, get_loader
 from review_kit.model import EVENT_KINDS, parse_timestamp
-from review_kit.sample import COMMANDERS, SERVICES, TEAMS, SampleFiles, generate_sample
+from review_kit.demo.sample import COMMANDERS, SERVICES, TEAMS, SampleFiles, generate_sample
 
 START = datetime(2025, 11, 1, tzinfo=timezone.utc)
 END = pd.Timestamp("2026-11-01T00:00:00Z")      # START + 365 days: the export time

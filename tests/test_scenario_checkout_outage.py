@@ -13,9 +13,9 @@ import pytest
 
 from review_kit.cli import main
 from review_kit.loaders.alertmanager import group_incident_id
-from review_kit.metrics import incident_metrics
+from review_kit.analysis.metrics import incident_metrics
 from review_kit.store import Store
-from review_kit.timeline import build_timeline
+from review_kit.analysis.timeline import build_timeline
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "checkout-outage"
 INCIDENT = "Q3CHKOUT7XR2PL"

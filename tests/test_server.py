@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from review_kit import queue as q
-from review_kit.server import (Receiver, RunningServer, ServerSettings, pagerduty_signature,
+from review_kit.automation import queue as q
+from review_kit.automation.server import (Receiver, RunningServer, ServerSettings, pagerduty_signature,
                                verify_bearer, verify_pagerduty_signature)
 from review_kit.store import Store
 
@@ -144,7 +144,7 @@ def test_alertmanager_and_events_need_the_bearer_token(server, store, fixtures):
                        headers={"Authorization": "Bearer nope"}).status_code == 401
     response = server.post("/webhooks/alertmanager", content=payload, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 202
-    from review_kit.ingest import ingest_paths
+    from review_kit.store.ingest import ingest_paths
     fresh = Store.open(Path(store.engine.url.database).with_name("same-file.db"))
     ingest_paths(fresh, "alertmanager", [fixtures / "alertmanager" / "resolved_payload.json"], quiet=True)
     # The same loader as `ingest`: the same events.

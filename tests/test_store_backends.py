@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from review_kit.errors import StoreError
-from review_kit.ingest import ingest_paths
+from review_kit.store.ingest import ingest_paths
 from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
-from review_kit.sample import generate_sample
+from review_kit.demo.sample import generate_sample
 from review_kit.store import Store, store_url
 
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)

@@ -1,4 +1,4 @@
-"""Tests for review_kit.timeline: merge order, de-duplication and milestones."""
+"""Tests for review_kit.analysis.timeline: merge order, de-duplication and milestones."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 from review_kit.errors import InputError
 from review_kit.model import EVENT_COLUMNS, parse_timestamps
-from review_kit.timeline import (MILESTONE_COLUMNS, build_timeline, milestones,
+from review_kit.analysis.timeline import (MILESTONE_COLUMNS, build_timeline, milestones,
                                  order_events)
 from frames import literal_events, utc
 

@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-from review_kit import trends as T
+from review_kit.analysis import statistics as S
+from review_kit.analysis import trends as T
 
 MEDIAN = 1800.0
 SIGMA = 1.0
@@ -34,7 +35,7 @@ def coverage(n: int, replicates: int, n_boot: int, seed: int) -> float:
     data = samples(rng, replicates, n)
     hits = 0
     for row in data:
-        ci = T.bootstrap_ci(row, "median", n_boot=n_boot, seed=rng)
+        ci = S.bootstrap_ci(row, "median", n_boot=n_boot, seed=rng)
         hits += ci.low <= MEDIAN <= ci.high
     return hits / replicates
 
@@ -43,9 +44,9 @@ def verdicts(n: int, factor: float, replicates: int, n_boot: int, seed: int) -> 
     """Share of each verdict when `after` = a fresh sample × factor."""
     rng = np.random.default_rng(seed)
     before, after = samples(rng, replicates, n), samples(rng, replicates, n) * factor
-    counts = dict.fromkeys(T.VERDICTS, 0)
+    counts = dict.fromkeys(S.VERDICTS, 0)
     for a, b in zip(before, after):
-        counts[T.compare_periods(a, b, "median", n_boot=n_boot, seed=rng).verdict] += 1
+        counts[S.compare_periods(a, b, "median", n_boot=n_boot, seed=rng).verdict] += 1
     return {verdict: count / replicates for verdict, count in counts.items()}
 
 
@@ -95,8 +96,8 @@ def test_min_detectable_ratio_is_found_about_80_percent_of_the_time():
     # reported minimum detectable ratio is found with ~80% power. Measured 79.8%; 300
     # replicates give SE 2.4 pp, so 70–90% is more than 3 SE either side.
     rng = np.random.default_rng(501)
-    probe = T.compare_periods(samples(rng, 1, 100)[0], samples(rng, 1, 100)[0], seed=rng)
+    probe = S.compare_periods(samples(rng, 1, 100)[0], samples(rng, 1, 100)[0], seed=rng)
     assert 1.5 < probe.min_detectable_ratio < 1.8  # spread ≈ 1 estimated from the data
-    ratio = T.min_detectable_ratio(SIGMA, 100, 100)
+    ratio = S.min_detectable_ratio(SIGMA, 100, 100)
     shares = verdicts(100, 1 / ratio, 300, 1000, seed=502)
     assert 0.70 <= shares["improved"] <= 0.90, shares

@@ -1,4 +1,4 @@
-"""Unit tests of review_kit.trends on small literal frames with hand-computed answers."""
+"""Unit tests of review_kit.analysis.trends on small literal frames with hand-computed answers."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from review_kit import trends as T
+from review_kit.analysis import statistics as S
+from review_kit.analysis import trends as T
 
 UTC = "UTC"
 METRIC_DEFAULTS = {
@@ -47,7 +48,7 @@ def metrics_frame(rows: list[dict]) -> pd.DataFrame:
 # --- bootstrap_ci --------------------------------------------------------------------------------
 def test_bootstrap_median_matches_direct_resampling_of_the_same_indices():
     values = np.array([310., 45., 1200., 75., 600., 95., 30., 2400., 150., 61., 88.])
-    ci = T.bootstrap_ci(values, "median", n_boot=500, seed=7)
+    ci = S.bootstrap_ci(values, "median", n_boot=500, seed=7)
     # The same draws done the obvious way: resample, take medians, take percentiles.
     rng = np.random.default_rng(7)
     ordered = np.sort(values)
@@ -61,48 +62,48 @@ def test_bootstrap_median_matches_direct_resampling_of_the_same_indices():
 
 def test_bootstrap_p90_mean_and_callable():
     values = np.arange(1.0, 21.0)  # 1..20
-    p90 = T.bootstrap_ci(values, "p90", n_boot=400, seed=1)
+    p90 = S.bootstrap_ci(values, "p90", n_boot=400, seed=1)
     assert p90.estimate == pytest.approx(18.1)  # position 0.9 × 19 = 17.1 → 18 + 0.1
     rng = np.random.default_rng(1)
     idx = rng.integers(0, 20, size=(400, 20), dtype=np.int32)
     direct = np.percentile(values[idx], 90, axis=1)
     assert (p90.low, p90.high) == pytest.approx(tuple(np.percentile(direct, [2.5, 97.5])))
-    mean = T.bootstrap_ci(values, "mean", n_boot=400, seed=1)
+    mean = S.bootstrap_ci(values, "mean", n_boot=400, seed=1)
     assert mean.estimate == 10.5 and mean.low < 10.5 < mean.high
-    by_callable = T.bootstrap_ci(values, np.median, n_boot=400, seed=3)
-    by_name = T.bootstrap_ci(values, "median", n_boot=400, seed=3)
+    by_callable = S.bootstrap_ci(values, np.median, n_boot=400, seed=3)
+    by_name = S.bootstrap_ci(values, "median", n_boot=400, seed=3)
     assert by_callable.stat == "median"
     assert (by_callable.low, by_callable.high) == pytest.approx((by_name.low, by_name.high))
 
 
 def test_bootstrap_drops_nan_and_handles_tiny_samples():
-    ci = T.bootstrap_ci(pd.Series([np.nan, 120.0, np.nan]), seed=0)
+    ci = S.bootstrap_ci(pd.Series([np.nan, 120.0, np.nan]), seed=0)
     assert ci.n == 1 and ci.estimate == 120.0
     assert math.isnan(ci.low) and math.isnan(ci.high)
-    empty = T.bootstrap_ci([], seed=0)
+    empty = S.bootstrap_ci([], seed=0)
     assert empty.n == 0 and math.isnan(empty.estimate)
-    two = T.bootstrap_ci([10.0, 30.0], seed=0)
+    two = S.bootstrap_ci([10.0, 30.0], seed=0)
     assert two.estimate == 20.0 and 10.0 <= two.low <= two.high <= 30.0
 
 
 def test_bootstrap_level_seed_and_errors():
     rng = np.random.default_rng(5)
     values = rng.lognormal(6, 1, 60)
-    wide = T.bootstrap_ci(values, level=0.95, seed=2)
-    narrow = T.bootstrap_ci(values, level=0.5, seed=2)
+    wide = S.bootstrap_ci(values, level=0.95, seed=2)
+    narrow = S.bootstrap_ci(values, level=0.5, seed=2)
     assert wide.low < narrow.low < wide.estimate < narrow.high < wide.high
-    assert T.bootstrap_ci(values, seed=9) == T.bootstrap_ci(values, seed=9)
+    assert S.bootstrap_ci(values, seed=9) == S.bootstrap_ci(values, seed=9)
     with pytest.raises(ValueError, match="unknown statistic 'p95'"):
-        T.bootstrap_ci(values, "p95")
+        S.bootstrap_ci(values, "p95")
     with pytest.raises(ValueError, match="level"):
-        T.bootstrap_ci(values, level=95)
+        S.bootstrap_ci(values, level=95)
 
 
 def test_big_bootstrap_runs_in_blocks_and_stays_reproducible():
     # 3,000 values × 2,000 resamples = 6 M indices: the blocked, threaded path.
     values = np.random.default_rng(11).lognormal(7, 1, 3000)
-    first = T.bootstrap_ci(values, "p90", seed=4)
-    second = T.bootstrap_ci(values, "p90", seed=4)
+    first = S.bootstrap_ci(values, "p90", seed=4)
+    second = S.bootstrap_ci(values, "p90", seed=4)
     assert first == second
     assert first.low < np.quantile(values, 0.9) < first.high
     # The interval of a p90 from 3,000 log-normal values is a few percent wide, not more.
@@ -113,7 +114,7 @@ def test_big_bootstrap_runs_in_blocks_and_stays_reproducible():
 def test_compare_periods_fields_against_hand_and_scipy():
     before = [600.0, 900, 1200, 1500, 1800, 2400, 3000, 3600, 4200, 5400, 7200, 9000]
     after = [300.0, 420, 480, 540, 600, 660, 720, 900, 1020, 1200, 1500, 1800]
-    result = T.compare_periods(before, after, n_boot=1000, seed=3)
+    result = S.compare_periods(before, after, n_boot=1000, seed=3)
     assert (result.before_n, result.after_n) == (12, 12)
     assert result.before_value == 2700.0  # (2400 + 3000) / 2
     assert result.after_value == 690.0    # (660 + 720) / 2
@@ -126,19 +127,19 @@ def test_compare_periods_fields_against_hand_and_scipy():
     assert result.small_sample is False
     assert result.before_low <= 2700 <= result.before_high
     assert result.after_low <= 690 <= result.after_high
-    swapped = T.compare_periods(after, before, n_boot=1000, seed=3)
+    swapped = S.compare_periods(after, before, n_boot=1000, seed=3)
     assert swapped.verdict == "worse" and swapped.difference == 2010.0
 
 
 def test_compare_periods_small_and_degenerate_samples():
-    small = T.compare_periods([60, 90, 120], [600, 700, 800, 900], n_boot=500, seed=0)
+    small = S.compare_periods([60, 90, 120], [600, 700, 800, 900], n_boot=500, seed=0)
     assert small.small_sample is True
-    one = T.compare_periods([60.0], [600.0, 700.0], seed=0)
+    one = S.compare_periods([60.0], [600.0, 700.0], seed=0)
     assert one.before_value == 60.0 and one.after_value == 650.0
     assert math.isnan(one.ci_low) and math.isnan(one.p_value)
     assert one.verdict == "not distinguishable"
     assert one.after_low <= 650 <= one.after_high and math.isnan(one.before_low)
-    nothing = T.compare_periods([], [np.nan], seed=0)
+    nothing = S.compare_periods([], [np.nan], seed=0)
     assert nothing.before_n == 0 and nothing.after_n == 0
     assert math.isnan(nothing.min_detectable_ratio) and math.isnan(nothing.ratio)
 
@@ -146,29 +147,29 @@ def test_compare_periods_small_and_degenerate_samples():
 def test_log_spread_pools_within_samples():
     e = math.e
     # logs [0, 2] and [1, 3]: squared deviations 1+1 and 1+1 over 2 degrees of freedom
-    assert T.log_spread([1, e ** 2], [e, e ** 3]) == pytest.approx(math.sqrt(2))
+    assert S.log_spread([1, e ** 2], [e, e ** 3]) == pytest.approx(math.sqrt(2))
     # zero durations have no logarithm and are left out
-    assert T.log_spread([0, 1, e ** 2], [e, e ** 3]) == pytest.approx(math.sqrt(2))
-    assert math.isnan(T.log_spread([5.0], [0.0, 3.0]))
+    assert S.log_spread([0, 1, e ** 2], [e, e ** 3]) == pytest.approx(math.sqrt(2))
+    assert math.isnan(S.log_spread([5.0], [0.0, 3.0]))
 
 
 def test_min_detectable_ratio_and_needed_per_period_by_hand():
     z = 1.959964 + 0.841621  # z(0.975) + z(0.80)
     # spread 1, 100 per period, median efficiency 2/π
     shift = z * math.sqrt(2 / 100) / math.sqrt(2 / math.pi)
-    assert T.min_detectable_ratio(1.0, 100, 100) == pytest.approx(math.exp(shift), rel=1e-5)
-    mann_whitney = T.min_detectable_ratio(1.0, 100, 100, efficiency=3 / math.pi)
+    assert S.min_detectable_ratio(1.0, 100, 100) == pytest.approx(math.exp(shift), rel=1e-5)
+    mann_whitney = S.min_detectable_ratio(1.0, 100, 100, efficiency=3 / math.pi)
     assert mann_whitney == pytest.approx(math.exp(z * math.sqrt(0.02) / math.sqrt(3 / math.pi)),
                                          rel=1e-5)
     # 2 × (2.8016 / ln 2)² = 32.7 → 33 per period for a halving with a t-test on logs
-    assert T.needed_per_period(1.0, 0.5, efficiency=1.0) == 33
+    assert S.needed_per_period(1.0, 0.5, efficiency=1.0) == 33
     # 2 × (2.8016 / ln 0.75)² / (2/π) = 297.9 → 298 for a 25% reduction
-    assert T.needed_per_period(1.0, 0.75) == 298
+    assert S.needed_per_period(1.0, 0.75) == 298
     # the two are inverses: at the needed n, the detectable ratio is the asked one
-    n = T.needed_per_period(1.3, 0.8)
-    assert 1 / T.min_detectable_ratio(1.3, n, n) == pytest.approx(0.8, abs=0.002)
+    n = S.needed_per_period(1.3, 0.8)
+    assert 1 / S.min_detectable_ratio(1.3, n, n) == pytest.approx(0.8, abs=0.002)
     with pytest.raises(ValueError):
-        T.needed_per_period(1.0, 1.0)
+        S.needed_per_period(1.0, 1.0)
 
 
 # --- counts and rates -----------------------------------------------------------------------------
@@ -209,7 +210,7 @@ def test_incident_counts_weeks_start_monday_and_incidents_frame_uses_created_at(
 
 
 def test_compare_rates_exact_binomial():
-    result = T.compare_rates(10, 30, 20, 30)
+    result = S.compare_rates(10, 30, 20, 30)
     # Under no change the 30 incidents split like Binomial(30, ½): P(X ≥ 20) + P(X ≤ 10)
     tail = sum(math.comb(30, k) for k in range(20, 31)) / 2 ** 30
     assert result.p_value == pytest.approx(2 * tail)
@@ -217,12 +218,12 @@ def test_compare_rates_exact_binomial():
     assert (result.rate_before, result.rate_after, result.ratio) == (1 / 3, 2 / 3, 2.0)
     assert result.ratio_low < 2.0 < result.ratio_high and result.ratio_low < 1
     assert result.verdict == "not distinguishable"
-    assert T.compare_rates(25, 30, 5, 30).verdict == "improved"
-    assert T.compare_rates(5, 30, 25, 30).verdict == "worse"
+    assert S.compare_rates(25, 30, 5, 30).verdict == "improved"
+    assert S.compare_rates(5, 30, 25, 30).verdict == "worse"
     # 10 in 30 days against 20 in 60 days: the same rate, p = 1
-    same = T.compare_rates(10, pd.Timedelta(days=30), 20, pd.Timedelta(days=60))
+    same = S.compare_rates(10, pd.Timedelta(days=30), 20, pd.Timedelta(days=60))
     assert same.exposure_after == 60.0 and same.ratio == 1.0 and same.p_value == 1.0
-    empty = T.compare_rates(0, 10, 0, 10)
+    empty = S.compare_rates(0, 10, 0, 10)
     assert empty.verdict == "not distinguishable" and math.isnan(empty.p_value)
 
 
@@ -280,7 +281,7 @@ def test_median_over_time_per_quarter():
 # --- control chart --------------------------------------------------------------------------------
 def test_xmr_limits_by_hand():
     logs = np.array([0.0, 0.0, 0.0, 0.0, 4.0])
-    chart = T.xmr(np.exp(logs))
+    chart = S.xmr(np.exp(logs))
     # centre 0.8; moving ranges 0, 0, 0, 4 → mean 1; limits 0.8 ± 2.66
     assert chart["centre"].iloc[0] == pytest.approx(0.8)
     assert chart["ucl"].iloc[0] == pytest.approx(3.46)
@@ -293,13 +294,13 @@ def test_xmr_limits_by_hand():
 def test_xmr_baseline_floor_and_control_chart_order():
     logs = np.array([0.0, 1.0, 0.0, 1.0, 5.0])
     # Limits from all five: centre 1.4, mean moving range 1.75 → ucl 6.055: 5 is inside.
-    assert not T.xmr(np.exp(logs))["out_of_control"].any()
+    assert not S.xmr(np.exp(logs))["out_of_control"].any()
     # From the first four only: centre 0.5, mean moving range 1 → ucl 3.16: 5 is out.
-    chart = T.xmr(np.exp(logs), baseline=4)
+    chart = S.xmr(np.exp(logs), baseline=4)
     assert chart["ucl"].iloc[0] == pytest.approx(3.16)
     assert chart["out_of_control"].tolist() == [False, False, False, False, True]
     # A zero duration is read as one second (log 0); NaN is dropped.
-    floored = T.xmr(pd.Series([0.0, np.nan, math.e]))
+    floored = S.xmr(pd.Series([0.0, np.nan, math.e]))
     assert floored["log_value"].tolist() == pytest.approx([0.0, 1.0])
     metrics = metrics_frame([
         {"detected_at": "2024-01-03T00:00:00Z", "time_to_mitigate": 300.0},
@@ -574,8 +575,8 @@ def test_summary_sentences_text():
     after = metrics[(metrics.severity == "SEV2") & (metrics.detected_at >= "2024-04-01")]
     median_after = np.median(after["time_to_mitigate"]) / 60
     assert f"median {median_after:.0f} min" in sev2
-    spread = T.log_spread(before["time_to_mitigate"], after["time_to_mitigate"])
-    assert f"; {T.needed_per_period(spread, 0.75)} incidents per period" in sev2
+    spread = S.log_spread(before["time_to_mitigate"], after["time_to_mitigate"])
+    assert f"; {S.needed_per_period(spread, 0.75)} incidents per period" in sev2
     low, high = map(float, re.search(r"95% CI (\d+)–(\d+)", sev2).groups())
     assert low <= round(median_after) <= high
 
@@ -619,11 +620,11 @@ def test_min_detectable_ratio_follows_the_statistic_compared():
     rng = np.random.default_rng(12)
     before, after = rng.lognormal(7, 1, 40), rng.lognormal(7, 1, 50)
     # φ(1.2816)² / (0.9 × 0.1) = 0.17550² / 0.09
-    assert T.EFFICIENCY_P90 == pytest.approx(0.17550 ** 2 / 0.09, rel=1e-3)
-    for stat, efficiency in (("median", 2 / math.pi), ("p90", T.EFFICIENCY_P90),
+    assert S.EFFICIENCY_P90 == pytest.approx(0.17550 ** 2 / 0.09, rel=1e-3)
+    for stat, efficiency in (("median", 2 / math.pi), ("p90", S.EFFICIENCY_P90),
                              ("mean", 3 / math.pi)):
-        result = T.compare_periods(before, after, stat, n_boot=200, seed=0)
+        result = S.compare_periods(before, after, stat, n_boot=200, seed=0)
         assert result.stat == stat
-        assert result.spread == pytest.approx(T.log_spread(before, after))
+        assert result.spread == pytest.approx(S.log_spread(before, after))
         assert result.min_detectable_ratio == pytest.approx(
-            T.min_detectable_ratio(result.spread, 40, 50, efficiency=efficiency))
+            S.min_detectable_ratio(result.spread, 40, 50, efficiency=efficiency))

@@ -1,4 +1,4 @@
-"""Tests for review_kit.widgets: the explorer's filter, the save path, widget-driven saves, and
+"""Tests for review_kit.notebook.widgets: the explorer's filter, the save path, widget-driven saves, and
 what the room enters surviving papermill re-runs into postmortem.md."""
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pandas.testing import assert_frame_equal
 
 import importlib.util
 
-from review_kit import widgets as rkw
+from review_kit.notebook import widgets as rkw
 from review_kit.errors import TimestampError
 from review_kit.model import parse_timestamps
 from review_kit.store import Store
-from review_kit.views import RetrospectiveView
-from review_kit.widgets import (FacilitatorPanel, SaveError, TimelineExplorer, filter_timeline,
+from review_kit.notebook.retrospective import RetrospectiveView
+from review_kit.notebook.widgets import (FacilitatorPanel, SaveError, TimelineExplorer, filter_timeline,
                                 mark_key_event, parse_milestone, save_action_item, save_annotation,
                                 save_milestone, static_summary, timeline_explorer)
 
@@ -332,7 +332,7 @@ def test_milestone_override_changes_the_metrics_and_a_bad_value_saves_nothing(
 def test_facilitator_is_static_outside_a_kernel(view: RetrospectiveView, monkeypatch) -> None:
     summary = view.facilitator()
     assert "Decided in the review" in summary.data
-    monkeypatch.setattr("review_kit.decisions.front_end_possible", lambda: True)
+    monkeypatch.setattr("review_kit.notebook.decisions.front_end_possible", lambda: True)
     assert isinstance(view.facilitator(), FacilitatorPanel)
     view.interactive = False   # papermill's parameter: never a widget, nothing waits
     assert not isinstance(view.facilitator(), FacilitatorPanel)
@@ -359,7 +359,7 @@ def test_static_summary_lists_decisions_escaped_and_redacted(view: Retrospective
 
 @pytest.mark.slow
 def test_widget_saves_survive_papermill_reruns_and_reach_the_postmortem(tmp_path: Path) -> None:
-    from review_kit.runner import run_retro
+    from review_kit.automation.runner import run_retro
 
     path = build_sample_store(tmp_path, n_incidents=12)
     store = Store.open(path)

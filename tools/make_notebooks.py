@@ -31,7 +31,7 @@ RETRO = [
              'redact = False\n'
              'interactive = True\n'
              'figure_formats = "png"  # "png,svg" writes timeline.svg too', "parameters"),
-    ("code", "from review_kit.views import RetrospectiveView\n\n"
+    ("code", "from review_kit.notebook.retrospective import RetrospectiveView\n\n"
              "retro = RetrospectiveView.open(store, incident_id, output_dir=output_dir, template=template,\n"
              "                               redact=redact, interactive=interactive,\n"
              "                               figure_formats=figure_formats)\n"
@@ -70,7 +70,7 @@ TRENDS = [
              'output_dir = "out"\n'
              'group_by = "severity"  # severity, service or team\n'
              'compare = "quarter"  # last full quarter (or month, week) against the one before', "parameters"),
-    ("code", "from review_kit.views_trends import TrendsView\n\n"
+    ("code", "from review_kit.notebook.trends import TrendsView\n\n"
              "trends = TrendsView.open(store, since=since, until=until, output_dir=output_dir,\n"
              "                         group_by=group_by, compare=compare)\n"
              "trends.summary()"),

@@ -1,4 +1,12 @@
-"""The loader registry: source name → Loader, like papermill's engines.
+"""The loaders wing: one module per source, parse only.
+
+Each module reads one source's real export format and yields `Batch(incidents, events,
+aliases)`; it never writes and never imports the store. `base` holds the canonical-frame
+helpers every loader shares, `_jsonstream` the streaming JSON reader.
+
+May import: the core (`model`, `errors`, `config`, `paths`) only. Tests: tests/test_loader_*.py, tests/test_conformance_*.py.
+
+The registry: source name → Loader, like papermill's engines.
 
 Built-ins are found by module: every module of this package (but `base`) that defines a
 module-level `LOADER` is registered under `LOADER.name`, so adding a source is adding a

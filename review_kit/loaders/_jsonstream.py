@@ -1,19 +1,17 @@
 """Streaming JSON input for loaders: one document, an array, or JSON lines read line by line.
 
-`iter_documents` is the streaming twin of `base.read_json_documents`: same places (`$`,
-`$[i]`, `line N`), but a JSON-lines file (a receiver's webhook log can be 1 GB) is never
-held whole. `BatchCollector` gathers a loader's rows and hands out a `Batch` every
+`iter_documents` yields (place, document) with places `$`, `$[i]` or `line N` for error
+messages; a JSON-lines file (a receiver's webhook log can be 1 GB) is never held whole. `BatchCollector` gathers a loader's rows and hands out a `Batch` every
 `BATCH_EVENTS` events, dropping records already seen in the file (webhook logs repeat them).
 """
 from __future__ import annotations
 
 import json
-
-import orjson
 import re
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
 
+import orjson
 import pandas as pd
 
 from ..errors import InputError

@@ -33,8 +33,15 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import InputError
 from ..model import GO_ZERO_TIME_PREFIX, normalise_severity
-from ._jsonstream import (BatchCollector, has_key, iter_documents, join_place, looks_like_json,
-                          severity_map, wrong_format)
+from ._jsonstream import (
+    BatchCollector,
+    has_key,
+    iter_documents,
+    join_place,
+    looks_like_json,
+    severity_map,
+    wrong_format,
+)
 from .base import Batch, LoadContext, Loader, dumps, incident_row
 
 SOURCE = "alertmanager"

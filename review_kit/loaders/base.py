@@ -11,8 +11,16 @@ import orjson
 import pandas as pd
 
 from ..errors import InputError, TimestampError
-from ..model import (EVENT_COLUMNS, EVENT_KINDS, INCIDENT_COLUMNS, VISIBILITIES, event_id,
-                     normalise_severity, parse_timestamp, parse_timestamps)
+from ..model import (
+    EVENT_COLUMNS,
+    EVENT_KINDS,
+    INCIDENT_COLUMNS,
+    VISIBILITIES,
+    event_id,
+    normalise_severity,
+    parse_timestamp,
+    parse_timestamps,
+)
 
 
 @dataclass
@@ -169,15 +177,6 @@ def incident_row(*, incident_id: str, source: str, severity_raw: Any = None,
         row["severity"] = normalise_severity(severity_raw, severity_map)
     row["created_at"] = parse_timestamp(created_at, tz) if created_at is not None else None
     return row
-
-
-def read_json_documents(path: Path) -> Iterator[tuple[str, Any]]:
-    """The JSON documents of a file: one object, an array of pages, or JSON lines (streamed).
-
-    Yields (place, document): place is `$`, `$[i]` or `line N`, for error messages.
-    """
-    from ._jsonstream import iter_documents  # it builds on this module: import late
-    yield from iter_documents(path)
 
 
 def _read_text(path: Path) -> str:

@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, TimestampError
-from ..model import (ACTOR_TYPES, EVENT_KINDS, INCIDENT_COLUMNS, normalise_severity,
-                     parse_timestamps)
+from ..model import ACTOR_TYPES, EVENT_KINDS, INCIDENT_COLUMNS, normalise_severity, parse_timestamps
 from .base import Batch, LoadContext, Loader, _read_text, events_frame, incident_row
 
 SOURCE = "csv"

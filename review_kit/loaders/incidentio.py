@@ -37,7 +37,8 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import InputError
 from ..model import normalise_severity, parse_timestamp
-from .base import Batch, LoadContext, Loader, events_frame, incident_row, read_json_documents
+from ._jsonstream import iter_documents
+from .base import Batch, LoadContext, Loader, events_frame, incident_row
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class IncidentIoLoader(Loader):
         config = ctx.config or {}
         incidents: dict[str, tuple[str, dict]] = {}
         updates: list[tuple[str, dict]] = []
-        for place, document in read_json_documents(path):
+        for place, document in iter_documents(path):
             _collect(document, place, path, incidents, updates)
         yield _build(path, ctx, config, incidents, updates)
 

@@ -43,8 +43,15 @@ import pandas as pd
 
 from ..errors import InputError, TimestampError
 from ..model import parse_timestamp
-from ._jsonstream import (BatchCollector, has_key, iter_documents, join_place, looks_like_json,
-                          severity_map, wrong_format)
+from ._jsonstream import (
+    BatchCollector,
+    has_key,
+    iter_documents,
+    join_place,
+    looks_like_json,
+    severity_map,
+    wrong_format,
+)
 from .base import Batch, LoadContext, Loader, incident_row
 
 SOURCE = "opsgenie"

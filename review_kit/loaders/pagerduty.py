@@ -44,8 +44,8 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ..errors import InputError, TimestampError
-from .base import (Batch, LoadContext, Loader, events_frame, incident_row, read_json_documents,
-                   require)
+from ._jsonstream import iter_documents
+from .base import Batch, LoadContext, Loader, events_frame, incident_row, require
 
 SOURCE = "pagerduty"
 
@@ -143,7 +143,7 @@ class PagerDutyLoader(Loader):
 
     def load(self, path: Path, ctx: LoadContext) -> Iterator[Batch]:
         reader = _Reader(Path(path), ctx)
-        for place, document in read_json_documents(path):
+        for place, document in iter_documents(path):
             reader.document(place, document)
         yield reader.batch()
 

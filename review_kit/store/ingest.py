@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import source_options
-from .errors import InputError
-from .loaders import LoadContext, Loader, loaders
-from .store import IngestResult, Store
+from ..config import source_options
+from ..errors import InputError
+from ..loaders import LoadContext, Loader, loaders
+from .database import IngestResult, Store
 
 SNIFF_BYTES = 64 * 1024
 

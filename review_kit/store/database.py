@@ -7,7 +7,6 @@ PostgreSQL breaks a deadlock or a serialization conflict.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -17,22 +16,49 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import (BigInteger, Column, ForeignKey, case, Index, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint, and_, create_engine, delete, event, func,
-                        insert, or_, select, text, tuple_, type_coerce, update)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
-from .errors import InputError, ReviewKitError, SchemaVersionError, StoreError, UnknownIncidentError
-from .loaders import Batch, LoadContext, Loader, get_loader
-from .model import (ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES, EVENT_COLUMNS, INCIDENT_COLUMNS,
-                    empty_events, parse_timestamp)
+from ..errors import SchemaVersionError, StoreError, UnknownIncidentError
+from ..loaders import Batch, LoadContext, Loader, get_loader
+from ..model import (
+    ACTION_ITEM_STATUSES,
+    ACTION_ITEM_TYPES,
+    EVENT_COLUMNS,
+    INCIDENT_COLUMNS,
+    empty_events,
+    parse_timestamp,
+)
 
 # 1: the first release. 2: runs.lease_until (the queue's leases); on PostgreSQL, ids
-# compare and sort byte-wise (COLLATE "C") as on SQLite. review_kit.migrations upgrades.
+# compare and sort byte-wise (COLLATE "C") as on SQLite. review_kit.store.migrations upgrades.
 SCHEMA_VERSION = 2
 DEFAULT_STORE = Path("review-data") / "review.db"
 _EPOCH = pd.Timestamp(0, tz="UTC")

@@ -18,9 +18,17 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .model import ANNOTATION_FIELDS, COMMS_KINDS, MILESTONE_OVERRIDES, UTC, parse_timestamp
-from .paths import TEMPLATES_DIR
+from ..errors import InputError
+from ..model import (
+    ANNOTATION_FIELDS,
+    COMMS_KINDS,
+    KEY_EVENT_PREFIX,
+    MILESTONE_OVERRIDES,
+    UTC,
+    parse_timestamp,
+)
+from ..paths import TEMPLATES_DIR
+from .labels import LIFECYCLE_DURATION_LABELS, MILESTONE_LABELS
 from .redact import redact_value
 
 __all__ = [
@@ -32,7 +40,6 @@ __all__ = [
 DEFAULT_TEMPLATE = "postmortem.md.j2"
 DEFAULT_HTML_TEMPLATE = "postmortem.html.j2"
 PLACEHOLDER = "To be written in the review."
-KEY_EVENT_PREFIX = "key_event:"
 # The timeline a postmortem shows when nobody has marked key events yet.
 FALLBACK_TIMELINE_KINDS: tuple[str, ...] = (
     "impact_started", "triggered", "acknowledged", "escalated", "severity_changed", "deploy",
@@ -42,15 +49,6 @@ MAX_TIMELINE_ROWS = 200
 MAX_SUMMARY_CHARS = 300
 # Changes that went out this long before impact started are offered as trigger candidates.
 TRIGGER_LOOKBACK = pd.Timedelta(hours=6)
-MILESTONE_LABELS: dict[str, str] = {
-    "started_at": "Impact started", "detected_at": "Detected",
-    "acknowledged_at": "Acknowledged", "mitigated_at": "Mitigated", "resolved_at": "Resolved",
-}
-DURATION_LABELS: dict[str, str] = {
-    "time_to_detect": "Time to detect", "time_to_acknowledge": "Time to acknowledge",
-    "time_to_mitigate": "Time to mitigate", "time_to_resolve": "Time to resolve",
-    "impact_duration": "Impact duration",
-}
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 
 
@@ -368,7 +366,7 @@ def _durations(metrics: Mapping[str, Any], history_ranks: Mapping[str, Any] | No
                severity: str | None) -> list[dict]:
     ranks = dict(history_ranks or {})
     out = []
-    for name, label in DURATION_LABELS.items():
+    for name, label in LIFECYCLE_DURATION_LABELS.items():
         seconds = metrics.get(name)
         seconds = None if _missing(seconds) else float(seconds)
         out.append({"name": name, "label": label, "seconds": seconds,

@@ -19,10 +19,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 import httpx
 
-from .errors import ReviewKitError
-from .model import parse_timestamp, to_iso
-from .paths import inside, safe_name
-from .store import IngestResult, Store
+from ..errors import ReviewKitError
+from ..model import parse_timestamp, to_iso
+from ..paths import inside, safe_name
+from .database import IngestResult, Store
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ charts, action-item follow-through and communication cadence.
 
 Like the timeline figures, these are built on ``matplotlib.figure.Figure`` directly (never
 pyplot): safe under Agg in papermill, no global state. Each takes the frame a
-`review_kit.trends` function returns (or the metrics frame) and returns the Figure. Artists
+`review_kit.analysis.trends` function returns (or the metrics frame) and returns the Figure. Artists
 a reader or test may look for carry a ``gid`` (bars: each bar's patch): ``counts-<group>``, ``ecdf-<group>``,
 ``box-<group>``, ``box-median-<group>``, ``median-<group>``, ``median-ci-<group>``, ``xmr-values``, ``xmr-centre``,
 ``xmr-ucl``, ``xmr-lcl``, ``xmr-out-of-control``, ``mr-values``, ``mr-limit``,
@@ -19,9 +19,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator, PercentFormatter
 
-from ..model import check_columns
+from ...analysis.trends import ALL, UNKNOWN, group_order, human_duration, metric_label
+from ...model import check_columns
 from . import DisplayFigure
-from ..trends import ALL, UNKNOWN, group_order, human_duration, metric_label
 
 __all__ = [
     "SEVERITY_COLOURS", "action_items_chart", "box_chart", "communication_chart",

@@ -21,8 +21,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .model import check_columns, normalise_severity, to_iso
+from ..errors import InputError
+from ..model import check_columns, normalise_severity, to_iso
 from .timeline import OrderedEvents, milestones_of, normalised, order_events
 
 __all__ = [

@@ -33,8 +33,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, TimestampError
-from .model import MILESTONE_OVERRIDES, check_columns, parse_timestamp, parse_timestamps
+from ..errors import InputError, TimestampError
+from ..model import MILESTONE_OVERRIDES, check_columns, parse_timestamp, parse_timestamps
 
 __all__ = [
     "DUPLICATE_WINDOW_SECONDS", "LIFECYCLE_KINDS", "MILESTONE_COLUMNS", "OrderedEvents",

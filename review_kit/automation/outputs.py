@@ -10,8 +10,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from .paths import inside, safe_name
-from .store import Store
+from ..paths import inside, safe_name
+from ..store import Store
+from .runs import list_runs, resolved_incidents
 
 INDEX_NAME = "index.html"
 RETRO_HTML = "retrospective.html"
@@ -57,7 +58,6 @@ def _text(value) -> str:
 def retrospective_rows(store: Store, out_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per incident whose retrospective report exists in OUT: id, folder, title,
     severity, resolved_at, last run status; newest resolution first, open incidents last."""
-    from .queue import list_runs, resolved_incidents
     out = Path(out_dir).resolve()
     incidents = store.incidents()
     if incidents.empty:

@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .model import parse_timestamp
+from ..model import parse_timestamp
 
 __all__ = ["SampleFiles", "generate_sample", "SERVICES", "TEAMS",
            "COMMANDERS", "SEVERITY_SHARES"]

@@ -22,7 +22,14 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -31,16 +38,16 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 from sqlalchemy import and_, or_, select, update
 
-from .errors import StoreError
-from .model import to_iso
-from .store import Store, _dialect_insert, _now, runs
+from ..errors import StoreError
+from ..model import to_iso
+from ..store.database import Store, _dialect_insert, _now, runs
+from .outputs import rebuild_index
+from .runs import list_runs, resolution_time, resolved_incidents
 
 log = logging.getLogger(__name__)
 
 NOTEBOOKS = ("retrospective", "trends")
 TRIGGERS = ("manual", "webhook", "schedule")
-RUN_COLUMNS = ("id", "incident_id", "notebook", "trigger", "dedup_key", "status", "attempts",
-               "queued_at", "started_at", "finished_at", "lease_until", "error", "outputs")
 DEFAULT_LEASE_SECONDS = 120.0
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_BACKOFF_SECONDS = 30.0
@@ -51,27 +58,6 @@ MAX_BACKOFF_SECONDS = 3600.0
 def retro_dedup_key(incident_id: str, resolved_at: Any) -> str:
     """`retro:<incident>:<resolved_at ISO>`: one retrospective per resolution."""
     return f"retro:{incident_id}:{to_iso(resolved_at)}"
-
-
-def resolution_time(store: Store, incident_id: str) -> pd.Timestamp | None:
-    """When the incident was (last) resolved, from its events (DESIGN.md's resolved_at), or
-    None while it is open. Hand-set milestone overrides are left out on purpose: a facilitator
-    correcting resolved_at must not start another automated run."""
-    from .retrospective import MILESTONE_KINDS
-    from .timeline import milestones
-    # With resolved events of its own, only resolved/reopened decide: a far smaller read
-    # (the receiver asks this on every resolution). Without, a status page may stand in.
-    events = store.events(incident_id, with_raw=False, kinds=("resolved", "reopened"))
-    if not (events["kind"] == "resolved").any():
-        events = store.events(incident_id, with_raw=False, kinds=MILESTONE_KINDS)
-    if events.empty:
-        return None
-    row = milestones(events)
-    row = row[row["incident_id"] == incident_id] if "incident_id" in row.columns else row
-    if row.empty:
-        return None
-    value = row["resolved_at"].iloc[0]
-    return None if pd.isna(value) else pd.Timestamp(value)
 
 
 # --- the queue operations ----------------------------------------------------------------------
@@ -231,38 +217,6 @@ def release(store: Store, job: Claim) -> bool:
             queued_at=_now())).rowcount == 1
 
 
-def list_runs(store: Store, *, status: str | None = None, incident_id: str | None = None,
-              limit: int | None = None) -> pd.DataFrame:
-    """Runs, newest first, with `duration` in seconds and `outputs` decoded."""
-    query = select(*[runs.c[c] for c in RUN_COLUMNS]).order_by(runs.c.id.desc())
-    if status is not None:
-        query = query.where(runs.c.status == status)
-    if incident_id is not None:
-        query = query.where(runs.c.incident_id == incident_id)
-    if limit is not None:
-        query = query.limit(limit)
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    frame = pd.DataFrame.from_records(rows, columns=list(RUN_COLUMNS))
-    for column in ("queued_at", "started_at", "finished_at", "lease_until"):
-        frame[column] = pd.to_datetime(frame[column], utc=True).dt.as_unit("us")
-    frame["duration"] = (frame["finished_at"] - frame["started_at"]).dt.total_seconds()
-    frame["outputs"] = pd.Series([json.loads(o) if isinstance(o, str) and o else None
-                                  for o in frame["outputs"].tolist()], index=frame.index, dtype=object)
-    return frame
-
-
-def runs_to_json(frame: pd.DataFrame) -> list[dict]:
-    records = []
-    for row in frame.to_dict("records"):
-        record = {k: (to_iso(v) if k in ("queued_at", "started_at", "finished_at", "lease_until") else v)
-                  for k, v in row.items()}
-        record["duration"] = None if pd.isna(row["duration"]) else round(float(row["duration"]), 3)
-        record["id"], record["attempts"] = int(row["id"]), int(row["attempts"])
-        records.append(record)
-    return records
-
-
 # --- executing a run ---------------------------------------------------------------------------
 @dataclass
 class RunSettings:
@@ -393,7 +347,6 @@ class Worker:
             log.info("run %s: %s", job.id, status or "finished, but its lease was lost: not recorded")
         if self.rebuild_index and status == "done":
             try:
-                from .outputs import rebuild_index
                 rebuild_index(self.store, self.settings.out_dir)
             except Exception as exc:  # the run is recorded; a broken index must not undo it
                 log.error("index.html not rebuilt: %s", exc)
@@ -402,23 +355,6 @@ class Worker:
 
 
 # --- backfill and on-resolve -----------------------------------------------------------------
-def resolved_incidents(store: Store, since: Any = None, until: Any = None) -> pd.DataFrame:
-    """incident_id and resolved_at of every resolved incident, resolved in [since, until)."""
-    from .model import parse_timestamp
-    from .retrospective import MILESTONE_KINDS
-    from .timeline import milestones
-    events = store.events(with_raw=False, kinds=MILESTONE_KINDS)
-    if events.empty:
-        return pd.DataFrame({"incident_id": pd.Series(dtype=object),
-                             "resolved_at": pd.Series(dtype="datetime64[us, UTC]")})
-    table = milestones(events)[["incident_id", "resolved_at"]].dropna(subset=["resolved_at"])
-    if since is not None:
-        table = table[table["resolved_at"] >= parse_timestamp(since, "UTC")]
-    if until is not None:
-        table = table[table["resolved_at"] < parse_timestamp(until, "UTC")]
-    return table.sort_values(["resolved_at", "incident_id"]).reset_index(drop=True)
-
-
 def backfill(store_location: str, out_dir: str | os.PathLike, *, since: Any = None,
              until: Any = None, jobs: int = 1, progress: bool = True,
              template: str | None = None, redact: bool = False) -> WorkerSummary:
@@ -481,7 +417,6 @@ def run_now(store_location: str, incident_id: str, out_dir: str | os.PathLike, *
     finally:
         stop.set()
     complete(store, job, outputs)
-    from .outputs import rebuild_index
     rebuild_index(store, out_dir)
     return run_id, "done", outputs
 
@@ -500,8 +435,8 @@ def on_resolve(store_location: str, incident_id: str, out_dir: str | os.PathLike
                **pull_options: Any) -> tuple[int, str, dict | None]:
     """`review-kit on-resolve ID`: pull the incident afresh when a pull source is configured
     (`[pull] source`), ingest it, then run its retrospective now (once per resolution)."""
-    from .errors import UnknownIncidentError
-    from .pull import configured_source, pull
+    from ..errors import UnknownIncidentError
+    from ..store.pull import configured_source, pull
     store = Store.open(store_location)
     source = (pull_source or configured_source(config or {})) if fetch else None
     if source:

@@ -7,26 +7,16 @@ from typing import Any
 
 import pandas as pd
 
-from .model import ANNOTATION_FIELDS, MILESTONE_OVERRIDES, to_iso
-from .report import safe_table_html
-
-SECTION_LABELS: dict[str, str] = {
-    "summary": "Summary", "impact": "Impact",
-    "root_causes": "Root causes and contributing factors", "trigger": "Trigger",
-    "resolution": "Resolution", "detection": "Detection", "went_well": "What went well",
-    "went_wrong": "What went wrong", "got_lucky": "Where we got lucky", "lessons": "Other lessons",
-}
-MILESTONE_LABELS: dict[str, str] = {
-    "started_at": "Impact started", "detected_at": "Detected", "acknowledged_at": "Acknowledged",
-    "mitigated_at": "Mitigated", "resolved_at": "Resolved",
-}
+from ..model import ANNOTATION_FIELDS, MILESTONE_OVERRIDES, to_iso
+from ..report.labels import MILESTONE_LABELS, SECTION_LABELS
+from ..report.postmortem import safe_table_html
 
 
 def redacted_column(values: pd.Series, redact: bool) -> pd.Series:
     values = values.astype(object).where(values.notna(), "")
     if not redact:
         return values
-    from .redact import redact as redact_text
+    from ..report.redact import redact as redact_text
     return values.map(lambda v: redact_text(str(v)))
 
 
@@ -50,7 +40,7 @@ def static_summary(view: Any):
 
     data = view.data
     if view.redact:
-        from .redact import redact as redact_text
+        from ..report.redact import redact as redact_text
 
         def text(value: Any) -> str:
             return "" if value is None else redact_text(str(value))

@@ -4,11 +4,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import InputError
-from .ingest import ingest_paths
-from .runner import run_retro, run_trends
+from ..automation.runner import run_retro, run_trends
+from ..errors import InputError
+from ..store import Store
+from ..store.ingest import ingest_paths
 from .sample import SampleFiles, generate_sample, seed_review_history
-from .store import Store
 
 
 def _say(message: str, quiet: bool) -> None:

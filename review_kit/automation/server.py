@@ -33,11 +33,11 @@ from typing import Any, Iterator, Mapping
 import orjson
 import pandas as pd
 
-from .config import source_options
-from .errors import InputError, ReviewKitError
-from .loaders import Batch, LoadContext, Loader, get_loader
-from .model import EVENT_COLUMNS
-from .store import Store
+from ..config import source_options
+from ..errors import InputError, ReviewKitError
+from ..loaders import Batch, LoadContext, Loader, get_loader
+from ..model import EVENT_COLUMNS
+from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +197,10 @@ class Receiver:
         self.spool = Path(self.settings.spool_dir or tempfile.gettempdir())
         # Fill the loader registry here, on one thread: its discovery is not thread-safe,
         # and the ingest threads would otherwise race through it on the first deliveries.
-        from .loaders import loaders
+        from ..loaders import loaders
         loaders.names()
-        import review_kit.queue, review_kit.timeline  # noqa: F401  (imported once, not per request)
+        import review_kit.analysis.timeline
+        import review_kit.automation.queue  # noqa: F401  (imported once, not per request)
 
     def accept(self, endpoint: str, body: bytes) -> Accepted:
         """Store one delivery in one transaction; raises Rejected(400) and stores nothing
@@ -253,7 +254,7 @@ class Receiver:
             incident_id = raw_id if raw_id in stored else self.store.resolve_alias(raw_id, loader.name)
             if incident_id is None:
                 continue
-            from .queue import resolution_time
+            from .runs import resolution_time
             resolved_at = resolution_time(self.store, incident_id)
             if resolved_at is None:
                 resolved_at = fallback  # Alertmanager groups have no `resolved` lifecycle event

@@ -2,7 +2,7 @@
 its own transaction.
 
 The store records its version in `meta` (key `schema_version`). Version 1 is the first
-released schema; `SCHEMA_VERSION` in review_kit.store is the one this code writes. A step
+released schema; `SCHEMA_VERSION` in review_kit.store.database is the one this code writes. A step
 `MIGRATIONS[n]` turns version n into n + 1 and commits together with the new version
 number, so an interrupted `review-kit migrate` leaves the store at a version it can resume
 from (both SQLite and PostgreSQL roll back DDL with the transaction). A store newer than
@@ -20,8 +20,8 @@ from sqlalchemy import BigInteger, Column, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
-from .errors import SchemaVersionError, StoreError
-from .store import SCHEMA_LOCK, SCHEMA_VERSION, Store, meta
+from ..errors import SchemaVersionError, StoreError
+from .database import SCHEMA_LOCK, SCHEMA_VERSION, Store, meta
 
 
 def _add_column(conn: Connection, table: str, column: Column) -> None:

@@ -1,19 +1,37 @@
-"""One incident's review, gathered from the store: what the retrospective notebook shows."""
+"""One incident's review, gathered from the store: what the retrospective notebook shows.
+
+The store is read through the `IncidentReader` it is handed (a `review_kit.store.Store`), so
+this wing stays free of the database.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Protocol
 
 import pandas as pd
 
-from .config import load_config
+from ..config import load_config
+from ..model import KEY_EVENT_PREFIX, MILESTONE_OVERRIDES, RESPONDER_ACTOR_KINDS, parse_timestamp
 from .metrics import CadencePolicy, communication_gaps, compute_metrics
-from .model import MILESTONE_OVERRIDES, parse_timestamp
-from .store import Store
 from .timeline import build_timeline
 
-KEY_EVENT_PREFIX = "key_event:"
+
+class IncidentReader(Protocol):
+    """What the gathering reads: the part of `review_kit.store.Store` it uses."""
+
+    def incident(self, incident_id: str) -> dict: ...
+
+    def incidents(self, incident_ids: Iterable[str] | None = None, *, severity: str | None = None,
+                  since: Any = None, until: Any = None) -> pd.DataFrame: ...
+
+    def events(self, incident_id: str | None = None, *, incident_ids: Iterable[str] | None = None,
+               with_raw: bool = True, kinds: Iterable[str] | None = None) -> pd.DataFrame: ...
+
+    def annotations(self, incident_id: str) -> dict[str, str]: ...
+
+    def annotation_rows(self, incident_ids: Iterable[str] | None = None) -> pd.DataFrame: ...
+
+    def action_items(self, incident_id: str | None = None) -> pd.DataFrame: ...
 
 
 @dataclass
@@ -56,7 +74,7 @@ def cadence_policy(config: dict[str, Any] | None) -> CadencePolicy:
     return CadencePolicy.from_dict(section) if section else CadencePolicy()
 
 
-def load_incident(store: Store, incident_id: str, *, config: dict[str, Any] | None = None) -> IncidentData:
+def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, Any] | None = None) -> IncidentData:
     """Read one incident (an alias works too) and compute its metrics and comms gaps."""
     config = load_config() if config is None else config
     incident = store.incident(incident_id)
@@ -82,12 +100,6 @@ def load_incident(store: Store, incident_id: str, *, config: dict[str, Any] | No
     )
 
 
-def output_folder(output_dir: str | Path | None) -> Path:
-    folder = Path(output_dir or ".").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 # Kinds the milestones and durations are made of: enough to rank an incident against history.
 MILESTONE_KINDS = ("impact_started", "alert_firing", "triggered", "acknowledged", "mitigated",
                    "status_update", "resolved", "reopened")
@@ -103,7 +115,7 @@ def percentile_rank(value: float, history: pd.Series) -> float | None:
     return float((history < value).mean() * 100)
 
 
-def past_incident_metrics(store: Store, data: IncidentData, *, months: int = 12) -> pd.DataFrame:
+def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: int = 12) -> pd.DataFrame:
     """Metrics of the other incidents of this one's severity detected in the `months` before
     it (empty when this incident has no severity or detection time)."""
     severity = data.incident.get("severity")
@@ -145,7 +157,6 @@ def responder_activity(timeline: pd.DataFrame) -> pd.DataFrame:
     People are the actors of the responder kinds (bots and services left out) and the
     assignees of escalations, as in the `responders` metric.
     """
-    from .model import RESPONDER_ACTOR_KINDS
     columns = ["responder", "first_activity", "last_activity", "actions", "escalated_to"]
     if timeline.empty:
         return pd.DataFrame(columns=columns)

@@ -6,22 +6,12 @@ from typing import Any
 
 import pandas as pd
 
-from .config import load_config
-from .decisions import MILESTONE_LABELS
-from .model import to_iso
-from .retrospective import IncidentData, load_incident, output_folder
-from .store import Store
-
-DURATION_LABELS = {
-    "time_to_detect": "Time to detect",
-    "time_to_acknowledge": "Time to acknowledge",
-    "time_to_mitigate": "Time to mitigate",
-    "time_to_resolve": "Time to resolve",
-    "impact_duration": "Impact duration",
-    "time_to_first_update": "Time to first update",
-    "longest_silence": "Longest communication silence",
-}
-
+from ..analysis.retrospective import IncidentData, load_incident
+from ..config import load_config
+from ..model import to_iso
+from ..paths import output_folder
+from ..report.labels import DURATION_LABELS, MILESTONE_LABELS
+from ..store import Store
 
 # 110 dpi: 1,320 px across, sharp on a screen and in the report; 150 took half as long again.
 TIMELINE_DPI = 110
@@ -31,7 +21,8 @@ RESPONDERS_DPI = 100
 def _table(frame: pd.DataFrame):
     """A table as the report shows it: every cell escaped, no index, nothing truncated."""
     from IPython.display import HTML
-    from .report import safe_table_html
+
+    from ..report.postmortem import safe_table_html
     return HTML(safe_table_html(frame))
 
 
@@ -70,20 +61,21 @@ class RetrospectiveView:
     def _default_incident(self) -> str:
         incidents = self.store.incidents()
         if incidents.empty:
-            from .errors import StoreError
+            from ..errors import StoreError
             raise StoreError(f"{self.store.url}: the store holds no incidents; ingest some first")
         return str(incidents.sort_values("created_at").iloc[-1]["incident_id"])
 
     def _text(self, value: Any) -> Any:
         if not self.redact or value is None:
             return value
-        from .redact import redact
+        from ..report.redact import redact
         return redact(str(value))
 
     # --- cells -----------------------------------------------------------------------------
     def header(self):
-        from IPython.display import HTML
         from html import escape
+
+        from IPython.display import HTML
         incident, metrics = self.data.incident, self.data.metrics
         title = self._text(incident.get("title")) or self.incident_id
         facts = [
@@ -102,7 +94,7 @@ class RetrospectiveView:
                                     "at (UTC)": [_when(metrics.get(k)) for k in MILESTONE_LABELS]}))
 
     def metrics_table(self):
-        from .report import format_duration
+        from ..report.postmortem import format_duration
         metrics = self.data.metrics
         rows = [(label, format_duration(metrics.get(key)), metrics.get(key))
                 for key, label in DURATION_LABELS.items()]
@@ -117,7 +109,7 @@ class RetrospectiveView:
         """This incident's durations ranked among the past ones of its severity. The past is
         read once per (severity, detection time): reloading after the room's edits re-ranks
         the (possibly overridden) durations without reading the history again."""
-        from .retrospective import past_incident_metrics, ranks_among
+        from ..analysis.retrospective import past_incident_metrics, ranks_among
         key = (self.data.incident.get("severity"), self.data.metrics.get("detected_at"))
         if getattr(self, "_past", None) is None or self._past[0] != key:
             self._past = (key, past_incident_metrics(self.store, self.data))
@@ -125,7 +117,7 @@ class RetrospectiveView:
 
     def against_history(self):
         """Each duration beside its rank among past incidents of the same severity."""
-        from .report import format_duration
+        from ..report.postmortem import format_duration
         metrics, ranks = self.data.metrics, self._ranks()
         severity = self.data.incident.get("severity") or "unknown severity"
         rows = []
@@ -143,7 +135,8 @@ class RetrospectiveView:
     def communication_audit(self):
         """Time to first update and every gap between updates against the cadence policy."""
         from IPython.display import HTML
-        from .report import format_duration, safe_table_html
+
+        from ..report.postmortem import format_duration, safe_table_html
         gaps = self.data.gaps
         first = format_duration(self.data.metrics.get("time_to_first_update"))
         if gaps is None or gaps.empty:
@@ -165,8 +158,9 @@ class RetrospectiveView:
     def coordination(self):
         """Responders with first and last activity and their number of actions."""
         from IPython.display import HTML
-        from .report import safe_table_html
-        from .retrospective import responder_activity
+
+        from ..analysis.retrospective import responder_activity
+        from ..report.postmortem import safe_table_html
         table = responder_activity(self.data.timeline)
         metrics = self.data.metrics
         facts = (f"<p>Commander: <b>{self._html(metrics.get('commander') or 'not named')}</b>; "
@@ -194,7 +188,7 @@ class RetrospectiveView:
         from IPython.display import Image
         png = self.timeline_png()
         if "svg" in self.figure_formats:  # SVG costs a drawing of its own: only on request
-            from .plots.timeline import save_figure
+            from ..report.plots.timeline import save_figure
             save_figure(self._draw_timeline(), self.output_dir / "timeline", formats=("svg",))
         return Image(filename=str(png), alt=f"Timeline of incident {self.incident_id}: events "
                      "by lane, milestones, phases, updates and cadence breaches")
@@ -219,23 +213,23 @@ class RetrospectiveView:
         return [str(self._text(p)) for p in (self.data.metrics.get("responders") or [])]
 
     def _draw_timeline(self, events=None, metrics=None):
-        from .plots.timeline import timeline_chart
+        from ..report.plots.timeline import timeline_chart
         return timeline_chart(self._chart_events() if events is None else events,
                               self._chart_metrics() if metrics is None else metrics,
                               self.data.gaps)
 
     def timeline_png(self) -> Path:
-        from .chart_files import chart_key, chart_png
+        from ..report.chart_files import chart_key, chart_png
         events, metrics = self._chart_events(), self._chart_metrics()
         key = chart_key("timeline", TIMELINE_DPI, events, metrics, self.data.gaps)
         return chart_png(self.output_dir / "timeline.png", key,
                          lambda: self._draw_timeline(events, metrics), dpi=TIMELINE_DPI)
 
     def responder_png(self) -> Path:
-        from .chart_files import chart_key, chart_png
+        from ..report.chart_files import chart_key, chart_png
 
         def draw():
-            from .plots.timeline import responder_activity_chart
+            from ..report.plots.timeline import responder_activity_chart
             return responder_activity_chart(events, responders)
 
         events, responders = self._chart_events(), self._chart_responders()
@@ -245,7 +239,8 @@ class RetrospectiveView:
     def timeline_table(self, *, limit: int | None = 500):
         """Every event in order; every source text escaped (and redacted when asked)."""
         from IPython.display import HTML
-        from .report import safe_table_html
+
+        from ..report.postmortem import safe_table_html
         frame = self.data.timeline
         shown = pd.DataFrame({
             "at (UTC)": frame["at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
@@ -272,7 +267,8 @@ class RetrospectiveView:
     def postmortem(self):
         """The postmortem draft from the template, written as postmortem.md."""
         from IPython.display import Markdown
-        from .report import postmortem_context, render_postmortem
+
+        from ..report.postmortem import postmortem_context, render_postmortem
         data = self.data
         context = postmortem_context(
             data.incident, data.metrics, data.timeline, data.annotations,

@@ -21,14 +21,20 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from .errors import ReviewKitError, TimestampError
-from .model import (ACTION_ITEM_STATUSES, ACTION_ITEM_TYPES, ANNOTATION_FIELDS, MILESTONE_OVERRIDES,
-                    parse_timestamp, to_iso)
-from .report import safe_table_html, safe_url
-from .retrospective import KEY_EVENT_PREFIX
-from .decisions import (MILESTONE_LABELS, SECTION_LABELS, redacted_column, stamp_text,  # noqa: F401
-                        front_end_possible, static_summary)
-from .store import Store
+from ..errors import ReviewKitError, TimestampError
+from ..model import (
+    ACTION_ITEM_STATUSES,
+    ACTION_ITEM_TYPES,
+    ANNOTATION_FIELDS,
+    KEY_EVENT_PREFIX,
+    MILESTONE_OVERRIDES,
+    parse_timestamp,
+    to_iso,
+)
+from ..report.labels import DURATION_LABELS, MILESTONE_LABELS, SECTION_LABELS
+from ..report.postmortem import safe_table_html, safe_url
+from ..store import Store
+from .decisions import front_end_possible, redacted_column, stamp_text, static_summary  # noqa: F401
 
 __all__ = [
     "ActionItemEditor", "AnnotationForm", "FacilitatorPanel", "KeyEventMarker", "MilestoneEditor",
@@ -222,9 +228,8 @@ def _options(series: pd.Series) -> list[str]:
 def _explorer_chart(events: pd.DataFrame, kinds: Sequence[str], window: tuple[Any, Any]) -> bytes:
     """PNG of the events as markers over time, one row per kind, coloured by kind group."""
     import matplotlib.dates as mdates
-    from .plots.timeline import KIND_GROUP_COLOURS, DisplayFigure, kind_group
 
-    from .plots.timeline import KIND_GROUPS
+    from ..report.plots.timeline import KIND_GROUP_COLOURS, KIND_GROUPS, DisplayFigure, kind_group
     lane_order = [k for group in KIND_GROUPS.values() for k in group]
     # Kinds in the swimlane chart's order (alerts, paging, … changes), top to bottom.
     rows = sorted(kinds, key=lambda k: (lane_order.index(k) if k in lane_order else len(lane_order), k))
@@ -444,8 +449,7 @@ class KeyEventMarker(widgets.VBox):
 
 
 def _metrics_html(metrics: Mapping[str, Any]) -> str:
-    from .report import format_duration as human_duration
-    from .views import DURATION_LABELS
+    from ..report.postmortem import format_duration as human_duration
     rows = "".join(f"<tr><th style='text-align:left'>{escape(label)}</th>"
                    f"<td>{escape(human_duration(metrics.get(key)))}</td></tr>"
                    for key, label in DURATION_LABELS.items())

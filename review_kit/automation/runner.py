@@ -7,9 +7,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .errors import NotebookRunError
-from .html_export import export_html, warm_exporter
-from .paths import NOTEBOOKS_DIR, inside, safe_name
+from ..errors import NotebookRunError
+from ..paths import NOTEBOOKS_DIR, inside, safe_name
+from ..report.html_export import export_html, warm_exporter
 
 RETRO_NOTEBOOK = NOTEBOOKS_DIR / "retrospective.ipynb"
 TRENDS_NOTEBOOK = NOTEBOOKS_DIR / "trends.ipynb"
@@ -123,7 +123,7 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
 def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool) -> None:
     """Draw the retrospective's charts here while its kernel starts; the notebook shows them
     if its own data gives the same chart keys, and draws them itself otherwise."""
-    from .views import RetrospectiveView
+    from ..notebook.retrospective import RetrospectiveView
     # Any failure here is left to the notebook, which meets it again and reports it in the
     # executed notebook, where the reader looks.
     try:
@@ -155,7 +155,7 @@ def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
         {"incident_id": incident_id, "store": store, "output_dir": str(folder),
          "template": template or "", "redact": bool(redact), "interactive": False},
         progress=progress, while_kernel_starts=while_kernel_starts,
-        preload=("review_kit.views",),
+        preload=("review_kit.notebook.retrospective",),
     )
     html = export_html(notebook, folder / "retrospective.html", title=f"Retrospective {incident_id}")
     outputs = RunOutputs(folder, {"notebook": notebook, "html": html})
@@ -174,7 +174,7 @@ def run_trends(store: str, out_dir: str | os.PathLike, *, since: str | None = No
     notebook = execute_notebook(
         TRENDS_NOTEBOOK, folder / "trends.ipynb",
         {"store": store, "since": since or "", "until": until or "", "output_dir": str(folder)},
-        progress=progress, while_kernel_starts=warm_exporter, preload=("review_kit.views_trends",),
+        progress=progress, while_kernel_starts=warm_exporter, preload=("review_kit.notebook.trends",),
     )
     html = export_html(notebook, folder / "trends.html", title="Incident trends")
     return RunOutputs(folder, {"notebook": notebook, "html": html})

@@ -12,7 +12,6 @@ Every artist a reader (or a test) may look for carries a ``gid`` (also the eleme
 """
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
@@ -22,14 +21,12 @@ import numpy as np
 import pandas as pd
 from matplotlib import dates as mdates
 from matplotlib import transforms
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-
-from . import DisplayFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, StepPatch
 
-from ..model import UTC, check_columns, parse_timestamp
+from ...model import UTC, check_columns, parse_timestamp
+from . import DisplayFigure
 
 __all__ = [
     "COMMS_LANE", "DisplayFigure", "KIND_GROUPS", "KIND_GROUP_COLOURS", "MILESTONES", "PHASES",

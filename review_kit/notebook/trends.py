@@ -8,13 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from . import trends as tr
-from .config import load_config
-from .metrics import compute_metrics
-from .model import MILESTONE_OVERRIDES, parse_timestamp
-from .plots import trends as trend_plots
-from .retrospective import cadence_policy, output_folder
-from .store import Store
+from ..analysis import trends as tr
+from ..analysis.metrics import compute_metrics
+from ..analysis.retrospective import cadence_policy
+from ..config import load_config
+from ..model import MILESTONE_OVERRIDES, parse_timestamp
+from ..paths import output_folder
+from ..report.plots import trends as trend_plots
+from ..store import Store
 
 TREND_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",
                        "actor_type", "target", "status")
