@@ -116,7 +116,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                        redact=args.redact)
     print(f"{len(summary.done)} retrospective(s) done, {len(summary.failed)} failed, "
           f"{len(summary.retried)} to retry")
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.retried or summary.lost else 0
 
 
 def _log_to_stderr(args: argparse.Namespace) -> None:

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import html
 import os
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
 
-from ..paths import inside, safe_name
+from ..paths import incident_folder, write_file
 from ..store import Store
 from .runs import list_runs, resolved_incidents
 
@@ -63,8 +62,9 @@ def retrospective_rows(store: Store, out_dir: str | os.PathLike) -> pd.DataFrame
     if incidents.empty:
         return incidents.assign(folder=[], resolved_at=[], run_status=[])
     # safe_name is one-way, so reports are found from the store's ids, never from folder names.
-    incidents = incidents.assign(folder=incidents["incident_id"].map(lambda i: safe_name(str(i))))
-    present = incidents["folder"].map(lambda f: (inside(out, f) / RETRO_HTML).is_file())
+    incidents = incidents.assign(
+        folder=incidents["incident_id"].map(lambda i: incident_folder(out, str(i)).name))
+    present = incidents["folder"].map(lambda f: (out / f / RETRO_HTML).is_file())
     incidents = incidents[present]
     resolved = resolved_incidents(store).set_index("incident_id")["resolved_at"]
     incidents = incidents.assign(resolved_at=incidents["incident_id"].map(resolved))
@@ -105,9 +105,4 @@ def rebuild_index(store: Store, out_dir: str | os.PathLike) -> Path:
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     page = render_index(retrospective_rows(store, out), out)
-    target = out / INDEX_NAME
-    # A per-process name: two workers rebuilding at once never write into one partial file.
-    partial = out / f".{INDEX_NAME}.{os.getpid()}.{threading.get_ident()}.partial"
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, target)
-    return target
+    return write_file(out / INDEX_NAME, page)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import NotebookRunError
-from ..paths import NOTEBOOKS_DIR, inside, safe_name
+from ..paths import NOTEBOOKS_DIR, incident_folder, replacing
 from ..report.html_export import export_html, warm_exporter
 
 RETRO_NOTEBOOK = NOTEBOOKS_DIR / "retrospective.ipynb"
@@ -26,16 +26,13 @@ class RunOutputs:
 
 
 def _store_parameter(store: str) -> str:
-    """The store as a notebook parameter. A URL holding a password travels to the kernel in
-    $REVIEW_KIT_STORE instead (the kernel inherits it), so no executed notebook keeps it."""
-    from sqlalchemy.engine import make_url
-    if "://" in store:
-        try:
-            if make_url(store).password:
-                os.environ["REVIEW_KIT_STORE"] = store
-                return ""
-        except Exception:  # not a URL SQLAlchemy reads: the store itself will say so
-            pass
+    """The store as a notebook parameter. A URL holding a password (in its user part or its
+    query) travels to the kernel in $REVIEW_KIT_STORE instead (the kernel inherits it), so no
+    executed notebook keeps it."""
+    from ..store.database import url_has_secret
+    if "://" in store and url_has_secret(store):
+        os.environ["REVIEW_KIT_STORE"] = store
+        return ""
     return store
 
 
@@ -102,21 +99,23 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
         parameters = {**parameters, "store": _store_parameter(str(parameters["store"]))}
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".partial-{output.name}")
-    try:
-        papermill.execute_notebook(
-            str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
-            progress_bar=progress, log_output=False, cwd=str(cwd or output.parent),
-            # papermill otherwise rewrites the whole notebook (charts and all) before and after
-            # every cell; the output is written once, atomically, below
-            request_save_on_cell_execute=False,
-            engine_name=ENGINE, while_kernel_starts=while_kernel_starts, preload=tuple(preload),
-        )
-    except PapermillExecutionError as exc:
-        # Keep the failed notebook for reading, under the real name, then fail loudly.
-        os.replace(partial, output)
-        raise NotebookRunError(str(output), f"{exc.ename}: {exc.evalue}") from None
-    os.replace(partial, output)  # atomic: a re-run never leaves half a notebook behind
+    failure = None
+    # Written once, beside the target and renamed: a re-run never leaves half a notebook.
+    with replacing(output) as partial:
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(partial), parameters=parameters, kernel_name=KERNEL,
+                progress_bar=progress, log_output=False, cwd=str(cwd or output.parent),
+                # papermill otherwise rewrites the whole notebook (charts and all) before and
+                # after every cell; the output is written once, atomically
+                request_save_on_cell_execute=False,
+                engine_name=ENGINE, while_kernel_starts=while_kernel_starts, preload=tuple(preload),
+            )
+        except PapermillExecutionError as exc:
+            # Keep the failed notebook for reading, under the real name, then fail loudly.
+            failure = NotebookRunError(str(output), f"{exc.ename}: {exc.evalue}")
+    if failure is not None:
+        raise failure
     return output
 
 
@@ -143,7 +142,7 @@ def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
               template: str | None = None, redact: bool = False,
               progress: bool = False) -> RunOutputs:
     """Execute the retrospective for one incident into OUT/ID/ and export its HTML report."""
-    folder = inside(Path(out_dir), safe_name(incident_id))
+    folder = incident_folder(out_dir, incident_id)
     folder.mkdir(parents=True, exist_ok=True)
 
     def while_kernel_starts() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 from ..analysis.retrospective import IncidentData, load_incident
 from ..config import load_config
 from ..model import to_iso
-from ..paths import output_folder
+from ..paths import output_folder, write_file
 from ..report.labels import DURATION_LABELS, MILESTONE_LABELS
 from ..store import Store
 
@@ -265,9 +265,9 @@ class RetrospectiveView:
         return static_summary(self)
 
     def postmortem(self):
-        """The postmortem draft from the template, written as postmortem.md."""
-        from IPython.display import Markdown
-
+        """The postmortem draft from the template, written as postmortem.md; shown as HTML
+        made by the Markdown renderer and the sanitiser (what the report keeps), with the
+        Markdown beside it."""
         from ..report.postmortem import postmortem_context, render_postmortem
         data = self.data
         context = postmortem_context(
@@ -275,5 +275,20 @@ class RetrospectiveView:
             data.action_items.to_dict("records"), data.gaps, history_ranks=self._ranks(),
             redact=self.redact)
         text = render_postmortem(context, self.template)
-        (self.output_dir / "postmortem.md").write_text(text, encoding="utf-8")
-        return Markdown(text)
+        write_file(self.output_dir / "postmortem.md", text)
+        return SanitisedMarkdown(text)
+
+
+class SanitisedMarkdown:
+    """Markdown shown through ``report.markup``: its HTML rendering is sanitised, so what a
+    notebook front end or the HTML export shows is never the Markdown's raw HTML."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        from ..report.markup import markdown_html
+        return markdown_html(self.text)

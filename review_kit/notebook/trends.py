@@ -13,7 +13,7 @@ from ..analysis.metrics import compute_metrics
 from ..analysis.retrospective import cadence_policy
 from ..config import load_config
 from ..model import MILESTONE_OVERRIDES, parse_timestamp
-from ..paths import output_folder
+from ..paths import output_folder, replacing
 from ..report.plots import trends as trend_plots
 from ..store import Store
 
@@ -101,7 +101,8 @@ class TrendsView:
 
     def counts_chart(self, freq: str = "M"):
         figure = trend_plots.counts_chart(self.counts_table(freq), title="Incidents per month")
-        figure.savefig(self.output_dir / "incident_counts.png", dpi=110)
+        with replacing(self.output_dir / "incident_counts.png") as partial:
+            figure.savefig(partial, format="png", dpi=110)
         return figure
 
     def rate_comparison(self) -> pd.DataFrame:

@@ -1,11 +1,12 @@
 """Executed notebooks as HTML reports: code hidden, outputs as produced."""
 from __future__ import annotations
 
-import os
 import re
 import threading
 from pathlib import Path
 from typing import Any
+
+from ..paths import write_file
 
 # nbconvert's own accessibility pass (alt text on every image, outputs reachable by keyboard)
 # re-parses the finished page with BeautifulSoup's pure-Python parser: 0.6 s for the 500-row
@@ -86,7 +87,4 @@ def export_html(notebook: Path, html: Path, *, title: str | None = None) -> Path
     if title:
         nb.metadata["title"] = title
     body, _ = _exporter().from_notebook_node(nb)
-    partial = html.with_name(f".{html.name}.partial")
-    partial.write_text(body, encoding="utf-8")
-    os.replace(partial, html)
-    return html
+    return write_file(html, body)

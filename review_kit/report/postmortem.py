@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
 import jinja2
+import markupsafe
 import numpy as np
 import pandas as pd
 
@@ -29,6 +30,7 @@ from ..model import (
 )
 from ..paths import TEMPLATES_DIR
 from .labels import LIFECYCLE_DURATION_LABELS, MILESTONE_LABELS
+from .markup import markdown_html, safe_markdown
 from .redact import redact_value
 
 __all__ = [
@@ -87,29 +89,25 @@ def md_escape(text: Any) -> str:
     return _MD_ORDERED.sub(r"\1\\\2", _MD_LEADING.sub(r"\1\\\2", escaped))
 
 
-_FENCE = re.compile(r"^(\s{0,3})(```|~~~)", re.MULTILINE)
-# A heading, also one inside a list item ("- # x"), would break the document's outline.
-_HEADING = re.compile(r"^(\s*(?:(?:[-+*]|\d+[.)])\s+)*)(#)", re.MULTILINE)
-_SETEXT = re.compile(r"^(\s{0,3})([=-]{2,}\s*)$", re.MULTILINE)
-_UNSAFE_LINK = re.compile(r"\]\((?!\s*(?:https?://|mailto:|#))", re.IGNORECASE)
-
-
 def md_block(text: Any) -> Markdown:
     """A facilitator's multi-line prose for a postmortem section.
 
-    Lists, emphasis, inline code and http(s) links keep working; what could break out of
-    the section does not: HTML is neutralised, headings, code fences and setext underlines
-    are escaped, and links to other schemes (``javascript:``…) lose their link syntax.
+    Read with a real Markdown parser and written back (``markup.safe_markdown``): lists,
+    emphasis, code and http(s)/mailto links keep working; raw HTML becomes text, links to
+    other schemes (inline or reference style) keep only their text, images are not loaded
+    and headings cannot break the document's outline.
     """
     if text is None or (isinstance(text, float) and math.isnan(text)) or text is pd.NA:
         return Markdown("")
     body = _CONTROL.sub("", str(text).replace("\r\n", "\n").replace("\r", "\n")).strip("\n")
-    body = _entities(body)
-    body = _FENCE.sub(lambda m: m.group(1) + "\\" + m.group(2), body)
-    body = _HEADING.sub(r"\1\\\2", body)
-    body = _SETEXT.sub(r"\1\\\2", body)
-    body = _UNSAFE_LINK.sub(r"\\]\\(", body)
-    return Markdown(body)
+    return Markdown(safe_markdown(body))
+
+
+def md_html(text: Any) -> markupsafe.Markup:
+    """A facilitator's prose as sanitised HTML for the HTML postmortem (``markup.markdown_html``)."""
+    if text is None or (isinstance(text, float) and math.isnan(text)) or text is pd.NA:
+        return markupsafe.Markup("")
+    return markupsafe.Markup(markdown_html(_CONTROL.sub("", str(text))))
 
 
 _SAFE_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -579,6 +577,7 @@ def _environment(search: tuple[str, ...], *, html: bool) -> jinja2.Environment:
                   keep_trailing_newline=True)
     if html:
         env = jinja2.Environment(autoescape=True, **common)
+        env.filters.update(md_html=md_html)
     else:
         env = jinja2.Environment(autoescape=False, finalize=_md_finalize, **common)
         env.filters.update(md=lambda v: Markdown(md_escape(v)), md_block=md_block,

@@ -214,11 +214,44 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(timezone.utc)).as_unit("us")
 
 
-def _hidden(url: str) -> str:
+# Query parameters libpq and the drivers read a credential from (`?password=…`).
+_SECRET_QUERY_KEYS = frozenset({"password", "passfile", "sslpassword", "sslkey", "secret",
+                                "token", "access_token", "auth_token", "api_key", "apikey"})
+
+
+def url_has_secret(url: str) -> bool:
+    """True when a store URL carries a password, in its user part or its query."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("://", 1)[0] + "://…"
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "://" in url
+    return bool(parsed.password) or any(k.lower() in _SECRET_QUERY_KEYS for k in parsed.query)
+
+
+def hidden_url(url: str) -> str:
+    """A store URL fit for a message or a log line: its password shown as ``***``, in the
+    user part and in the query alike; a URL that cannot be read shows only its scheme."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return url.split("://", 1)[0] + "://…" if "://" in url else url
+    secret = [k for k in parsed.query if k.lower() in _SECRET_QUERY_KEYS]
+    if secret:
+        parsed = parsed.update_query_dict({k: "***" for k in secret})
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+_hidden = hidden_url
+
+
+def _scrubbed(message: str, url: Any) -> str:
+    """A driver's message with the URL's secrets cut out, should the driver have quoted them."""
+    secrets = [url.password] + [v for k, v in url.query.items() if k.lower() in _SECRET_QUERY_KEYS]
+    for secret in secrets:
+        for value in secret if isinstance(secret, tuple) else (secret,):
+            if value and len(str(value)) >= 3:
+                message = message.replace(str(value), "***")
+    return message
 
 
 class Store:
@@ -226,7 +259,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.url = engine.url.render_as_string(hide_password=True)
+        self.url = hidden_url(engine.url.render_as_string(hide_password=False))
         self.dialect = engine.dialect.name
 
     # --- opening ---------------------------------------------------------------------------
@@ -240,7 +273,12 @@ class Store:
         try:
             engine = create_engine(url, future=True, **_engine_options(url))
         except (ArgumentError, ImportError, ValueError) as exc:
-            raise StoreError(f"{_hidden(url)}: cannot open store: {exc}") from None
+            # SQLAlchemy's message may quote the URL, password and all: never shown.
+            problem = "invalid host or port" if "int()" in str(exc) else type(exc).__name__
+            if isinstance(exc, ImportError):
+                problem = f"no driver: {exc.name or exc}"
+            raise StoreError(f"{_hidden(url)}: cannot open store: not a usable URL ({problem})") \
+                from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         elif engine.dialect.name != "postgresql":
@@ -263,8 +301,9 @@ class Store:
                 if not create:
                     raise StoreError(f"{self.url}: not a review-kit store")
                 found = self._write(self._create_schema, lock=SCHEMA_LOCK)
-        except OperationalError as exc:
-            raise StoreError(f"{self.url}: cannot open store: {' '.join(str(exc.orig).split())}") from None
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreError(f"{self.url}: cannot open store: "
+                             f"{_scrubbed(' '.join(str(exc.orig).split()), self.engine.url)}") from None
         if check_version and found != SCHEMA_VERSION:
             raise SchemaVersionError(found, SCHEMA_VERSION, self.url)
 

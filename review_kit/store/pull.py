@@ -21,7 +21,7 @@ import httpx
 
 from ..errors import ReviewKitError
 from ..model import parse_timestamp, to_iso
-from ..paths import inside, safe_name
+from ..paths import inside, replacing, safe_name
 from .database import IngestResult, Store
 
 log = logging.getLogger(__name__)
@@ -151,11 +151,9 @@ class _Pages:
         if not documents:
             return None
         target = self.path(*parts)
-        partial = target.with_name(f".{target.name}.partial")
-        with partial.open("w", encoding="utf-8") as handle:
+        with replacing(target) as partial, partial.open("w", encoding="utf-8") as handle:
             for document in documents:
                 handle.write(json.dumps(document, ensure_ascii=False) + "\n")
-        os.replace(partial, target)
         self.files.append(target)
         self.pages += len(documents)
         return target

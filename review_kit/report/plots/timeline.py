@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, StepPatch
 
 from ...model import UTC, check_columns, parse_timestamp
+from ...paths import replacing
 from . import DisplayFigure
 
 __all__ = [
@@ -540,9 +541,8 @@ def save_figure(fig: Figure, path_without_suffix: str | Path,
             "svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
             "png": {"Software": None, **(png_text or {})},
         }.get(fmt)
-        partial = target.with_name(f".{target.name}.partial")
-        with matplotlib.rc_context({"svg.hashsalt": "review-kit", "svg.fonttype": "path"}):
+        with replacing(target) as partial, \
+                matplotlib.rc_context({"svg.hashsalt": "review-kit", "svg.fonttype": "path"}):
             fig.savefig(partial, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
-        partial.replace(target)
         written.append(target)
     return written
