@@ -83,13 +83,20 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from .analysis.metrics import metrics_to_json
     from .analysis.retrospective import load_incident
+    from .analysis.durations import describe_finding
+    from .report.labels import MILESTONE_LABELS
     data = load_incident(_store(args), args.incident_id, config=_config(args))
     document = metrics_to_json(data.metrics)
+    findings = data.findings.to_dict("records")
+    document["data_quality"] = [
+        {**metrics_to_json(f), "problem": describe_finding(f, MILESTONE_LABELS)} for f in findings]
     if args.json:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         width = max(len(k) for k in document)
         for key, value in document.items():
+            if key == "data_quality":
+                value = "; ".join(f["problem"] for f in value)
             print(f"{key:<{width}}  {'' if value is None else value}")
     return 0
 

@@ -71,6 +71,34 @@ def test_metrics_json_matches_hand_computed_values(store, capsys):
         assert field in m
 
 
+def test_metrics_json_lists_out_of_order_milestones_and_leaves_their_durations_unknown(
+        store, tmp_path, capsys):
+    # The tracker says the failover came at 10:45, a quarter of an hour after the resolution.
+    (tmp_path / "late.csv").write_text(
+        "incident_id,at,kind,actor,summary,source\n"
+        "INC-8,2024-05-03T10:00:00Z,triggered,,Paged,pagerduty\n"
+        "INC-8,2024-05-03T10:04:00Z,acknowledged,Bob Lee,Ack,pagerduty\n"
+        "INC-8,2024-05-03T10:30:00Z,resolved,Bob Lee,Resolved,pagerduty\n"
+        "INC-8,2024-05-03T10:45:00Z,mitigated,Cy Diaz,Failover done,tracker\n")
+    assert main(["--store", str(store), "ingest", "csv", str(tmp_path / "late.csv"), "--quiet"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "--store", str(store), "metrics", "INC-8", "--json")
+    assert code == 0
+    m = json.loads(out)
+    assert m["mitigated_at"] == "2024-05-03T10:45:00Z"  # kept as the data says
+    assert m["data_quality"] == [{
+        "incident_id": "INC-8", "earlier": "mitigated_at", "later": "resolved_at",
+        "earlier_at": "2024-05-03T10:45:00Z", "later_at": "2024-05-03T10:30:00Z",
+        "seconds": 900.0,
+        "problem": "INC-8: Resolved (2024-05-03 10:30:00 UTC) comes 15 min before Mitigated "
+                   "(2024-05-03 10:45:00 UTC)"}]
+    assert m["time_to_mitigate"] is None and m["time_to_resolve"] is None
+    assert m["impact_duration"] is None and m["time_to_detect"] is None  # start = the trigger
+    assert m["time_to_acknowledge"] == 240
+    code, out, _ = run(capsys, "--store", str(store), "metrics", "INC-7", "--json")
+    assert json.loads(out)["data_quality"] == []
+
+
 def test_timeline_outputs(store, capsys):
     code, out, _ = run(capsys, "--store", str(store), "timeline", "INC-7", "--json")
     records = json.loads(out)

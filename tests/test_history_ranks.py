@@ -77,7 +77,7 @@ def test_reload_reranks_an_override_without_reading_the_past_again(store, tmp_pa
     view.reload()
     assert view._ranks()["time_to_acknowledge"]["percentile"] == 100.0  # 30 min: slowest
     assert len(reads) == 1
-    save_milestone(store, "C", "detected_at", "2025-01-15T09:50:00Z")  # a new window
+    save_milestone(store, "C", "detected_at", "2025-01-15T10:05:00Z")  # a new window
     view.reload()
     view._ranks()
     assert len(reads) == 2

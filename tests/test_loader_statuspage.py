@@ -21,7 +21,8 @@ def load(path: Path, **ctx) -> tuple[dict[str, dict], pd.DataFrame, list[dict]]:
 
 def timeline(events: pd.DataFrame, incident_id: str) -> list[tuple]:
     """The incident's updates as a reader sees them: by time, ties by seq."""
-    rows = events[events["incident_id"] == incident_id].sort_values(["at", "seq"])
+    rows = events[(events["incident_id"] == incident_id) & (events["kind"] == "status_update")]
+    rows = rows.sort_values(["at", "seq"])
     return list(zip(rows["event_id"].str.removeprefix("statuspage:"), rows["status"], rows["at"]))
 
 
@@ -50,12 +51,21 @@ def test_incidents_json_maps_incidents_and_their_updates(fixtures: Path) -> None
         ("d3w8n5k1p7qa", "investigating", utc("2024-02-20T07:50:12Z")),
         ("f6y1q9m4s2ht", "resolved", utc("2024-02-20T08:20:45.250Z")),
     ]
-    card_events = events[events["incident_id"] == CARD].sort_values("seq")
+    card_events = events[(events["incident_id"] == CARD)
+                         & (events["kind"] == "status_update")].sort_values("seq")
     assert list(card_events["seq"]) == [0, 1, 2, 3, 4]
     assert card_events["summary"].iloc[1] == ("The issue has been identified as a failed database "
                                               "failover and a fix is being implemented.")
-    # External communication with no person behind it, and no lifecycle made up.
-    assert set(events["kind"]) == {"status_update"}
+    # The page's own started_at and monitoring_at are the impact start and the mitigation;
+    # nothing else of the lifecycle is made up.
+    own = events[events["kind"] != "status_update"].sort_values(["incident_id", "at"])
+    assert list(zip(own["incident_id"], own["kind"], own["at"], own["event_id"])) == [
+        (CARD, "impact_started", utc("2024-02-20T18:14:03.300Z"), f"statuspage:{CARD}:started_at"),
+        (CARD, "mitigated", utc("2024-02-20T19:05:27.880Z"), f"statuspage:{CARD}:monitoring_at"),
+        (REPORTS, "impact_started", utc("2024-02-20T07:50:11.870Z"),
+         f"statuspage:{REPORTS}:started_at"),
+    ]  # REPORTS never went to monitoring: monitoring_at is null, so no mitigated event
+    assert set(events["kind"]) == {"status_update", "impact_started", "mitigated"}
     assert set(events["visibility"]) == {"external"}
     assert events["actor"].isna().all() and events["actor_type"].isna().all()
     raws = [json.loads(r) for r in card_events["raw"]]
@@ -86,7 +96,10 @@ def test_webhook_log_repeats_updates_without_duplicating_them(fixtures: Path) ->
     from_hooks, hook_events, _ = load(fixtures / "statuspage" / "webhooks.jsonl")
     from_list, list_events, _ = load(fixtures / "statuspage" / "incidents.json")
     # Four incident webhooks carry 1 + 2 + 4 + 5 updates; the component webhook carries none.
-    assert len(hook_events) == 5 and hook_events["event_id"].is_unique
+    # Plus the incident's started_at and monitoring_at, once each.
+    assert len(hook_events) == 7 and hook_events["event_id"].is_unique
+    assert hook_events["kind"].value_counts().to_dict() == {
+        "status_update": 5, "impact_started": 1, "mitigated": 1}
     assert timeline(hook_events, CARD) == timeline(list_events, CARD)
     assert from_hooks[CARD]["status"] == "resolved"  # the latest copy of the incident wins
 
@@ -101,7 +114,7 @@ def test_reloading_gives_the_same_ids(fixtures: Path) -> None:
 def test_incident_option_and_severity_map(fixtures: Path) -> None:
     incidents, events, aliases = load(fixtures / "statuspage" / "incidents.json", incident_id="INC-9",
                                       config={"severity_map": {"critical": "SEV2"}})
-    assert set(events["incident_id"]) == {"INC-9"} and len(events) == 7
+    assert set(events["incident_id"]) == {"INC-9"} and len(events) == 10
     assert list(incidents) == ["INC-9"]
     assert sorted((a["incident_id"], a["external_id"]) for a in aliases) == [("INC-9", CARD), ("INC-9", REPORTS)]
     only_card = load(fixtures / "statuspage" / "incidents.json",

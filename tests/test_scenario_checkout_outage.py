@@ -46,7 +46,7 @@ EXPECTED: dict[str, object] = {
     "resolved_at": "2024-05-21T15:18:20Z",
     "reopened": 0,
     "is_resolved": True,
-    "time_to_detect": 0.0,
+    "time_to_detect": None,  # the start falls back to the very alert that detected it
     "time_to_acknowledge": 528.5,
     "time_to_mitigate": 3073.5,
     "time_to_resolve": 4778.5,
@@ -59,6 +59,7 @@ EXPECTED: dict[str, object] = {
     "escalations": 1,
     "handoffs": 1,
     "commander": None,
+    "data_quality": [],
 }
 # Fields of the incident row rather than of the timeline: the first source to ingest into a
 # linked-but-empty incident owns them (see test_link_first_then_ingest_gives_the_same_metrics).
@@ -135,9 +136,9 @@ def test_the_alertmanager_link_names_the_group_the_loader_derives():
 
 def test_one_timeline_from_four_sources(merged):
     timeline = timeline_of(merged)
-    assert len(timeline) == 41
+    assert len(timeline) == 43
     assert timeline.groupby("source").size().to_dict() == {
-        "pagerduty": 10, "slack": 22, "statuspage": 5, "alertmanager": 4}
+        "pagerduty": 10, "slack": 22, "statuspage": 7, "alertmanager": 4}
     kinds = timeline.groupby(["source", "kind"]).size().to_dict()
     assert kinds == {
         ("alertmanager", "alert_firing"): 2, ("alertmanager", "alert_resolved"): 2,
@@ -147,6 +148,8 @@ def test_one_timeline_from_four_sources(merged):
         ("pagerduty", "triggered"): 1,
         ("slack", "message"): 15, ("slack", "note"): 2, ("slack", "responder_joined"): 5,
         ("statuspage", "status_update"): 5,
+        # The page's started_at and monitoring_at: kept, but PagerDuty tells the lifecycle.
+        ("statuspage", "impact_started"): 1, ("statuspage", "mitigated"): 1,
     }
     assert timeline["at"].is_monotonic_increasing
     assert timeline["at"].iloc[0] == pd.Timestamp("2024-05-21T13:58:41.500000Z")
@@ -161,8 +164,9 @@ def test_no_event_is_duplicated(merged):
         incidents = set(store.incidents()["incident_id"])
     finally:
         store.close()
-    # 41 of this incident + 3 of inc-4650 + 3 of the older status page incident + 2 infra alerts
-    assert counts["events"] == len(everything) == 49
+    # 43 of this incident + 3 of inc-4650 + 4 of the older status page incident (3 updates
+    # and its started_at) + 2 infra alerts
+    assert counts["events"] == len(everything) == 52
     assert everything["event_id"].is_unique
     # The same happening told twice would show as the same (source, kind, time, text).
     assert not everything.duplicated(["source", "kind", "at", "summary"]).any()

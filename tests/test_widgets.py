@@ -125,7 +125,7 @@ def test_save_annotation_writes_deletes_and_refuses_unknown_fields(store: Store)
 
 @pytest.mark.parametrize("typed, saved", [
     ("2024-06-11T13:55:00Z", "2024-06-11T13:55:00Z"),
-    ("2024-06-11 15:55+01:00", "2024-06-11T14:55:00Z"),
+    ("2024-06-11 14:55+01:00", "2024-06-11T13:55:00Z"),
     ("2024-06-11T13:55:30.250", "2024-06-11T13:55:30.250000Z"),   # no offset: the box says UTC
 ])
 def test_save_milestone_stores_iso_utc(store: Store, typed: str, saved: str) -> None:
@@ -140,6 +140,26 @@ def test_a_bad_milestone_saves_nothing(store: Store, bad: str) -> None:
     with pytest.raises(SaveError, match="not a time"):
         save_milestone(store, "INC-7", "started_at", bad)
     assert store.annotations("INC-7") == {"started_at": "2024-06-11T13:55:00Z"}
+
+
+def test_a_milestone_out_of_order_is_refused_with_the_conflict_named(store: Store) -> None:
+    # INC-7: detected 14:02, acknowledged 14:07, mitigated 14:40, resolved 15:00.
+    with pytest.raises(SaveError) as refused:
+        save_milestone(store, "INC-7", "resolved_at", "2024-06-11T14:30:00Z")
+    assert str(refused.value) == (
+        "Resolved at 2024-06-11 14:30:00 UTC would come before Mitigated "
+        "(2024-06-11 14:40:00 UTC); milestones must stay in order")
+    with pytest.raises(SaveError, match=r"^Impact started at 2024-06-11 14:10:00 UTC would come "
+                       r"after Detected \(2024-06-11 14:02:00 UTC\) and Acknowledged "
+                       r"\(2024-06-11 14:07:00 UTC\); milestones must stay in order$"):
+        save_milestone(store, "INC-7", "started_at", "2024-06-11T14:10:00Z")
+    assert store.annotations("INC-7") == {}
+    # Weighed against the other hand-set milestones too: a mitigation moved to 14:20 makes
+    # a resolution at 14:30 fine.
+    save_milestone(store, "INC-7", "mitigated_at", "2024-06-11T14:20:00Z")
+    save_milestone(store, "INC-7", "resolved_at", "2024-06-11T14:30:00Z")
+    assert store.annotations("INC-7") == {"mitigated_at": "2024-06-11T14:20:00Z",
+                                          "resolved_at": "2024-06-11T14:30:00Z"}
 
 
 def test_clearing_a_milestone_and_unknown_milestones(store: Store) -> None:

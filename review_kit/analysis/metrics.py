@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..model import check_columns, normalise_severity, to_iso
+from .durations import DURATION_SPANS, measured_durations
 from .timeline import OrderedEvents, milestones_of, normalised, order_events
 
 __all__ = [
@@ -286,10 +287,6 @@ def _responders(ordered: OrderedEvents) -> list[list[str]]:
     return [first_names[bounds[i]:bounds[i + 1]].tolist() for i in range(n_incidents)]
 
 
-def _seconds_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
-    return (later - earlier).dt.total_seconds().astype("float64")
-
-
 # --- public API -----------------------------------------------------------------------------
 
 def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None, *,
@@ -298,9 +295,10 @@ def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None,
     """One row of review metrics per incident (columns ``METRIC_COLUMNS``), ordered by id.
 
     - milestones (``timeline.milestones``), ``reopened`` and ``is_resolved``;
-    - durations in seconds, NaN where a milestone is missing: ``time_to_detect`` (detected −
-      started), ``time_to_acknowledge``, ``time_to_mitigate`` and ``time_to_resolve`` (from
-      detected), ``impact_duration`` (mitigated − started);
+    - durations in seconds (``durations.measured_durations``: NaN where the data cannot
+      measure them, never 0 or negative): ``time_to_detect`` (detected − started),
+      ``time_to_acknowledge``, ``time_to_mitigate`` and ``time_to_resolve`` (from detected),
+      ``impact_duration`` (mitigated − started);
     - communication: ``time_to_first_update`` (first comms point − detected),
       ``longest_silence`` (largest gap in detected, comms points…, end of window; module
       docs say where the window of an unresolved incident ends) and ``cadence_breaches``
@@ -356,6 +354,7 @@ def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
     counts = lambda kind: np.bincount(ordered.inc[ordered.kind_is(kind)],  # noqa: E731
                                       minlength=n_incidents).astype("int64")
 
+    durations = measured_durations(marks)
     out = pd.DataFrame({
         "incident_id": marks["incident_id"],
         "title": fields["title"], "severity": fields["severity"],
@@ -364,11 +363,7 @@ def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
         "acknowledged_at": marks["acknowledged_at"], "mitigated_at": marks["mitigated_at"],
         "resolved_at": marks["resolved_at"],
         "reopened": marks["reopened"], "is_resolved": marks["is_resolved"],
-        "time_to_detect": _seconds_between(marks["detected_at"], marks["started_at"]),
-        "time_to_acknowledge": _seconds_between(marks["acknowledged_at"], marks["detected_at"]),
-        "time_to_mitigate": _seconds_between(marks["mitigated_at"], marks["detected_at"]),
-        "time_to_resolve": _seconds_between(marks["resolved_at"], marks["detected_at"]),
-        "impact_duration": _seconds_between(marks["mitigated_at"], marks["started_at"]),
+        **{name: durations[name] for name in DURATION_SPANS},
         "time_to_first_update": first_update,
         "longest_silence": longest,
         "cadence_breaches": breaches.astype("int64"),

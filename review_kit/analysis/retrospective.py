@@ -12,8 +12,9 @@ import pandas as pd
 
 from ..config import load_config
 from ..model import KEY_EVENT_PREFIX, MILESTONE_OVERRIDES, RESPONDER_ACTOR_KINDS, parse_timestamp
+from .durations import order_findings
 from .metrics import CadencePolicy, communication_gaps, compute_metrics
-from .timeline import build_timeline
+from .timeline import MILESTONES, build_timeline
 
 
 class IncidentReader(Protocol):
@@ -46,6 +47,9 @@ class IncidentData:
     gaps: pd.DataFrame
     cadence: CadencePolicy
     key_events: list[str] = field(default_factory=list)
+    # Milestones out of order (durations.order_findings): the data-quality list.
+    findings: pd.DataFrame = field(default_factory=lambda: order_findings(
+        pd.DataFrame(columns=["incident_id", *MILESTONES])))
 
     @property
     def incident_id(self) -> str:
@@ -86,6 +90,7 @@ def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, 
     policy = cadence_policy(config)
     incidents = pd.DataFrame([incident])
     metrics_frame = compute_metrics(timeline, incidents, overrides=overrides, cadence=policy)
+    findings = order_findings(metrics_frame)
     if metrics_frame.empty:
         metrics = {"incident_id": incident_id}
         gaps = pd.DataFrame()
@@ -96,7 +101,7 @@ def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, 
     return IncidentData(
         incident=incident, timeline=timeline, annotations=annotations,
         action_items=store.action_items(incident_id), metrics=metrics, gaps=gaps,
-        cadence=policy, key_events=key_event_ids(annotations),
+        cadence=policy, key_events=key_event_ids(annotations), findings=findings,
     )
 
 

@@ -20,10 +20,17 @@ De-duplication (``build_timeline``), in two steps:
    Messages, notes, updates and alerts are never merged this way: two identical chat
    messages a second apart are two messages.
 
-Milestones (``milestones``) follow DESIGN.md, "Milestones and per-incident metrics". An
-incident "known only from a status page" is one with no event of ``LIFECYCLE_KINDS``: alerts,
-chat and notes are not the incident's lifecycle, so a status page may still stand in for
-detection and resolution next to them. Hand-set milestones (annotations) replace derived ones.
+Milestones (``milestones``) follow DESIGN.md, "Milestones and per-incident metrics". A
+status page stands in for an incident whose lifecycle no other source tells (no event of
+``LIFECYCLE_KINDS`` from a source outside ``STATUS_PAGE_SOURCES``), milestone by milestone:
+its first update that does not already say the incident is over (``PAGE_CLOSED_STATUSES``)
+is the detection when there is no ``alert_firing`` or ``triggered`` event,
+its first ``resolved`` update the resolution when there is no ``resolved`` or ``reopened``
+event. The page's own lifecycle events (Statuspage's ``started_at`` as ``impact_started``,
+``monitoring_at`` as ``mitigated``) count for such an incident and leave the fallbacks for
+the other milestones in place; where another source tells the lifecycle they are what the
+page told customers, and do not count. Hand-set milestones (annotations) replace derived ones. When a duration between
+milestones is unknown is ``durations``' business.
 """
 from __future__ import annotations
 
@@ -37,16 +44,22 @@ from ..errors import InputError, TimestampError
 from ..model import MILESTONE_OVERRIDES, check_columns, parse_timestamp, parse_timestamps
 
 __all__ = [
-    "DUPLICATE_WINDOW_SECONDS", "LIFECYCLE_KINDS", "MILESTONE_COLUMNS", "OrderedEvents",
+    "DUPLICATE_WINDOW_SECONDS", "LIFECYCLE_KINDS", "MILESTONES", "MILESTONE_COLUMNS",
+    "OrderedEvents",
     "build_timeline", "milestones", "milestones_of", "normalised", "order_events",
 ]
 
 # Kinds that mark the incident's own lifecycle in an incident tool (PagerDuty, Opsgenie,
-# incident.io…). Only these are merged across records, and an incident with none of them
-# is "known only from a status page" for the milestone fallbacks.
+# incident.io…). Only these are merged across records.
 LIFECYCLE_KINDS: frozenset[str] = frozenset(
     {"triggered", "acknowledged", "mitigated", "resolved", "reopened"})
+# Sources that are a public status page: their updates may stand in for milestones.
+STATUS_PAGE_SOURCES: frozenset[str] = frozenset({"statuspage"})
+# Status-page statuses that say the incident is over (Statuspage's; maintenances' too).
+PAGE_CLOSED_STATUSES: tuple[str, ...] = ("resolved", "postmortem", "completed")
 DUPLICATE_WINDOW_SECONDS: float = 2.0
+MILESTONES: tuple[str, ...] = (
+    "started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
 MILESTONE_COLUMNS: tuple[str, ...] = (
     "incident_id", "started_at", "detected_at", "acknowledged_at", "mitigated_at",
     "resolved_at", "reopened", "is_resolved",
@@ -327,14 +340,14 @@ def _or(*candidates: np.ndarray) -> np.ndarray:
     return out
 
 
-def _status_is(ordered: OrderedEvents, status: str) -> np.ndarray:
+def _status_is(ordered: OrderedEvents, *statuses: str) -> np.ndarray:
     mask = ordered.kind_is("status_update")
     if not mask.any():
         return np.zeros(len(ordered), dtype=bool)
     rows = np.flatnonzero(mask)
     # Only status updates carry a status: look at those rows, not the whole column.
     codes, values = pd.factorize(pd.Series(ordered.column("status", rows), dtype=object))
-    mask[rows] = np.isin(codes, np.flatnonzero(normalised(values) == status))
+    mask[rows] = np.isin(codes, np.flatnonzero(np.isin(normalised(values), list(statuses))))
     return mask
 
 
@@ -394,7 +407,17 @@ def milestones_of(ordered: OrderedEvents, overrides: pd.DataFrame | Mapping | No
                   ) -> pd.DataFrame:
     """``milestones`` for events already put in order by ``order_events``."""
     first = lambda *kinds: _first(ordered, ordered.kind_is(*kinds))  # noqa: E731
-    started = _or(first("impact_started"), first("alert_firing"), first("triggered"))
+    # A status page stands in only where no other source tells the lifecycle (no event of
+    # LIFECYCLE_KINDS from outside STATUS_PAGE_SOURCES), and then milestone by milestone.
+    # Where another source tells it, the page is communication only: its own impact start
+    # and mitigation (Statuspage's started_at, monitoring_at) are what it told customers.
+    source, sources = ordered.codes("source")
+    from_page = np.isin(source, np.flatnonzero(np.isin(normalised(sources),
+                                                       list(STATUS_PAGE_SOURCES))))
+    page_only = _first(ordered, ordered.kind_is(*LIFECYCLE_KINDS) & ~from_page) == _NAT
+    counted = ~from_page | page_only[ordered.inc]
+    impact_started = _first(ordered, ordered.kind_is("impact_started") & counted)
+    started = _or(impact_started, first("alert_firing"), first("triggered"))
     detected = first("alert_firing", "triggered")
     acknowledged = first("acknowledged")
 
@@ -406,14 +429,14 @@ def milestones_of(ordered: OrderedEvents, overrides: pd.DataFrame | Mapping | No
     reopened = np.bincount(ordered.inc[ordered.kind_is("reopened")],
                            minlength=len(ordered.incidents))
 
-    updates = ordered.kind_is("status_update")
-    # A status page stands in only for an incident with no lifecycle of its own.
-    own_lifecycle = _first(ordered, ordered.kind_is(*LIFECYCLE_KINDS)) != _NAT
-    page_only = ~own_lifecycle
-    first_update = _first(ordered, updates)
+    # An update that already says the incident is over is its resolution, not its detection:
+    # an incident posted after the fact has no detection time on the page.
+    first_update = _first(ordered, ordered.kind_is("status_update")
+                          & ~_status_is(ordered, *PAGE_CLOSED_STATUSES))
     first_page_resolved = _first(ordered, _status_is(ordered, "resolved"))
     detected = np.where(page_only & (detected == _NAT), first_update, detected)
-    resolved = np.where(page_only & (resolved == _NAT), first_page_resolved, resolved)
+    own_resolution = (last_resolved >= 0) | (last_reopened >= 0)
+    resolved = np.where(page_only & ~own_resolution, first_page_resolved, resolved)
 
     table = _override_table(overrides)
     started = _apply_overrides(table, ordered.incidents, "started_at", started)
@@ -421,8 +444,8 @@ def milestones_of(ordered: OrderedEvents, overrides: pd.DataFrame | Mapping | No
     acknowledged = _apply_overrides(table, ordered.incidents, "acknowledged_at", acknowledged)
     resolved = _apply_overrides(table, ordered.incidents, "resolved_at", resolved)
     # Mitigation falls back to resolution, so it follows a hand-corrected resolved_at.
-    mitigated = _or(first("mitigated"), _first(ordered, _status_is(ordered, "monitoring")),
-                    resolved)
+    mitigated = _or(_first(ordered, ordered.kind_is("mitigated") & counted),
+                    _first(ordered, _status_is(ordered, "monitoring")), resolved)
     mitigated = _apply_overrides(table, ordered.incidents, "mitigated_at", mitigated)
 
     def times(values: np.ndarray) -> pd.Series:
@@ -451,10 +474,11 @@ def milestones(events: pd.DataFrame,
     triggered; ``detected_at`` = earliest alert_firing or triggered; ``acknowledged_at`` =
     earliest acknowledged; ``resolved_at`` = the last resolved, unless a reopened follows
     it (then unresolved); ``mitigated_at`` = earliest mitigated, else the first status
-    update whose status is ``monitoring``, else ``resolved_at``. An incident with no
-    lifecycle events (``LIFECYCLE_KINDS``) of its own, known only from a status page, takes
-    ``detected_at`` from its first status update and ``resolved_at`` from its first
-    ``resolved`` status update.
+    update whose status is ``monitoring``, else ``resolved_at``. Status-page fallbacks, for
+    an incident whose lifecycle no other source tells, one milestone at a time: with no
+    ``alert_firing`` or ``triggered`` event ``detected_at`` is the first status update not
+    already resolved (an incident posted after the fact has no detection time); with
+    no ``resolved`` or ``reopened`` event ``resolved_at`` is the first ``resolved`` one.
 
     ``overrides`` are milestones a facilitator set by hand, replacing the derived ones: a
     frame with columns (incident_id, field, value), such as the annotations table (fields

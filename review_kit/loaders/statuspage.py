@@ -22,8 +22,11 @@ Mapping:
 - Scheduled maintenances are loaded the same way, their updates included, but their
   incident status is prefixed `maintenance:` (`maintenance:completed`) so reviews and trends
   can tell them from incidents.
-- No lifecycle events (triggered, resolved) are made up from the page: when it is the only
-  source, the milestone rules fall back to the status updates themselves.
+- The incident's own `started_at` (impact start; older pages lack it) is an `impact_started`
+  event and its `monitoring_at` a `mitigated` event (source ids `<id>:started_at`,
+  `<id>:monitoring_at`). No other lifecycle events (triggered, resolved) are made up from the
+  page: when it is the only source, the milestone rules fall back to the status updates
+  themselves, milestone by milestone.
 """
 from __future__ import annotations
 
@@ -161,6 +164,18 @@ def _load_incident(path: Path, ctx: LoadContext, out: BatchCollector, severities
                        "status": update.get("status"), "summary": update.get("body"),
                        "visibility": "external", "raw": dict(update),
                        "source_id": update_id}, update_where)
+    # The page's own milestone fields: an impact start the author may have set apart from
+    # the first update (backdated for an incident posted after the fact), and the moment
+    # the page went to monitoring. Before the updates at a tie, the start; after, the rest.
+    for field, kind, seq in (("started_at", "impact_started", -1),
+                             ("monitoring_at", "mitigated", len(timed))):
+        at = _time(path, incident.get(field), ctx, f"{where}.{field}")
+        if at is None or out.seen(f"{incident_id}:{statuspage_id}:{field}"):
+            continue
+        out.add_event({"incident_id": incident_id, "at": at, "seq": seq, "kind": kind,
+                       "summary": f"Statuspage {field}", "visibility": "external",
+                       "raw": {"id": statuspage_id, field: incident.get(field)},
+                       "source_id": f"{statuspage_id}:{field}"}, f"{where}.{field}")
 
 
 def _require(path: Path, record: Mapping, key: str, where: str) -> Any:

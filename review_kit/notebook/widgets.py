@@ -21,6 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from ..analysis.durations import refused_override
 from ..errors import ReviewKitError, TimestampError
 from ..model import (
     ACTION_ITEM_STATUSES,
@@ -115,12 +116,20 @@ def save_milestone(store: Store, incident_id: str, milestone: str, value: Any,
                    author: str | None = None) -> pd.Timestamp | None:
     """Set a milestone by hand (blank clears the override, so the derived time applies again).
 
-    The value is checked before anything is written: a bad one raises SaveError and the store
+    The value is checked before anything is written: a bad one, or one that would put the
+    milestones out of order (``durations.refused_override``), raises SaveError and the store
     is unchanged. Saved as ISO 8601 UTC text with a ``Z``.
     """
     if milestone not in MILESTONE_OVERRIDES:
         raise SaveError(f"unknown milestone {milestone!r}; one of {', '.join(MILESTONE_OVERRIDES)}")
     stamp = parse_milestone(value)
+    if stamp is not None:
+        incident_id = store.incident(incident_id)["incident_id"]
+        refused = refused_override(store.events(incident_id, with_raw=False),
+                                   store.annotations(incident_id), incident_id, milestone, stamp,
+                                   MILESTONE_LABELS)
+        if refused:
+            raise SaveError(refused)
     store.set_annotation(incident_id, milestone, None if stamp is None else to_iso(stamp),
                          author=_author(author))
     return stamp
