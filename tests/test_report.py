@@ -385,7 +385,8 @@ def test_with_the_metrics_modules_own_rows() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [
     (None, "—"), (float("nan"), "—"), (0, "0 s"), (45, "45 s"), (59.6, "1 min"),
     (60, "1 min"), (252, "4 min 12 s"), (3600, "1 h"), (3900, "1 h 5 min"),
-    (3959, "1 h 5 min"), (86400, "1 d"), (183600, "2 d 3 h"), (-90, "-1 min 30 s"),
+    (3959, "1 h 6 min"), (2700, "45 min"), (5280, "1 h 28 min"), (599.6, "10 min"),
+    (86400, "1 d"), (183600, "2 d 3 h"), (-90, "-1 min 30 s"),
 ])
 def test_format_duration(seconds, text) -> None:  # noqa: ANN001
     assert format_duration(seconds) == text

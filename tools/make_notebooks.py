@@ -60,9 +60,10 @@ RETRO = [
 ]
 
 TRENDS = [
-    ("md", "# Incident trends\n\nIncident durations are heavy-tailed: this report shows medians and "
-           "90th percentiles with bootstrap intervals, compares periods with a rank test, and says "
-           "plainly when a change cannot be told apart from noise."),
+    ("md", "# Incident trends\n\nThe answer first: each headline figure this period against the one "
+           "before, with a 95% interval and a verdict. Incident durations are heavy-tailed, so "
+           "durations are medians with bootstrap intervals, compared with a rank test; a change "
+           "that cannot be told apart from noise is called so."),
     ("code", '# Parameters (papermill overrides these)\n'
              'store = ""  # empty: $REVIEW_KIT_STORE, else review-data/review.db\n'
              'since = ""  # YYYY-MM-DD, empty: from the first incident\n'
@@ -74,6 +75,8 @@ TRENDS = [
              "trends = TrendsView.open(store, since=since, until=until, output_dir=output_dir,\n"
              "                         group_by=group_by, compare=compare)\n"
              "trends.summary()"),
+    ("md", "## Each duration by group"),
+    ("code", "trends.comparisons_by_group()"),
     ("md", "## How many incidents"),
     ("code", "trends.counts_chart()"),
     ("code", "trends.rate_comparison()"),

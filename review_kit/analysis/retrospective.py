@@ -156,26 +156,59 @@ def ranks_among(history: pd.DataFrame, data: IncidentData, *, months: int = 12) 
     return ranks
 
 
-def responder_activity(timeline: pd.DataFrame) -> pd.DataFrame:
-    """Who acted, when first and last, and how often: one row per person, first active first.
+ACTION_COLUMNS = ["responder", "at", "kind", "escalation"]
+
+
+def responder_actions(timeline: pd.DataFrame) -> pd.DataFrame:
+    """Every act of a responder, one row each: (responder, at, kind, escalation).
 
     People are the actors of the responder kinds (bots and services left out) and the
-    assignees of escalations, as in the `responders` metric.
+    assignees of escalations (``escalation`` = 1: being escalated to is not an action of
+    theirs), as in the `responders` metric. The responder table and chart both read this.
     """
-    columns = ["responder", "first_activity", "last_activity", "actions", "escalated_to"]
     if timeline.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=ACTION_COLUMNS)
     people = timeline["actor_type"].isin(["bot", "service"]) == False  # noqa: E712 (NaN counts as a person)
     acting = timeline[timeline["kind"].isin(RESPONDER_ACTOR_KINDS) & people & timeline["actor"].notna()]
     acting = acting.assign(responder=acting["actor"].astype(str).str.strip(), escalation=0)
     escalated = timeline[(timeline["kind"] == "escalated") & timeline["target"].notna()]
     targets = escalated.assign(responder=escalated["target"].astype(str).str.split(r",\s*", regex=True)) \
         .explode("responder").assign(escalation=1)
-    rows = pd.concat([acting[["responder", "at", "escalation"]], targets[["responder", "at", "escalation"]]])
+    rows = pd.concat([acting[ACTION_COLUMNS], targets[ACTION_COLUMNS]])
     rows = rows[rows["responder"].astype(str).str.strip() != ""]
+    return rows.sort_values("at", kind="stable").reset_index(drop=True)
+
+
+def responder_activity(timeline: pd.DataFrame, actions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Who acted, when first and last, and how often: one row per person, first active first
+    (from `responder_actions`, given or computed)."""
+    columns = ["responder", "first_activity", "last_activity", "actions", "escalated_to"]
+    rows = responder_actions(timeline) if actions is None else actions
     if rows.empty:
         return pd.DataFrame(columns=columns)
     table = rows.groupby("responder", sort=False).agg(
         first_activity=("at", "min"), last_activity=("at", "max"),
         actions=("escalation", lambda s: int((s == 0).sum())), escalated_to=("escalation", "sum"))
-    return table.sort_values("first_activity").reset_index()[columns]
+    return table.sort_values("first_activity", kind="stable").reset_index()[columns]
+
+
+AUDIENCE_COLUMNS = ["audience", "gaps", "longest_silence", "limit_seconds", "breaches",
+                    "longest_breach_over"]
+
+
+def silences_by_audience(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Per audience (external, internal): the number of gaps, the longest silence, the
+    policy, the breaches and the longest time past the policy, all from the gap table the
+    communication audit lists, so its headline and its rows cannot disagree."""
+    if gaps is None or gaps.empty:
+        return pd.DataFrame(columns=AUDIENCE_COLUMNS)
+    frame = gaps.assign(over=(gaps["seconds"] - gaps["limit_seconds"]).where(
+        gaps["breach"].fillna(False).astype(bool)))
+    table = frame.groupby("audience", sort=False).agg(
+        gaps=("seconds", "size"), longest_silence=("seconds", "max"),
+        limit_seconds=("limit_seconds", "max"),
+        breaches=("breach", lambda s: int(s.fillna(False).astype(bool).sum())),
+        longest_breach_over=("over", "max")).reset_index()
+    order = {"external": 0, "internal": 1}
+    return table.sort_values("audience", key=lambda s: s.map(order).fillna(2),
+                             kind="stable").reset_index(drop=True)[AUDIENCE_COLUMNS]

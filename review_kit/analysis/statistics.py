@@ -19,8 +19,8 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
-    "Interval", "PeriodComparison", "RateComparison", "VERDICTS", "bootstrap_ci",
-    "compare_periods", "compare_rates", "log_spread", "min_detectable_ratio",
+    "Interval", "PeriodComparison", "RateComparison", "ShareComparison", "VERDICTS",
+    "bootstrap_ci", "compare_periods", "compare_rates", "compare_shares", "log_spread", "min_detectable_ratio",
     "needed_per_period", "point_estimate", "resample", "xmr",
 ]
 
@@ -361,6 +361,52 @@ def compare_rates(count_before: int, exposure_before: Any, count_after: int,
         verdict = "improved" if rate2 < rate1 else "worse"
     return RateComparison(c1, c2, e1, e2, rate1, rate2, ratio, to_ratio(low), to_ratio(high),
                           float(test.pvalue), verdict)
+
+
+@dataclass(frozen=True)
+class ShareComparison:
+    """Two shares (k of n) compared: the difference after − before with Newcombe's hybrid
+    Wilson interval and Fisher's exact test; lower is better."""
+
+    count_before: int
+    n_before: int
+    count_after: int
+    n_after: int
+    share_before: float
+    share_after: float
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    verdict: str
+
+
+def compare_shares(count_before: int, n_before: int, count_after: int, n_after: int,
+                   alpha: float = 0.05) -> ShareComparison:
+    """Compare two shares (breach rates, overdue shares): "improved" or "worse" only when
+    the interval of the difference excludes 0 and Fisher's exact test gives p < alpha.
+
+    >>> result = compare_shares(30, 100, 10, 100)
+    >>> result.verdict, round(result.difference, 2)
+    ('improved', -0.2)
+    """
+    k1, n1, k2, n2 = int(count_before), int(n_before), int(count_after), int(n_after)
+    p1 = k1 / n1 if n1 else math.nan
+    p2 = k2 / n2 if n2 else math.nan
+    if not (n1 and n2):
+        return ShareComparison(k1, n1, k2, n2, p1, p2, p2 - p1, math.nan, math.nan, math.nan,
+                               "not distinguishable")
+    level = 1 - alpha
+    l1, u1 = stats.binomtest(k1, n1).proportion_ci(level, method="wilson")
+    l2, u2 = stats.binomtest(k2, n2).proportion_ci(level, method="wilson")
+    difference = p2 - p1
+    low = difference - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    high = difference + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    p_value = float(stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
+    verdict = "not distinguishable"
+    if p_value < alpha and (low > 0 or high < 0):
+        verdict = "improved" if high < 0 else "worse"
+    return ShareComparison(k1, n1, k2, n2, p1, p2, difference, low, high, p_value, verdict)
 
 
 # --- control chart ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from .. import human
 from ..model import SEVERITIES, check_columns, parse_timestamp, parse_timestamps
 from .statistics import (
     PeriodComparison,
@@ -24,6 +25,7 @@ from .statistics import (
     bootstrap_ci,
     compare_periods,
     compare_rates,
+    compare_shares,
     needed_per_period,
     point_estimate,
     resample,
@@ -37,7 +39,7 @@ __all__ = [
     "title_tokens", "recurring_groups", "repeat_rate", "top_recurring",
     "action_item_follow_through", "overdue", "communication_trends", "responder_load",
     "group_order", "human_duration", "metric_label", "period_range", "last_two_periods",
-    "summary_sentences",
+    "summary_sentences", "HEADLINE_COLUMNS", "headline_figures",
 ]
 
 DURATION_METRICS: tuple[str, ...] = (
@@ -620,45 +622,25 @@ def _resolve_hours(metrics: pd.DataFrame) -> pd.Series:
 
 
 # --- sentences --------------------------------------------------------------------------------
-_UNITS = (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0))
-
-
-def _unit_for(seconds: float) -> tuple[str, float]:
-    magnitude = abs(seconds)
-    if magnitude >= 2 * 86400:
-        return _UNITS[0]
-    if magnitude >= 2 * 3600:
-        return _UNITS[1]
-    if magnitude >= 60:
-        return _UNITS[2]
-    return _UNITS[3]
-
-
 def _number(value: float) -> str:
     text = f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
     return text[:-2] if text.endswith(".0") else text
 
 
-def human_duration(seconds: float, unit: str | None = None) -> str:
-    """A duration as people say it: "45 s", "42 min", "3.5 h", "2.1 d".
+def human_duration(seconds: float) -> str:
+    """A duration as people say it: the one formatter of every output (`review_kit.human`).
 
-    >>> human_duration(2520), human_duration(12600), human_duration(45)
-    ('42 min', '3.5 h', '45 s')
+    >>> human_duration(2520), human_duration(5280), human_duration(45)
+    ('42 min', '1 h 28 min', '45 s')
     """
-    if seconds is None or not np.isfinite(seconds):
-        return "n/a"
-    name, size = next(u for u in _UNITS if u[0] == unit) if unit else _unit_for(seconds)
-    return f"{_number(seconds / size)} {name}"
+    return human.duration(seconds)
 
 
-def human_span(low: float, high: float, unit: str) -> str:
-    size = dict(_UNITS)[unit]
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "n/a"
-    low, high = low / size, high / size
-    # Both bounds with the same precision: "2.0–3.1", not "2–3.1".
-    digits = 1 if min(abs(low), abs(high)) < 10 else 0
-    return f"{low:.{digits}f}–{high:.{digits}f}"
+def human_span(low: float, high: float) -> str:
+    """An interval of two durations: "31 min – 55 min"; "—" when either end is unknown."""
+    if human.is_missing(low) or human.is_missing(high) or not (np.isfinite(low) and np.isfinite(high)):
+        return human.MISSING
+    return f"{human.duration(low)} – {human.duration(high)}"
 
 
 def metric_label(metric: str) -> str:
@@ -713,12 +695,10 @@ def summary_sentences(metrics: pd.DataFrame, compare: tuple[Any, Any],
 
 def _comparison_text(result: PeriodComparison, percent: int, alpha: float,
                      change: float) -> str:
-    after_unit, _ = _unit_for(result.after_value)
-    before_unit, _ = _unit_for(result.before_value)
     text = (f"median {human_duration(result.after_value)} ({percent}% CI "
-            f"{human_span(result.after_low, result.after_high, after_unit)}) against "
+            f"{human_span(result.after_low, result.after_high)}) against "
             f"{human_duration(result.before_value)} "
-            f"({human_span(result.before_low, result.before_high, before_unit)}) before: ")
+            f"({human_span(result.before_low, result.before_high)}) before: ")
     p = f"p = {result.p_value:.2g}" if result.p_value >= 0.001 else "p < 0.001"
     if result.verdict == "not distinguishable":
         text += "not distinguishable from noise at these volumes"
@@ -743,3 +723,99 @@ def _rate_sentence(result: RateComparison) -> str:
     p = f"p = {result.p_value:.2g}" if result.p_value >= 0.001 else "p < 0.001"
     direction = "fewer" if result.verdict == "improved" else "more"
     return text + f"{result.verdict}, {abs(result.ratio - 1) * 100:.0f}% {direction} ({p})."
+
+
+# --- the headline table ---------------------------------------------------------------------------
+HEADLINE_DURATIONS: tuple[str, ...] = (
+    "time_to_detect", "time_to_acknowledge", "time_to_mitigate", "time_to_resolve")
+HEADLINE_COLUMNS: tuple[str, ...] = (
+    "figure", "metric", "unit", "previous", "this", "change", "change_low", "change_high",
+    "verdict", "n_previous", "of_previous", "n_this", "of_this")
+
+
+def headline_figures(metrics: pd.DataFrame, compare: tuple[Any, Any],
+                     action_items: pd.DataFrame | None = None,
+                     has_cadence: pd.Series | None = None, *, n_boot: int = 2000,
+                     seed: int | None = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """The trend report's answer: each headline figure in two periods, compared.
+
+    ``compare`` is (previous, this), as for `summary_sentences`. One row per figure, in
+    this order: the incident count; the median time to detect, acknowledge, mitigate and
+    resolve; the communication breach rate (incidents with a cadence breach among those
+    whose severity has a cadence policy, ``has_cadence`` per metrics row: without it every
+    incident counts); the share of action items due in the period still open at its end.
+
+    Columns (``HEADLINE_COLUMNS``): figure, metric, unit ("count", "duration" in seconds or
+    "share" as a fraction), previous, this, change (this − previous; for the count the
+    relative change of the rate per day), change_low/change_high (its interval at 1 −
+    alpha), verdict ("improved", "worse", "not distinguishable", or "too few to compare"),
+    n_previous/n_this (measured) of of_previous/of_this (incidents or items in the period).
+    Lower is better for every figure. A figure nothing measured is NaN, never 0.
+    """
+    first, second = _range(compare[0]), _range(compare[1])
+    times = incident_times(metrics)
+    in_first, in_second = _in_range(times, first), _in_range(times, second)
+    rows: list[tuple] = []
+    rate = compare_rates(int(in_first.sum()), first[1] - first[0], int(in_second.sum()),
+                         second[1] - second[0], alpha)
+    rows.append(("Incidents", "incidents", "count", rate.count_before, rate.count_after,
+                 rate.ratio - 1 if rate.count_before else math.nan,
+                 rate.ratio_low - 1, rate.ratio_high - 1, rate.verdict,
+                 rate.count_before, rate.count_before, rate.count_after, rate.count_after))
+    rng = np.random.default_rng(seed)
+    for metric in HEADLINE_DURATIONS:
+        a = _values_in(metrics, metric, in_first)
+        b = _values_in(metrics, metric, in_second)
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        label = f"{metric_label(metric)} (median)"
+        if min(a.size, b.size) < 2:
+            before = float(np.median(a)) if a.size else math.nan
+            after = float(np.median(b)) if b.size else math.nan
+            rows.append((label, metric, "duration", before, after, after - before, math.nan,
+                         math.nan, "too few to compare", a.size, int(in_first.sum()), b.size,
+                         int(in_second.sum())))
+            continue
+        result = compare_periods(a, b, "median", n_boot, alpha, rng)
+        rows.append((label, metric, "duration", result.before_value, result.after_value,
+                     result.difference, result.ci_low, result.ci_high, result.verdict,
+                     result.before_n, int(in_first.sum()), result.after_n, int(in_second.sum())))
+    if "cadence_breaches" in metrics:
+        eligible = pd.Series(True, index=metrics.index) if has_cadence is None else \
+            has_cadence.reindex(metrics.index).fillna(False).astype(bool)
+        breaches = pd.to_numeric(metrics["cadence_breaches"], errors="coerce")
+        eligible &= breaches.notna()
+        breached = breaches.fillna(0) > 0
+        rows.append(_share_row("Communication breach rate", "breach_rate",
+                               int((breached & eligible & in_first).sum()),
+                               int((eligible & in_first).sum()),
+                               int((breached & eligible & in_second).sum()),
+                               int((eligible & in_second).sum()),
+                               int(in_first.sum()), int(in_second.sum()), alpha))
+    if action_items is not None:
+        rows.append(_overdue_row(action_items, first, second, alpha))
+    return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS))
+
+
+def _share_row(figure: str, metric: str, k1: int, n1: int, k2: int, n2: int, of1: int,
+               of2: int, alpha: float) -> tuple:
+    result = compare_shares(k1, n1, k2, n2, alpha)
+    verdict = result.verdict if (n1 and n2) else "too few to compare"
+    return (figure, metric, "share", result.share_before, result.share_after,
+            result.difference, result.low, result.high, verdict, n1, of1, n2, of2)
+
+
+def _overdue_row(action_items: pd.DataFrame, first: tuple[pd.Timestamp, pd.Timestamp],
+                 second: tuple[pd.Timestamp, pd.Timestamp], alpha: float) -> tuple:
+    """Action items due in each period, and of them those still open at the period's end."""
+    items = _action_items(action_items)
+    due = pd.to_datetime(items["due"], errors="coerce", utc=True) if "due" in items else \
+        pd.Series(pd.NaT, index=items.index, dtype="datetime64[ns, UTC]")
+    counts = []
+    for start, end in (first, second):
+        in_period = due.notna() & (due >= start) & (due < end)
+        closed_by_end = items["status"].isin(_CLOSED) & (
+            items["closed_at"].isna() | (items["closed_at"] <= end))
+        counts.append((int((in_period & ~closed_by_end).sum()), int(in_period.sum())))
+    (k1, n1), (k2, n2) = counts
+    return _share_row("Action items open past due", "overdue_share", k1, n1, k2, n2, n1, n2,
+                      alpha)

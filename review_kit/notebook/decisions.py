@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 
+from .. import human
 from ..model import ANNOTATION_FIELDS, MILESTONE_OVERRIDES, to_iso
-from ..report.labels import MILESTONE_LABELS, SECTION_LABELS
-from ..report.postmortem import safe_table_html
+from ..report.labels import MILESTONE_LABELS, SECTION_LABELS, kind_label
+from ..report.tables import html_table
 
 
 def redacted_column(values: pd.Series, redact: bool) -> pd.Series:
@@ -55,37 +56,40 @@ def static_summary(view: Any):
     sections = [(SECTION_LABELS.get(f, f), text(data.annotations[f]), text(authors.get(f)))
                 for f in ANNOTATION_FIELDS if data.annotations.get(f)]
     parts.append("<h4>Postmortem sections</h4>")
-    parts.append(safe_table_html(pd.DataFrame(sections, columns=["section", "text", "by"]))
+    parts.append(html_table(pd.DataFrame(sections, columns=["Section", "Text", "By"]))
                  if sections else "<p>No section written yet.</p>")
 
     milestones = pd.DataFrame({
-        "milestone": [MILESTONE_LABELS[m] for m in MILESTONE_OVERRIDES],
-        "at (UTC)": [to_iso(data.metrics.get(m)) or "—" for m in MILESTONE_OVERRIDES],
-        "source": ["set by hand" if data.annotations.get(m)
+        "Milestone": [MILESTONE_LABELS[m] for m in MILESTONE_OVERRIDES],
+        "Time (UTC)": [human.time(data.metrics.get(m)) for m in MILESTONE_OVERRIDES],
+        "Set by": ["set by hand" if data.annotations.get(m)
                    else "from the timeline" if to_iso(data.metrics.get(m)) else "not known"
                    for m in MILESTONE_OVERRIDES],
     })
-    parts += ["<h4>Milestones</h4>", safe_table_html(milestones)]
+    parts += ["<h4>Milestones</h4>", html_table(milestones, numeric=("Time (UTC)",))]
 
     timeline = data.timeline
     key = timeline[timeline["event_id"].astype(str).isin(set(data.key_events))]
     parts.append("<h4>Key events</h4>")
     if len(key):
-        parts.append(safe_table_html(pd.DataFrame({
-            "at (UTC)": stamp_text(key["at"]), "source": key["source"].astype(object),
-            "kind": key["kind"].astype(object), "actor": redacted_column(key["actor"], view.redact),
-            "summary": redacted_column(key["summary"], view.redact)})))
+        parts.append(html_table(pd.DataFrame({
+            "Time (UTC)": key["at"].map(human.time), "Source": key["source"].astype(object),
+            "Event": key["kind"].map(kind_label), "Who": redacted_column(key["actor"], view.redact),
+            "What": redacted_column(key["summary"], view.redact)}), numeric=("Time (UTC)",)))
     else:
         parts.append("<p>No key events marked yet.</p>")
 
     items = data.action_items
     parts.append("<h4>Action items</h4>")
     if len(items):
-        shown = items[["id", "title", "owner", "type", "priority", "due", "status", "url"]].astype(object)
-        shown = shown.where(shown.notna(), "")
+        shown = items[["title", "owner", "type", "priority", "due", "status", "url"]].astype(object)
+        shown = shown.where(shown.notna(), None)
         for column in ("title", "owner", "url"):
-            shown[column] = shown[column].map(text)
-        parts.append(safe_table_html(shown.rename(columns={"url": "tracker"})))
+            shown[column] = shown[column].map(lambda v: None if v is None else text(v))
+        shown["due"] = shown["due"].map(human.date)
+        parts.append(html_table(shown.rename(columns={
+            "title": "Action item", "owner": "Owner", "type": "Type", "priority": "Priority",
+            "due": "Due", "status": "Status", "url": "Tracker"})))
     else:
         parts.append("<p>No action items recorded yet.</p>")
     return HTML("\n".join(parts))

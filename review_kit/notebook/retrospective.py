@@ -8,9 +8,9 @@ import pandas as pd
 
 from ..analysis.retrospective import IncidentData, load_incident
 from ..config import load_config
-from ..model import to_iso
+from .. import human
 from ..paths import output_folder, write_file
-from ..report.labels import DURATION_LABELS, MILESTONE_LABELS
+from ..report.labels import DURATION_LABELS, MILESTONE_LABELS, kind_label
 from ..store import Store
 
 # 110 dpi: 1,320 px across, sharp on a screen and in the report; 150 took half as long again.
@@ -18,17 +18,14 @@ TIMELINE_DPI = 110
 RESPONDERS_DPI = 100
 
 
-def _table(frame: pd.DataFrame):
-    """A table as the report shows it: every cell escaped, no index, nothing truncated."""
+def _table(frame: pd.DataFrame, *, numeric: tuple[str, ...] = (), lead: str = "",
+           max_rows: int | None = None, more: str | None = None):
+    """A table as the report shows it (``report.tables``): words for headers, no index,
+    numbers right, "—" for unknown, every cell escaped once; ``lead`` is HTML before it."""
     from IPython.display import HTML
 
-    from ..report.postmortem import safe_table_html
-    return HTML(safe_table_html(frame))
-
-
-def _when(value: Any) -> str:
-    text = to_iso(value)
-    return "—" if text is None else text.replace("T", " ").replace("Z", " UTC")
+    from ..report.tables import html_table
+    return HTML(lead + html_table(frame, numeric=numeric, max_rows=max_rows, more=more))
 
 
 class RetrospectiveView:
@@ -90,20 +87,27 @@ class RetrospectiveView:
 
     def milestones_table(self):
         metrics = self.data.metrics
-        return _table(pd.DataFrame({"milestone": list(MILESTONE_LABELS.values()),
-                                    "at (UTC)": [_when(metrics.get(k)) for k in MILESTONE_LABELS]}))
+        return _table(pd.DataFrame({
+            "Milestone": list(MILESTONE_LABELS.values()),
+            "Time (UTC)": [human.time(metrics.get(k)) for k in MILESTONE_LABELS],
+            "Set by": ["the review" if self.data.annotations.get(k) else
+                       "the timeline" if not human.is_missing(metrics.get(k)) else "—"
+                       for k in MILESTONE_LABELS]}), numeric=("Time (UTC)",))
 
     def metrics_table(self):
-        from ..report.postmortem import format_duration
+        from ..analysis.retrospective import silences_by_audience
         metrics = self.data.metrics
-        rows = [(label, format_duration(metrics.get(key)), metrics.get(key))
-                for key, label in DURATION_LABELS.items()]
-        rows += [("Cadence breaches", str(metrics.get("cadence_breaches", 0)), metrics.get("cadence_breaches")),
-                 ("Responders", str(metrics.get("responder_count", 0)), metrics.get("responder_count")),
-                 ("Escalations", str(metrics.get("escalations", 0)), metrics.get("escalations")),
-                 ("Hand-offs", str(metrics.get("handoffs", 0)), metrics.get("handoffs")),
-                 ("Reopened", str(metrics.get("reopened", 0)), metrics.get("reopened"))]
-        return _table(pd.DataFrame(rows, columns=["measure", "value", "seconds / count"]))
+        rows = [(label, human.duration(metrics.get(key))) for key, label in DURATION_LABELS.items()
+                if key != "longest_silence"]
+        # Per audience, from the gap table the communication audit lists (one computation).
+        audiences = silences_by_audience(self.data.gaps)
+        rows += [(f"Longest silence, {a}", human.duration(v))
+                 for a, v in zip(audiences["audience"], audiences["longest_silence"])]
+        rows += [(label, human.count(metrics.get(key)))
+                 for key, label in (("cadence_breaches", "Cadence breaches"),
+                                    ("responder_count", "Responders"), ("escalations", "Escalations"),
+                                    ("handoffs", "Hand-offs"), ("reopened", "Reopened"))]
+        return _table(pd.DataFrame(rows, columns=["Measure", "Value"]), numeric=("Value",))
 
     def _ranks(self) -> dict:
         """This incident's durations ranked among the past ones of its severity. The past is
@@ -117,7 +121,6 @@ class RetrospectiveView:
 
     def against_history(self):
         """Each duration beside its rank among past incidents of the same severity."""
-        from ..report.postmortem import format_duration
         metrics, ranks = self.data.metrics, self._ranks()
         severity = self.data.incident.get("severity") or "unknown severity"
         rows = []
@@ -129,55 +132,83 @@ class RetrospectiveView:
             else:
                 verdict = (f"slower than {rank['percentile']:.0f}% of {rank['n']} {severity} incidents "
                            f"({rank['window']})")
-            rows.append((DURATION_LABELS[key], format_duration(metrics.get(key)), verdict))
-        return _table(pd.DataFrame(rows, columns=["measure", "this incident", "against history"]))
+            rows.append((DURATION_LABELS[key], human.duration(metrics.get(key)), verdict))
+        return _table(pd.DataFrame(rows, columns=["Measure", "This incident", "Against history"]),
+                      numeric=("This incident",))
 
     def communication_audit(self):
-        """Time to first update and every gap between updates against the cadence policy."""
+        """Time to first update, the longest silence per audience and every gap between
+        updates against the cadence policy: headline and table from one gap table."""
+        from html import escape
+
         from IPython.display import HTML
 
-        from ..report.postmortem import format_duration, safe_table_html
+        from ..analysis.retrospective import silences_by_audience
         gaps = self.data.gaps
-        first = format_duration(self.data.metrics.get("time_to_first_update"))
+        first = human.duration(self.data.metrics.get("time_to_first_update"))
         if gaps is None or gaps.empty:
-            return HTML(f"<p>Time to first update: {first}. No communication window (the incident "
-                        "has no detection or no resolution yet).</p>")
+            return HTML(f"<p>Time to first update: {escape(first)}. No communication window (the "
+                        "incident has no detection or no resolution yet).</p>")
+        audiences = silences_by_audience(gaps)
+        longest = human.listing([f"{a} {human.duration(v)}" for a, v in
+                                 zip(audiences["audience"], audiences["longest_silence"])])
+        breaches = int(audiences["breaches"].sum())
+        lead = (f"<p>Time to first update: <b>{escape(first)}</b>; longest silence: "
+                f"<b>{escape(longest)}</b>; <b>{breaches}</b> gap{'s' if breaches != 1 else ''} "
+                "longer than the policy.</p>")
         shown = pd.DataFrame({
-            "audience": gaps["audience"],
-            "from (UTC)": gaps["gap_start"].dt.strftime("%H:%M:%S"),
-            "to (UTC)": gaps["gap_end"].dt.strftime("%H:%M:%S"),
-            "silence": gaps["seconds"].map(format_duration),
-            "policy": gaps["limit_seconds"].map(lambda v: "none" if pd.isna(v) else f"every {format_duration(v)}"),
-            "breach": gaps["breach"].map({True: "BREACH", False: ""}),
+            "Audience": gaps["audience"].str.capitalize(),
+            "From (UTC)": gaps["gap_start"].map(human.time),
+            "To (UTC)": gaps["gap_end"].map(human.time),
+            "Silence": gaps["seconds"].map(human.duration),
+            "Policy": gaps["limit_seconds"].map(
+                lambda v: "none" if human.is_missing(v) else f"every {human.duration(v)}"),
+            "Past the policy": [human.duration(sec - lim) if bool(b) else ""
+                                for sec, lim, b in zip(gaps["seconds"], gaps["limit_seconds"],
+                                                       gaps["breach"].fillna(False))],
         })
-        breaches = int(gaps["breach"].sum())
-        return HTML(f"<p>Time to first update: <b>{first}</b>; longest silence: "
-                    f"<b>{format_duration(self.data.metrics.get('longest_silence'))}</b>; "
-                    f"<b>{breaches}</b> gap(s) longer than the policy.</p>" + safe_table_html(shown))
+        return _table(shown, numeric=("From (UTC)", "To (UTC)", "Silence", "Past the policy"),
+                      lead=lead, max_rows=40, more="the other gaps")
+
+    def _responder_actions(self) -> pd.DataFrame:
+        from ..analysis.retrospective import responder_actions
+        return responder_actions(self.data.timeline)
 
     def coordination(self):
-        """Responders with first and last activity and their number of actions."""
-        from IPython.display import HTML
-
+        """Responders with first and last activity and their number of actions (the same
+        rows the responder chart draws)."""
         from ..analysis.retrospective import responder_activity
-        from ..report.postmortem import safe_table_html
-        table = responder_activity(self.data.timeline)
+        table = responder_activity(self.data.timeline, self._responder_actions())
         metrics = self.data.metrics
         facts = (f"<p>Commander: <b>{self._html(metrics.get('commander') or 'not named')}</b>; "
-                 f"{metrics.get('responder_count', 0)} responders; {metrics.get('escalations', 0)} "
-                 f"escalations; {metrics.get('handoffs', 0)} hand-offs.</p>")
+                 f"{human.count(len(table))} responders; {human.count(metrics.get('escalations', 0))} "
+                 f"escalations; {human.count(metrics.get('handoffs', 0))} hand-offs.</p>")
         if table.empty:
+            from IPython.display import HTML
             return HTML(facts + "<p>No one is recorded acting on this incident.</p>")
-        shown = table.assign(responder=table["responder"].map(self._text),
-                             first_activity=table["first_activity"].dt.strftime("%H:%M:%S"),
-                             last_activity=table["last_activity"].dt.strftime("%H:%M:%S"))
-        return HTML(facts + safe_table_html(shown))
+        shown = pd.DataFrame({
+            "Responder": table["responder"].map(self._text),
+            "First activity (UTC)": table["first_activity"].map(human.time),
+            "Last activity (UTC)": table["last_activity"].map(human.time),
+            "Active for": (table["last_activity"] - table["first_activity"]).dt.total_seconds()
+            .map(human.duration),
+            "Actions": table["actions"].astype("int64"),
+            "Escalated to them": table["escalated_to"].astype("int64"),
+        })
+        return _table(shown, numeric=("First activity (UTC)", "Last activity (UTC)", "Active for"),
+                      lead=facts)
 
     def responder_chart(self):
         """Who acted when, shown from responders.png (drawn when its data changed)."""
         from IPython.display import Image
-        return Image(filename=str(self.responder_png()),
-                     alt=f"Responder activity over time in incident {self.incident_id}")
+        from ..analysis.retrospective import responder_activity
+        table = responder_activity(self.data.timeline, self._responder_actions())
+        busiest = table.sort_values("actions", ascending=False, kind="stable").head(3)
+        alt = (f"Responder activity in incident {self.incident_id}: one row per responder "
+               f"({len(table)}), a bar from first to last activity and a mark per action; most "
+               f"active: " + human.listing([f"{self._text(r)} ({a} actions)" for r, a in
+                                            zip(busiest["responder"], busiest["actions"])]) + ".")
+        return Image(filename=str(self.responder_png()), alt=alt)
 
     def _html(self, value: Any) -> str:
         from html import escape
@@ -190,8 +221,21 @@ class RetrospectiveView:
         if "svg" in self.figure_formats:  # SVG costs a drawing of its own: only on request
             from ..report.plots.timeline import save_figure
             save_figure(self._draw_timeline(), self.output_dir / "timeline", formats=("svg",))
-        return Image(filename=str(png), alt=f"Timeline of incident {self.incident_id}: events "
-                     "by lane, milestones, phases, updates and cadence breaches")
+        return Image(filename=str(png), alt=self._timeline_alt())
+
+    def _timeline_alt(self) -> str:
+        """What the timeline chart shows, in a sentence or two."""
+        from ..analysis.retrospective import silences_by_audience
+        events, metrics = self.data.timeline, self.data.metrics
+        sources = human.listing(sorted(events["source"].dropna().astype(str).unique()))
+        marks = [f"{MILESTONE_LABELS[k].lower()} {human.time(metrics.get(k), seconds=False)}"
+                 for k in MILESTONE_LABELS if not human.is_missing(metrics.get(k))]
+        audiences = silences_by_audience(self.data.gaps)
+        breaches = int(audiences["breaches"].sum()) if len(audiences) else 0
+        return (f"Timeline of incident {self.incident_id}: {human.count(len(events))} events from "
+                f"{sources}, one lane per source and a communication lane; milestones (UTC): "
+                f"{human.listing(marks)}; {breaches} update cadence "
+                f"breach{'es' if breaches != 1 else ''} shown in red.")
 
     # --- chart files ---------------------------------------------------------------------------
     # Each chart is drawn from what this view loaded, into a PNG keyed by those inputs: a PNG
@@ -209,8 +253,10 @@ class RetrospectiveView:
         events = self.data.timeline.drop(columns=["raw"], errors="ignore")
         return events.assign(actor=events["actor"].map(self._text)) if self.redact else events
 
-    def _chart_responders(self) -> list[str]:
-        return [str(self._text(p)) for p in (self.data.metrics.get("responders") or [])]
+    def _chart_actions(self) -> pd.DataFrame:
+        """What the responder chart draws: the rows the coordination table counts."""
+        actions = self._responder_actions().rename(columns={"responder": "actor"})
+        return actions.assign(actor=actions["actor"].map(lambda p: str(self._text(p))))
 
     def _draw_timeline(self, events=None, metrics=None):
         from ..report.plots.timeline import timeline_chart
@@ -232,26 +278,29 @@ class RetrospectiveView:
             from ..report.plots.timeline import responder_activity_chart
             return responder_activity_chart(events, responders)
 
-        events, responders = self._chart_events(), self._chart_responders()
+        events = self._chart_actions()
+        # First active first, as the coordination table lists them.
+        responders = list(dict.fromkeys(events["actor"].tolist()))
         key = chart_key("responders", RESPONDERS_DPI, events, responders)
         return chart_png(self.output_dir / "responders.png", key, draw, dpi=RESPONDERS_DPI)
 
-    def timeline_table(self, *, limit: int | None = 500):
-        """Every event in order; every source text escaped (and redacted when asked)."""
-        from IPython.display import HTML
-
-        from ..report.postmortem import safe_table_html
+    def timeline_table(self, *, limit: int | None = 500, visible: int = 100):
+        """Every event in order (the first ``visible`` shown, the rest up to ``limit`` behind a
+        details element); every source text escaped (and redacted when asked)."""
         frame = self.data.timeline
+        if limit is not None and len(frame) > limit:
+            note = (f"<p>The first {human.count(limit)} of {human.count(len(frame))} events; "
+                    "the explorer in the facilitator panel searches them all.</p>")
+            frame = frame.head(limit)
+        else:
+            note = ""
         shown = pd.DataFrame({
-            "at (UTC)": frame["at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-            "source": frame["source"], "kind": frame["kind"],
-            "actor": frame["actor"].map(self._text), "summary": frame["summary"].map(self._text),
+            "Time (UTC)": frame["at"].map(human.time), "Source": frame["source"],
+            "Event": frame["kind"].map(kind_label),
+            "Who": frame["actor"].map(self._text), "What": frame["summary"].map(self._text),
         })
-        note = ""
-        if limit is not None and len(shown) > limit:
-            note = f"<p>Showing the first {limit} of {len(shown)} events.</p>"
-            shown = shown.head(limit)
-        return HTML(note + safe_table_html(shown.fillna("")))
+        return _table(shown, numeric=("Time (UTC)",), lead=note, max_rows=visible,
+                      more=f"{human.count(len(shown) - visible)} more events")
 
     def facilitator(self):
         """The facilitator's panel (explorer, key events, milestones, postmortem sections,

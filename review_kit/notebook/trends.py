@@ -6,14 +6,16 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from .. import human
 from ..analysis import trends as tr
 from ..analysis.metrics import compute_metrics
 from ..analysis.retrospective import cadence_policy
 from ..config import load_config
 from ..model import MILESTONE_OVERRIDES, parse_timestamp
-from ..paths import output_folder, replacing
+from ..paths import output_folder, write_file
 from ..report.plots import trends as trend_plots
 from ..store import Store
 
@@ -76,86 +78,174 @@ class TrendsView:
         self.before, self.after = tr.last_two_periods(self.asof, self.freq)
 
     # --- cells -----------------------------------------------------------------------------
+    def headline(self) -> pd.DataFrame:
+        """The headline figures of the last period against the one before (one computation:
+        the summary table and its sentences are worded from this frame)."""
+        if not hasattr(self, "_headline"):
+            policy = cadence_policy(self.config)
+            has_cadence = self.metrics["severity"].map(
+                lambda sev: any(policy.limit(sev, audience) for audience in ("external", "internal"))
+                if isinstance(sev, str) else False) if "severity" in self.metrics else None
+            self._headline = tr.headline_figures(
+                self._with_created(), (self.before, self.after), self.action_items,
+                has_cadence=has_cadence, n_boot=self.n_boot)
+        return self._headline
+
     def summary(self):
+        """The answer first: the headline table and at most three sentences."""
+        from IPython.display import HTML
+
+        from ..report.trend_summary import summary_html
+        if self.metrics.empty:
+            return HTML("<p>No incidents in this window.</p>")
+        lead = (f"{human.count(len(self.metrics))} incidents from {self._first_day()} to "
+                f"{self._last_day()}; comparing {self.after} with {self.before}. Lower is better "
+                "for every figure; durations are medians with a 95% bootstrap interval.")
+        return HTML(summary_html(self.headline(), self.before, self.after, lead))
+
+    def comparisons_by_group(self):
+        """Each duration compared between the two periods, per group, as sentences."""
         from IPython.display import HTML
         if self.metrics.empty:
             return HTML("<p>No incidents in this window.</p>")
         sentences = tr.summary_sentences(self.metrics, (self.before, self.after), by=self.group_by,
                                          n_boot=self.n_boot)
-        span = (f"{len(self.metrics)} incidents from {self._first_day()} to {self._last_day()}; "
-                f"comparing {self.after} with {self.before}.")
-        items = "".join(f"<li>{escape(s)}</li>" for s in sentences)
-        return HTML(f"<p>{escape(span)}</p><ul>{items}</ul>")
+        items = "".join(f"<li>{escape(s)}</li>" for s in sentences[1:])
+        return HTML(f"<details><summary>{len(sentences) - 1} comparisons by "
+                    f"{escape(self.group_by or 'group')}</summary><ul>{items}</ul></details>")
 
     def _first_day(self) -> str:
-        return str(tr.incident_times(self._with_created()).min())[:10]
+        return human.date(tr.incident_times(self._with_created()).min())
 
     def _last_day(self) -> str:
-        return str(tr.incident_times(self._with_created()).max())[:10]
+        return human.date(tr.incident_times(self._with_created()).max())
+
+    def _data_end(self) -> pd.Timestamp | None:
+        times = tr.incident_times(self._with_created()).dropna()
+        return None if times.empty else times.max()
 
     def _with_created(self) -> pd.DataFrame:
         return self.metrics.merge(self.incidents[["incident_id", "created_at"]], on="incident_id", how="left")
+
+    def _chart(self, figure, name: str, alt: str):
+        """A chart as the report shows it: saved beside the report, shown with its alt text."""
+        import io
+
+        from IPython.display import Image
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100, facecolor="white")
+        write_file(self.output_dir / f"{name}.png", buffer.getvalue())
+        return Image(data=buffer.getvalue(), format="png", alt=alt)
 
     def counts_table(self, freq: str = "M") -> pd.DataFrame:
         return tr.incident_counts(self._with_created(), freq=freq, by=self.group_by)
 
     def counts_chart(self, freq: str = "M"):
-        figure = trend_plots.counts_chart(self.counts_table(freq), title="Incidents per month")
-        with replacing(self.output_dir / "incident_counts.png") as partial:
-            figure.savefig(partial, format="png", dpi=110)
-        return figure
+        counts = self.counts_table(freq)
+        partial = _partial_period(counts.index, self.asof)
+        figure = trend_plots.counts_chart(counts, title="Incidents per month", partial=partial)
+        busiest = counts.sum(axis=1).idxmax() if len(counts) else None
+        alt = (f"Stacked bars of incidents per month by {self.group_by or 'group'}, "
+               f"{len(counts)} months from {counts.index.min()} to {counts.index.max()}; "
+               f"busiest month {busiest} with {int(counts.sum(axis=1).max())} incidents"
+               + (f"; {partial} is partial (data to {human.date(self.asof)})" if partial is not None else "")
+               + ".") if len(counts) else "No incidents to count."
+        return self._chart(figure, "incident_counts", alt)
 
-    def rate_comparison(self) -> pd.DataFrame:
+    def rate_comparison(self):
         """Incidents per day in the two compared periods, with the exact (binomial) test."""
         result = tr.rate_comparison(self._with_created(), self.before, self.after)
-        return pd.DataFrame([{
-            "period": f"{self.before} → {self.after}",
-            "incidents": f"{result.count_before} → {result.count_after}",
-            "per day": f"{result.rate_before:.2f} → {result.rate_after:.2f}",
-            "ratio (95% CI)": f"{result.ratio:.2f} ({result.ratio_low:.2f}–{result.ratio_high:.2f})",
-            "p value": round(result.p_value, 3), "verdict": result.verdict}])
+        return _table(pd.DataFrame([{
+            "Periods": f"{self.before} → {self.after}",
+            "Incidents": f"{human.count(result.count_before)} → {human.count(result.count_after)}",
+            "Per week": f"{human.number(result.rate_before * 7)} → {human.number(result.rate_after * 7)}",
+            "Rate ratio (95% interval)": (
+                f"{human.number(result.ratio, 2)} ({human.number(result.ratio_low, 2)} to "
+                f"{human.number(result.ratio_high, 2)})" if np.isfinite(result.ratio) else human.MISSING),
+            "p value": human.number(result.p_value, 3), "Verdict": result.verdict}]),
+            numeric=("Incidents", "Per week", "Rate ratio (95% interval)", "p value"))
 
-    def duration_table(self) -> pd.DataFrame:
+    def duration_table(self):
         """Median and p90 of each duration with 95% bootstrap intervals, in people's units;
         the mean stands only beside them."""
         table = tr.duration_table(self.metrics, by=self.group_by, n_boot=self.n_boot)
 
         def with_interval(row: pd.Series, stat: str) -> str:
             if not row["n"] or pd.isna(row[stat]):
-                return "n/a"
-            unit = tr.human_duration(row[stat]).split()[-1]
-            return f"{tr.human_duration(row[stat], unit)} ({tr.human_span(row[stat + '_low'], row[stat + '_high'], unit)})"
+                return human.MISSING
+            return f"{human.duration(row[stat])} ({tr.human_span(row[stat + '_low'], row[stat + '_high'])})"
 
-        return pd.DataFrame({
-            "measure": table["metric"].map(tr.metric_label), "group": table["group"], "n": table["n"],
-            "median (95% CI)": table.apply(with_interval, axis=1, stat="median"),
-            "p90 (95% CI)": table.apply(with_interval, axis=1, stat="p90"),
-            "mean": table["mean"].map(tr.human_duration),
-        })
+        return _table(pd.DataFrame({
+            "Measure": table["metric"].map(tr.metric_label), "Group": table["group"],
+            "Measured": table["n"],
+            "Median (95% interval)": table.apply(with_interval, axis=1, stat="median"),
+            "p90 (95% interval)": table.apply(with_interval, axis=1, stat="p90"),
+            "Mean": table["mean"].map(human.duration),
+        }), numeric=("Median (95% interval)", "p90 (95% interval)", "Mean"))
 
     def duration_distributions(self, metric: str = "time_to_resolve"):
-        return trend_plots.ecdf_chart(self.metrics, metric, by=self.group_by)
+        values = pd.to_numeric(self.metrics[metric], errors="coerce")
+        alt = (f"{tr.metric_label(metric)}: share of incidents (y) that took at most a given time "
+               f"(x, log scale), one curve per {self.group_by or 'group'}; {int(values.notna().sum())} "
+               f"incidents measured, overall median {human.duration(values.median())}.")
+        return self._chart(trend_plots.ecdf_chart(self.metrics, metric, by=self.group_by),
+                           f"distribution_{metric}", alt)
 
     def duration_boxes(self, metric: str = "time_to_resolve"):
-        return trend_plots.box_chart(self.metrics, metric, by=self.group_by)
+        values = pd.to_numeric(self.metrics[metric], errors="coerce")
+        alt = (f"Box plots of {tr.metric_label(metric).lower()} per {self.group_by or 'group'} "
+               f"(log scale; median labelled on each box, whiskers at the 5th and 95th "
+               f"percentiles); overall median {human.duration(values.median())} over "
+               f"{int(values.notna().sum())} incidents.")
+        return self._chart(trend_plots.box_chart(self.metrics, metric, by=self.group_by),
+                           f"boxes_{metric}", alt)
 
     def median_over_time(self, metric: str = "time_to_mitigate"):
         over_time = tr.median_over_time(self.metrics, metric, freq=self.freq, n_boot=self.n_boot)
-        return trend_plots.median_chart(over_time, metric)
+        partial = _partial_period(pd.Index(over_time["period"].unique()), self.asof)
+        measured = over_time[over_time["n"] > 0]
+        alt = (f"Median {tr.metric_label(metric).lower()} per period with its 95% interval, "
+               f"{measured['period'].nunique()} periods with data"
+               + (f"; last: {measured['period'].iloc[-1]}, {human.duration(measured['median'].iloc[-1])}"
+                  if len(measured) else "") + (f"; {partial} is partial" if partial is not None else "")
+               + "; periods without incidents are left empty.")
+        return self._chart(trend_plots.median_chart(over_time, metric, partial=partial),
+                           f"median_{metric}", alt)
 
     def control_chart(self, metric: str = "time_to_resolve"):
-        return trend_plots.xmr_chart(tr.control_chart(self.metrics, metric), metric)
+        chart = tr.control_chart(self.metrics, metric)
+        out = int(chart["out_of_control"].sum()) if len(chart) else 0
+        alt = (f"XmR control chart of {tr.metric_label(metric).lower()} for {len(chart)} incidents "
+               f"by date (log scale) with the centre line and control limits, and the moving "
+               f"range below; {out} incident{'s' if out != 1 else ''} outside the limits"
+               + (": " + human.listing(chart.loc[chart['out_of_control'], 'incident_id'].astype(str).head(5))
+                  if out else "") + ".")
+        return self._chart(trend_plots.xmr_chart(chart, metric), f"control_{metric}", alt)
 
-    def recurrence(self, threshold: float = 0.5) -> pd.DataFrame:
+    def recurrence(self, threshold: float = 0.5):
         groups = tr.recurring_groups(self.incidents, threshold=threshold)
         self._groups = groups
-        return tr.top_recurring(self.incidents, groups)
+        table = tr.top_recurring(self.incidents, groups)
+        if table.empty:
+            from IPython.display import HTML
+            return HTML("<p>No service had two incidents with alike titles.</p>")
+        return _table(pd.DataFrame({
+            "Service": table["service"], "Latest title": table["title"],
+            "Incidents": table["incidents"], "First seen": table["first_seen"].map(human.date),
+            "Last seen": table["last_seen"].map(human.date),
+            "Worst severity": table["worst_severity"],
+            "Incident ids": table["incident_ids"].map(_short_list),
+        }), numeric=("First seen", "Last seen"))
 
-    def repeat_rate(self, threshold: float = 0.5) -> pd.DataFrame:
+    def repeat_rate(self, threshold: float = 0.5):
         groups = getattr(self, "_groups", None)
         if groups is None:
             groups = tr.recurring_groups(self.incidents, threshold=threshold)
-        return tr.repeat_rate(self.incidents, groups, freq=self.freq)
+        table = tr.repeat_rate(self.incidents, groups, freq=self.freq)
+        return _table(pd.DataFrame({
+            "Period": table.index.astype(str), "Incidents": table["incidents"],
+            "Repeats within 30 days": table["repeats"],
+            "Repeat rate": table["repeat_rate"].map(human.share)}), numeric=("Repeat rate",))
 
     def _follow_through(self) -> "tr.FollowThrough":
         if not hasattr(self, "_follow"):
@@ -163,18 +253,92 @@ class TrendsView:
         return self._follow
 
     def action_items_chart(self):
-        return trend_plots.action_items_chart(self._follow_through().per_period)
+        per_period = self._follow_through().per_period
+        # Not past the end of the data: the months after the last incident hold nothing yet.
+        last = self._data_end()
+        if last is not None and len(per_period):
+            per_period = per_period[per_period.index <= last.tz_localize(None).to_period(
+                per_period.index.freq)]
+        partial = _partial_period(per_period.index, self.asof)
+        alt = (f"Action items opened and closed per month (bars) and still open at each month's "
+               f"end (line), {len(per_period)} months"
+               + (f"; {int(per_period['open_at_end'].iloc[-1])} open at the end" if len(per_period) else "")
+               + (f"; {partial} is partial" if partial is not None else "") + ".")
+        return self._chart(trend_plots.action_items_chart(per_period, partial=partial),
+                           "action_items", alt)
 
-    def action_items_open_share(self) -> pd.DataFrame:
+    def action_items_open_share(self):
         """Share of action items still open 30, 60 and 90 days after they were opened."""
-        return self._follow_through().still_open
+        table = self._follow_through().still_open
+        return _table(pd.DataFrame({
+            "Severity": table["severity"], "After": table["after_days"].map(lambda d: f"{d} days"),
+            "Old enough to tell": table["eligible"],
+            "Still open": [human.share(s, n) if n else human.MISSING
+                           for s, n in zip(table["share"], table["eligible"])]}),
+            numeric=("After", "Still open"))
 
-    def overdue(self) -> pd.DataFrame:
-        return tr.overdue(self.action_items, self.asof)
+    def overdue(self, visible: int = 10):
+        table = tr.overdue(self.action_items, self.asof)
+        if table.empty:
+            from IPython.display import HTML
+            return HTML(f"<p>No open action item is past its due date on {human.date(self.asof)}.</p>")
+        lead = (f"<p>{human.count(len(table))} open action items past their due date on "
+                f"{escape(human.date(self.asof))}, most overdue first.</p>")
+        return _table(pd.DataFrame({
+            "Action item": table["title"], "Incident": table["incident_id"], "Owner": table["owner"],
+            "Priority": table["priority"], "Due": table["due"].map(human.date),
+            "Days overdue": table["days_overdue"]}), numeric=("Due",), lead=lead,
+            max_rows=visible, more=f"{human.count(len(table) - visible)} more overdue items")
 
     def communication(self):
         frame = tr.communication_trends(self.metrics, by=self.group_by)
-        return trend_plots.communication_chart(frame)
+        policy = cadence_policy(self.config)
+        with_policy = [g for g in frame["group"].astype(str).unique()
+                       if any(policy.limit(g, a) for a in ("external", "internal"))] \
+            if self.group_by == "severity" else None
+        partial = _partial_period(pd.Index(frame["period"].unique()), self.asof)
+        alt = ("Share of incidents with a cadence breach (top) and median time to first update "
+               f"(bottom) per month and {self.group_by or 'group'}"
+               + (f"; breach rates drawn only for severities with a cadence policy "
+                  f"({human.listing(with_policy)})" if with_policy is not None else "")
+               + (f"; {partial} is partial" if partial is not None else "") + ".")
+        return self._chart(trend_plots.communication_chart(frame, with_policy=with_policy,
+                                                           partial=partial),
+                           "communication", alt)
 
-    def responder_load(self) -> pd.DataFrame:
-        return tr.responder_load(self.metrics, self.events)
+    def responder_load(self, visible: int = 15):
+        table = tr.responder_load(self.metrics, self.events)
+        return _table(pd.DataFrame({
+            "Responder": table["responder"], "Incidents": table["incidents"],
+            "Time in incidents": (table["hours"] * 3600).map(human.duration),
+            "Actions": table["events"],
+            "Out of hours": [human.share(s, n) if n else human.MISSING
+                             for s, n in zip(table["out_of_hours_share"], table["events"])]}),
+            numeric=("Time in incidents", "Out of hours"), max_rows=visible,
+            more=f"{human.count(len(table) - visible)} more responders")
+
+
+def _table(frame: pd.DataFrame, *, numeric: tuple[str, ...] = (), lead: str = "",
+           max_rows: int | None = None, more: str | None = None):
+    from IPython.display import HTML
+
+    from ..report.tables import html_table
+    return HTML(lead + html_table(frame, numeric=numeric, max_rows=max_rows, more=more))
+
+
+def _short_list(ids: Any, shown: int = 5) -> str:
+    ids = [str(i) for i in (ids if isinstance(ids, (list, tuple, np.ndarray)) else [])]
+    if len(ids) <= shown:
+        return human.listing(ids)
+    return ", ".join(ids[:shown]) + f" and {len(ids) - shown} more"
+
+
+def _partial_period(periods: pd.Index, asof: Any):
+    """The last period when the data ends before it does (drawn and labelled partial)."""
+    if len(periods) == 0:
+        return None
+    last = periods.max()
+    if not isinstance(last, pd.Period):
+        return None
+    end = last.end_time.tz_localize("UTC")
+    return last if pd.Timestamp(asof) < end else None

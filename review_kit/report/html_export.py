@@ -49,9 +49,17 @@ def _exporter_class() -> type:
     return ReportExporter
 
 
+# Our template: JupyterLab's, with nothing fetched when the page opens and images' alt text kept.
+TEMPLATE_DIR = Path(__file__).resolve().parent / "nbconvert"
+TEMPLATE_FILE = "review_kit.html.j2"
+
+
 def _new_exporter() -> Any:
     return _exporter_class()(exclude_input=True, exclude_input_prompt=True,
-                             exclude_output_prompt=True)
+                             exclude_output_prompt=True, template_name="lab",
+                             extra_template_basedirs=[str(TEMPLATE_DIR)],
+                             extra_template_paths=[str(TEMPLATE_DIR)],
+                             template_file=TEMPLATE_FILE)
 
 
 _warm: dict[str, Any] = {}

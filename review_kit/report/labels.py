@@ -24,3 +24,19 @@ DURATION_LABELS: dict[str, str] = {
     "time_to_first_update": "Time to first update",
     "longest_silence": "Longest communication silence",
 }
+# Event kinds as a reader says them (every table and the postmortem use these words).
+KIND_LABELS: dict[str, str] = {
+    "impact_started": "Impact started", "alert_firing": "Alert firing",
+    "alert_resolved": "Alert resolved", "triggered": "Triggered", "notified": "Notified",
+    "escalated": "Escalated", "reassigned": "Reassigned", "acknowledged": "Acknowledged",
+    "responder_joined": "Responder joined", "message": "Chat message", "note": "Note",
+    "status_update": "Status page update", "stakeholder_update": "Stakeholder update",
+    "severity_changed": "Severity changed", "deploy": "Deploy", "mitigated": "Mitigated",
+    "resolved": "Resolved", "reopened": "Reopened",
+}
+
+
+def kind_label(kind: object) -> str:
+    """An event kind in words ("status_update" → "Status page update")."""
+    text = "" if kind is None else str(kind)
+    return KIND_LABELS.get(text, text.replace("_", " ").capitalize())

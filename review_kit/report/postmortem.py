@@ -19,6 +19,7 @@ import markupsafe
 import numpy as np
 import pandas as pd
 
+from .. import human
 from ..errors import InputError
 from ..model import (
     ANNOTATION_FIELDS,
@@ -162,29 +163,13 @@ def _missing(value: Any) -> bool:
 
 
 def format_duration(seconds: Any) -> str:
-    """Seconds as an incident manager says them: ``45 s``, ``4 min 12 s``, ``1 h 5 min``,
-    ``2 d 3 h``; "—" when unknown.
+    """Seconds as an incident manager says them (``human.duration``, the one formatter):
+    ``45 s``, ``4 min 12 s``, ``1 h 5 min``, ``2 d 3 h``; "—" when unknown.
 
     >>> format_duration(252), format_duration(3900), format_duration(183600)
     ('4 min 12 s', '1 h 5 min', '2 d 3 h')
     """
-    if _missing(seconds):
-        return "—"
-    total = int(round(float(seconds)))
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        parts = [f"{days} d", f"{hours} h" if hours else ""]
-    elif hours:
-        parts = [f"{hours} h", f"{minutes} min" if minutes else ""]
-    elif minutes:
-        parts = [f"{minutes} min", f"{secs} s" if secs else ""]
-    else:
-        parts = [f"{secs} s"]
-    return sign + " ".join(p for p in parts if p)
+    return human.duration(seconds)
 
 
 def _timestamp(value: Any) -> pd.Timestamp | None:
@@ -198,7 +183,7 @@ def format_time(value: Any, *, seconds: bool = True) -> str:
     stamp = _timestamp(value)
     if stamp is None:
         return ""
-    return stamp.tz_convert(UTC).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return human.time(stamp, seconds=seconds)
 
 
 def _text(value: Any) -> str | None:

@@ -180,9 +180,15 @@ def _breaches(gaps: pd.DataFrame | None, metrics_row: Mapping[str, Any]) -> pd.D
         frame = frame[frame["incident_id"].astype(object) == incident_id]
     frame = frame[frame["breach"].fillna(False).astype(bool)
                   & frame["gap_start"].notna() & frame["gap_end"].notna()]
+    # A breach is the time past the policy, not the whole silence: the span starts where the
+    # policy's limit ran out.
+    start = frame["gap_start"]
+    if "limit_seconds" in frame.columns:
+        limit = pd.to_timedelta(pd.to_numeric(frame["limit_seconds"], errors="coerce"), unit="s")
+        start = (start + limit).where(limit.notna(), start)
     return pd.DataFrame({
         "audience": frame["audience"].astype(object).to_numpy(),
-        "x0": _num(frame["gap_start"]), "x1": _num(frame["gap_end"]),
+        "x0": _num(start), "x1": _num(frame["gap_end"]),
     })
 
 
@@ -260,7 +266,7 @@ def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Ser
     ``events``: the incident's canonical events (needs ``at``, ``source``, ``kind``).
     ``metrics_row``: its metrics (milestones ``started_at`` … ``resolved_at``; ``title``,
     ``severity`` and ``incident_id`` label the chart). ``gaps``: ``metrics.communication_gaps``
-    rows; breaches are drawn as red spans on the communication lane (upper half external,
+    rows; breaches (the time past the policy) are red spans on the communication lane (upper half external,
     lower half internal). ``lanes``: one lane per source (plus a communication lane gathering
     every update) or one per kind group. A lane holding more than ``max_points_per_lane``
     events is drawn as a stacked count strip (events per round time bin, coloured by kind
@@ -450,6 +456,9 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
     Each row shows the span from first to last action and every action, coloured by kind
     group, with the count of actions at the right. Beyond ``max_points`` actions the rows
     become a heat strip (actions per round time bin) so a busy channel stays readable.
+    ``events`` may carry an ``escalation`` column (``analysis.retrospective.responder_actions``):
+    a row with 1 is someone being escalated to, which widens their span but is not counted
+    or marked as an action of theirs, exactly as the responder table counts.
     """
     check_columns(events, ("at", "actor", "kind"), "events")
     people = [str(p) for p in (responders or [])]
@@ -458,18 +467,23 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
     ax = fig.add_subplot()
     ax.set_title("Responder activity", loc="left", fontsize=11)
     actor = events["actor"].astype(object)
-    chosen = events.loc[actor.isin(people).to_numpy() & events["at"].notna().to_numpy(),
-                        ["at", "actor", "kind"]]
-    if n == 0 or chosen.empty:
+    columns = ["at", "actor", "kind", *(["escalation"] if "escalation" in events else [])]
+    every = events.loc[actor.isin(people).to_numpy() & events["at"].notna().to_numpy(), columns]
+    if n == 0 or every.empty:
         return _nothing_to_show(fig, ax, "No responder activity")
-    code = pd.Categorical(chosen["actor"].astype(object), categories=people).codes
-    y = (n - 1 - code).astype(float)
-    x = _num(chosen["at"])
+    acted = (every["escalation"].fillna(0).astype(int) == 0).to_numpy() \
+        if "escalation" in every else np.ones(len(every), dtype=bool)
+    every_y = (n - 1 - pd.Categorical(every["actor"].astype(object), categories=people).codes
+               ).astype(float)
+    every_x = _num(every["at"])
+    chosen = every[acted]
+    y, x = every_y[acted], every_x[acted]
     group = kind_group(chosen["kind"]).to_numpy()
 
-    # First-to-last activity bar behind the marks.
+    # First-to-last activity bar behind the marks (being escalated to counts for the span).
     cax = None
-    spans = pd.DataFrame({"y": y, "x": x}).groupby("y")["x"].agg(["min", "max", "size"])
+    spans = pd.DataFrame({"y": every_y, "x": every_x}).groupby("y")["x"].agg(["min", "max"])
+    spans["size"] = pd.Series(y).value_counts().reindex(spans.index, fill_value=0)
     ax.hlines(spans.index.to_numpy(), spans["min"].to_numpy(), spans["max"].to_numpy(),
               color="#e0e0e0", linewidth=8, zorder=1, gid="responder-spans")
     if len(x) <= max_points:
@@ -504,7 +518,7 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
     ax.set_axisbelow(True)
     _date_axis(ax)
-    _set_xlim(ax, x)
+    _set_xlim(ax, every_x)
     right = 48.0 if cax is None else 120.0
     _place_axes(fig, ax, left=_left_margin(_plain(p) for p in people), right=right, top=24,
                 bottom=38 + legend_pt)
