@@ -7,6 +7,7 @@ a long table cut after ``max_rows`` with the rest behind a ``<details>`` element
 """
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any, Iterable, Sequence
 
@@ -90,7 +91,10 @@ def html_table(frame: pd.DataFrame, *, numeric: Iterable[str] = (), max_rows: in
     columns = [str(c) for c in frame.columns]
     numeric_flags = [c in wanted or _is_numeric_column(frame.iloc[:, i])
                      for i, c in enumerate(columns)]
-    headers = [(escape(human.words(c) if "_" in c else c, quote=False), flag)
+    # A field name (``time_to_acknowledge``, ``responders``) becomes words; a header
+    # already written for people is kept as written.
+    headers = [(escape(human.words(c) if re.fullmatch(r"[a-z][a-z0-9_]*", c) else c,
+                       quote=False), flag)
                for c, flag in zip(columns, numeric_flags)]
     rows = [[(_text(v), flag) for v, flag in zip(row, numeric_flags)]
             for row in frame.astype(object).itertuples(index=False)]

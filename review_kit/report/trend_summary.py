@@ -17,7 +17,7 @@ __all__ = ["MAX_ROWS", "MAX_SENTENCES", "headline_sentences", "headline_table",
 MAX_ROWS = 12
 MAX_SENTENCES = 3
 SUMMARY_COLUMNS = ("Figure", "Previous period", "This period", "Change", "95% interval",
-                   "Verdict", "Measured")
+                   "Verdict", "Measured (previous; this)")
 
 
 def _value(unit: str, value: Any) -> str:
@@ -111,7 +111,7 @@ def summary_html(figures: pd.DataFrame, previous: Any, this: Any, lead: str = ""
     sentences = headline_sentences(figures, previous, this)
     table = html_table(headline_table(figures),
                        numeric=("Previous period", "This period", "Change", "95% interval",
-                                "Measured"),
+                                "Measured (previous; this)"),
                        caption=f"{this} against {previous}")
     items = "".join(f"<li>{escape(s, quote=False)}</li>" for s in sentences)
     return (f"<p>{escape(lead, quote=False)}</p>" if lead else "") + table + \
