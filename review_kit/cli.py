@@ -110,7 +110,8 @@ def cmd_retro(args: argparse.Namespace) -> int:
     store = _store(args)
     incident = store.incident(args.incident_id)
     outputs = run_retro(str(args.store_location), incident["incident_id"], args.out,
-                        template=args.template, redact=args.redact, progress=not args.quiet)
+                        template=args.template, redact=args.redact, progress=not args.quiet,
+                        figure_formats="png,svg" if args.svg else "png")
     print(outputs)
     return 0
 
@@ -120,7 +121,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     _store(args)
     summary = backfill(str(args.store_location), args.out, since=args.since, until=args.until,
                        jobs=args.jobs, progress=not args.quiet, template=args.template,
-                       redact=args.redact)
+                       redact=args.redact, figure_formats="png,svg" if args.svg else "png")
     print(f"{len(summary.done)} retrospective(s) done, {len(summary.failed)} failed, "
           f"{len(summary.retried)} to retry")
     return 1 if summary.failed or summary.retried or summary.lost else 0
@@ -200,7 +201,8 @@ def cmd_trends(args: argparse.Namespace) -> int:
     from .automation.runner import run_trends
     _store(args)  # fail early, in one line, on a bad store
     outputs = run_trends(str(args.store_location), args.out, since=args.since, until=args.until,
-                         progress=not args.quiet)
+                         progress=not args.quiet, redact=args.redact,
+                         figure_formats="png,svg" if args.svg else "png")
     print(outputs)
     return 0
 
@@ -287,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     retro.add_argument("--since", default=None, help="with --all: resolved on or after (YYYY-MM-DD, UTC)")
     retro.add_argument("--until", default=None, help="with --all: resolved before (YYYY-MM-DD, UTC)")
     retro.add_argument("--jobs", type=int, default=1, help="with --all: notebooks run at once")
+    retro.add_argument("--svg", action="store_true", help="write the charts as SVG too")
     retro.set_defaults(func=cmd_retro)
 
     def worker_options(command: argparse.ArgumentParser) -> None:
@@ -344,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     trends.add_argument("--since", default=None, help="first day (YYYY-MM-DD, UTC)")
     trends.add_argument("--until", default=None, help="day after the last (YYYY-MM-DD, UTC)")
     trends.add_argument("--out", default="out", help="output folder (default ./out)")
+    trends.add_argument("--redact", action="store_true",
+                        help="replace emails, phone numbers, secrets and people's names in every output")
+    trends.add_argument("--svg", action="store_true", help="write the charts as SVG too")
     trends.set_defaults(func=cmd_trends)
 
     demo = add_command("demo", help="sample data, a retrospective and a trend report")

@@ -95,7 +95,8 @@ def replacing(target: str | os.PathLike) -> Iterator[Path]:
     included, without following it. A reader sees the old file or the new one, never half.
     """
     target = Path(target)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name[:60]}.", suffix=".tmp",
+    # The target's suffix last: writers that check it (papermill wants .ipynb) are content.
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.stem[:60]}.", suffix=f".tmp{target.suffix}",
                                          dir=target.parent)
     os.close(handle)
     try:

@@ -76,7 +76,7 @@ def test_retro_writes_the_design_files_without_errors(retro_run):
         assert (retro_run / name).is_file(), name
     assert errors_in(retro_run / "retrospective.ipynb") == []
     assert (retro_run / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(retro_run.glob(".*.tmp"))
+    assert not list(retro_run.glob(".*.tmp*"))
 
 
 def test_retro_charts_are_drawn_while_the_kernel_starts_and_shown_as_drawn(retro_run):

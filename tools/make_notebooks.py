@@ -70,10 +70,13 @@ TRENDS = [
              'until = ""  # YYYY-MM-DD (exclusive), empty: up to now\n'
              'output_dir = "out"\n'
              'group_by = "severity"  # severity, service or team\n'
-             'compare = "quarter"  # last full quarter (or month, week) against the one before', "parameters"),
+             'compare = "quarter"  # last full quarter (or month, week) against the one before\n'
+             'redact = False  # True: emails, phones, secrets and people\'s names replaced\n'
+             'figure_formats = "png"  # "png,svg" writes incident_counts.svg too', "parameters"),
     ("code", "from review_kit.notebook.trends import TrendsView\n\n"
              "trends = TrendsView.open(store, since=since, until=until, output_dir=output_dir,\n"
-             "                         group_by=group_by, compare=compare)\n"
+             "                         group_by=group_by, compare=compare, redact=redact,\n"
+             "                         figure_formats=figure_formats)\n"
              "trends.summary()"),
     ("md", "## Each duration by group"),
     ("code", "trends.comparisons_by_group()"),

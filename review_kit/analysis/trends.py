@@ -519,11 +519,12 @@ def overdue(action_items: pd.DataFrame, asof: Any) -> pd.DataFrame:
     """
     check_columns(action_items, ["id", "incident_id", "status", "due"], "action items frame")
     today = _bound(asof).date()
-    due = pd.to_datetime(action_items["due"], errors="coerce").dt.date
+    # Compared as timestamps: with no due date at all, `.dt.date` stays datetime64 (pandas 3).
+    due = pd.to_datetime(action_items["due"], errors="coerce")
     is_open = action_items["status"].astype("string").str.lower() == "open"
-    late = is_open & due.notna() & (due < today)
+    late = is_open & due.notna() & (due < pd.Timestamp(today))
     frame = action_items.loc[late].copy()
-    frame["due"] = due[late]
+    frame["due"] = due[late].dt.date
     frame["days_overdue"] = frame["due"].map(lambda d: (today - d).days).astype("int64")
     for column in ("title", "owner", "priority"):
         if column not in frame:

@@ -75,9 +75,20 @@ def retrospective_rows(store: Store, out_dir: str | os.PathLike) -> pd.DataFrame
                                  na_position="last").reset_index(drop=True)
 
 
-def render_index(rows: pd.DataFrame, out_dir: str | os.PathLike) -> str:
+def render_index(rows: pd.DataFrame, out_dir: str | os.PathLike, *, redact: bool = False,
+                 config: dict | None = None) -> str:
+    """The index page; with `redact`, every title redacted (and every one cut for display)."""
+    from ..config import load_config
+    from ..report.bounds import cut_series, text_limit
+    config = load_config() if config is None else config
     out = Path(out_dir).resolve()
     lines = []
+    if len(rows):
+        rows = rows.assign(title=cut_series(rows["title"], text_limit(config)))
+        if redact:
+            from ..report.redact import Redactor
+            rows = Redactor.from_config(config, people=rows["commander"].dropna().astype(str)
+                                        ).frame(rows, text=("title",))
     for row in rows.to_dict("records"):
         folder = quote(row["folder"])
         reports = [f'<a href="{folder}/{RETRO_HTML}">retrospective</a>']
@@ -100,9 +111,10 @@ def render_index(rows: pd.DataFrame, out_dir: str | os.PathLike) -> str:
                         built=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def rebuild_index(store: Store, out_dir: str | os.PathLike) -> Path:
+def rebuild_index(store: Store, out_dir: str | os.PathLike, *, redact: bool = False,
+                  config: dict | None = None) -> Path:
     """Write OUT/index.html afresh (atomically: a reader never sees half a page)."""
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    page = render_index(retrospective_rows(store, out), out)
+    page = render_index(retrospective_rows(store, out), out, redact=redact, config=config)
     return write_file(out / INDEX_NAME, page)

@@ -226,18 +226,21 @@ class RunSettings:
     out_dir: str
     template: str | None = None
     redact: bool = False
+    figure_formats: str = "png"
 
 
 def execute_run(settings: RunSettings, job: Claim) -> dict[str, Any]:
     """Execute one run's notebook (in a job process) and return its output paths."""
     from .runner import run_retro, run_trends
     if job.notebook == "trends":
-        outputs = run_trends(settings.store, settings.out_dir)
+        outputs = run_trends(settings.store, settings.out_dir, redact=settings.redact,
+                             figure_formats=settings.figure_formats)
     else:
         if not job.incident_id:
             raise StoreError(f"run {job.id} names no incident")
         outputs = run_retro(settings.store, job.incident_id, settings.out_dir,
-                            template=settings.template, redact=settings.redact)
+                            template=settings.template, redact=settings.redact,
+                            figure_formats=settings.figure_formats)
     return {"folder": str(outputs.folder), "files": {k: str(v) for k, v in outputs.files.items()}}
 
 
@@ -267,11 +270,12 @@ class Worker:
                  worker_id: str | None = None, template: str | None = None, redact: bool = False,
                  runner: Callable[[RunSettings, Claim], dict] | None = None,
                  on_finished: Callable[[Claim, str | None], None] | None = None,
-                 rebuild_index: bool = True) -> None:
+                 rebuild_index: bool = True, figure_formats: str = "png") -> None:
         if jobs < 1:
             raise StoreError("--jobs must be at least 1")
         self.store = Store.open(store_location)
-        self.settings = RunSettings(str(store_location), str(Path(out_dir).resolve()), template, redact)
+        self.settings = RunSettings(str(store_location), str(Path(out_dir).resolve()), template, redact,
+                                    figure_formats)
         self.jobs, self.lease_seconds = jobs, float(lease_seconds)
         self.max_attempts, self.backoff_seconds = max_attempts, float(backoff_seconds)
         self.poll_seconds = float(poll_seconds)
@@ -347,7 +351,7 @@ class Worker:
             log.info("run %s: %s", job.id, status or "finished, but its lease was lost: not recorded")
         if self.rebuild_index and status == "done":
             try:
-                rebuild_index(self.store, self.settings.out_dir)
+                rebuild_index(self.store, self.settings.out_dir, redact=self.settings.redact)
             except Exception as exc:  # the run is recorded; a broken index must not undo it
                 log.error("index.html not rebuilt: %s", exc)
         if self.on_finished is not None:
@@ -357,7 +361,8 @@ class Worker:
 # --- backfill and on-resolve -----------------------------------------------------------------
 def backfill(store_location: str, out_dir: str | os.PathLike, *, since: Any = None,
              until: Any = None, jobs: int = 1, progress: bool = True,
-             template: str | None = None, redact: bool = False) -> WorkerSummary:
+             template: str | None = None, redact: bool = False,
+             figure_formats: str = "png") -> WorkerSummary:
     """Queue the retrospective of every incident resolved since `since` (once per resolution:
     a second backfill skips what already ran) and run them, `jobs` papermill processes at once."""
     store = Store.open(store_location)
@@ -371,7 +376,7 @@ def backfill(store_location: str, out_dir: str | os.PathLike, *, since: Any = No
         from tqdm import tqdm
         bar = tqdm(total=pending, unit=" run", desc="retrospectives", file=sys.stderr)
     worker = Worker(store_location, out_dir, jobs=jobs, template=template, redact=redact,
-                    on_finished=(lambda job, status: bar.update(1) if status != "queued" else None)
+                    figure_formats=figure_formats, on_finished=(lambda job, status: bar.update(1) if status != "queued" else None)
                     if bar is not None else None)
     try:
         return worker.run(once=True)
@@ -417,7 +422,7 @@ def run_now(store_location: str, incident_id: str, out_dir: str | os.PathLike, *
     finally:
         stop.set()
     complete(store, job, outputs)
-    rebuild_index(store, out_dir)
+    rebuild_index(store, out_dir, redact=redact)
     return run_id, "done", outputs
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -84,7 +86,7 @@ def _register_engine() -> None:
 def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *,
                      progress: bool = False, cwd: Path | None = None,
                      while_kernel_starts: Callable[[], None] | None = None,
-                     preload: Sequence[str] = ()) -> Path:
+                     preload: Sequence[str] = (), keep_failed: bool = True) -> Path:
     """Run a notebook with papermill; a failing cell becomes a NotebookRunError.
 
     ``while_kernel_starts``: work for this process while the kernel boots (it runs in the
@@ -112,8 +114,11 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
                 engine_name=ENGINE, while_kernel_starts=while_kernel_starts, preload=tuple(preload),
             )
         except PapermillExecutionError as exc:
-            # Keep the failed notebook for reading, under the real name, then fail loudly.
+            # Keep the failed notebook for reading, under the real name, then fail loudly
+            # (unless it must not be kept: a redacted run leaves nothing when it fails).
             failure = NotebookRunError(str(output), f"{exc.ename}: {exc.evalue}")
+            if not keep_failed:
+                raise failure from None
     if failure is not None:
         raise failure
     return output
@@ -140,11 +145,32 @@ def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool)
 
 def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
               template: str | None = None, redact: bool = False,
-              progress: bool = False) -> RunOutputs:
-    """Execute the retrospective for one incident into OUT/ID/ and export its HTML report."""
-    folder = incident_folder(out_dir, incident_id)
-    folder.mkdir(parents=True, exist_ok=True)
+              progress: bool = False, figure_formats: str = "png") -> RunOutputs:
+    """Execute the retrospective for one incident into OUT/ID/ and export its HTML report.
 
+    A redacted run works in a staging folder beside OUT/ID/ and moves its files in only when
+    every one is written: a redacted run that fails leaves nothing behind."""
+    folder = incident_folder(out_dir, incident_id)
+    if not redact:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _run_retro_in(folder, store, incident_id, template, False, progress, figure_formats)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name[:40]}.", suffix=".staging",
+                                    dir=folder.parent))
+    try:
+        outputs = _run_retro_in(staging, store, incident_id, template, True, progress,
+                                figure_formats)
+        folder.mkdir(exist_ok=True)
+        moved = RunOutputs(folder)
+        for entry in sorted(staging.iterdir()):
+            os.replace(entry, folder / entry.name)
+        moved.files = {name: folder / path.name for name, path in outputs.files.items()}
+        return moved
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run_retro_in(folder: Path, store: str, incident_id: str, template: str | None,
+                  redact: bool, progress: bool, figure_formats: str) -> RunOutputs:
     def while_kernel_starts() -> None:
         _draw_charts_ahead(store, incident_id, folder, bool(redact))
         warm_exporter()  # in a thread, while the cells run
@@ -152,28 +178,32 @@ def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
     notebook = execute_notebook(
         RETRO_NOTEBOOK, folder / "retrospective.ipynb",
         {"incident_id": incident_id, "store": store, "output_dir": str(folder),
-         "template": template or "", "redact": bool(redact), "interactive": False},
+         "template": template or "", "redact": bool(redact), "interactive": False,
+         "figure_formats": figure_formats or "png"},
         progress=progress, while_kernel_starts=while_kernel_starts,
         preload=("review_kit.notebook.retrospective",),
     )
     html = export_html(notebook, folder / "retrospective.html", title=f"Retrospective {incident_id}")
     outputs = RunOutputs(folder, {"notebook": notebook, "html": html})
     for name, filename in (("postmortem", "postmortem.md"), ("timeline", "timeline.png"),
-                           ("responders", "responders.png")):
+                           ("responders", "responders.png"), ("timeline_svg", "timeline.svg")):
         if (folder / filename).exists():
             outputs.files[name] = folder / filename
     return outputs
 
 
 def run_trends(store: str, out_dir: str | os.PathLike, *, since: str | None = None,
-               until: str | None = None, progress: bool = False) -> RunOutputs:
+               until: str | None = None, progress: bool = False, redact: bool = False,
+               figure_formats: str = "png") -> RunOutputs:
     """Execute the trend notebook over the store into OUT/ and export its HTML report."""
     folder = Path(out_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     notebook = execute_notebook(
         TRENDS_NOTEBOOK, folder / "trends.ipynb",
-        {"store": store, "since": since or "", "until": until or "", "output_dir": str(folder)},
+        {"store": store, "since": since or "", "until": until or "", "output_dir": str(folder),
+         "redact": bool(redact), "figure_formats": figure_formats or "png"},
         progress=progress, while_kernel_starts=warm_exporter, preload=("review_kit.notebook.trends",),
+        keep_failed=not redact,
     )
     html = export_html(notebook, folder / "trends.html", title="Incident trends")
     return RunOutputs(folder, {"notebook": notebook, "html": html})

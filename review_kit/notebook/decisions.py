@@ -41,10 +41,8 @@ def static_summary(view: Any):
 
     data = view.data
     if view.redact:
-        from ..report.redact import redact as redact_text
-
         def text(value: Any) -> str:
-            return "" if value is None else redact_text(str(value))
+            return "" if value is None else str(view.redactor.text(str(value)))
     else:
         def text(value: Any) -> str:
             return "" if value is None else str(value)
@@ -53,7 +51,8 @@ def static_summary(view: Any):
     authors = dict(zip(rows["field"], rows["author"])) if len(rows) else {}
     parts = ["<h3>Decided in the review</h3>"]
 
-    sections = [(SECTION_LABELS.get(f, f), text(data.annotations[f]), text(authors.get(f)))
+    author = (lambda name: text(view.redactor.person(name))) if view.redact else text
+    sections = [(SECTION_LABELS.get(f, f), text(data.annotations[f]), author(authors.get(f)))
                 for f in ANNOTATION_FIELDS if data.annotations.get(f)]
     parts.append("<h4>Postmortem sections</h4>")
     parts.append(html_table(pd.DataFrame(sections, columns=["Section", "Text", "By"]))

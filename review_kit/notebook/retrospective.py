@@ -38,22 +38,52 @@ class RetrospectiveView:
         self.config = load_config() if config is None else config
         self.output_dir = output_folder(output_dir)
         self.template = template or None
-        self.redact = bool(redact)
+        self._redact = bool(redact)
         self.interactive = interactive
         # The timeline chart's files: "png", or "png,svg" (SVG costs a second drawing).
         self.figure_formats = tuple(f.strip() for f in (figure_formats or "png").split(",") if f.strip())
         self.incident_id = incident_id or self._default_incident()
-        self.data: IncidentData = load_incident(store, self.incident_id, config=self.config)
+        self.redactor = None
+        self.data: IncidentData = self._load()
         self.incident_id = self.data.incident_id
 
     @classmethod
     def open(cls, store: str | Path | None, incident_id: str | None = None, **options: Any) -> "RetrospectiveView":
         return cls(Store.open(store or None, create=False), incident_id, **options)
 
+    @property
+    def redact(self) -> bool:
+        return self._redact
+
+    @redact.setter
+    def redact(self, value: bool) -> None:
+        """Turning redaction on (or off) reads the incident again, redacted (or not)."""
+        changed = bool(value) != self._redact
+        self._redact = bool(value)
+        if changed and hasattr(self, "data"):
+            self.reload()
+
     def reload(self) -> IncidentData:
         """Read the store again (after the room edited annotations, milestones or items)."""
-        self.data = load_incident(self.store, self.incident_id, config=self.config)
+        self.data = self._load()
         return self.data
+
+    def _load(self) -> IncidentData:
+        """The incident as every cell shows it: long texts cut for display, and with
+        `redact` every text redacted here, once, before anything is drawn or written."""
+        from ..report.bounds import bounded_incident, text_limit
+        data = bounded_incident(load_incident(self.store, self.incident_id, config=self.config),
+                                text_limit(self.config))
+        if not self.redact:
+            return data
+        from ..report.redact import redact_incident, redactor_for
+        rows = self.store.annotation_rows([data.incident_id])
+        authors = list(rows["author"].dropna().astype(str)) if len(rows) else []
+        if self.redactor is None:
+            self.redactor = redactor_for(data, self.config, authors)
+        else:  # the same placeholders as before; people who appeared since get new ones
+            self.redactor.add_people(redactor_for(data, {}, authors).people)
+        return redact_incident(data, self.redactor)
 
     def _default_incident(self) -> str:
         incidents = self.store.incidents()
@@ -63,10 +93,10 @@ class RetrospectiveView:
         return str(incidents.sort_values("created_at").iloc[-1]["incident_id"])
 
     def _text(self, value: Any) -> Any:
+        """A text the view adds to what it loaded, redacted like the rest."""
         if not self.redact or value is None:
             return value
-        from ..report.redact import redact
-        return redact(str(value))
+        return self.redactor.text(str(value))
 
     # --- cells -----------------------------------------------------------------------------
     def header(self):

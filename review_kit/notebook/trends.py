@@ -36,8 +36,10 @@ class TrendsView:
     def __init__(self, store: Store, *, since: str | None = None, until: str | None = None,
                  output_dir: str | Path | None = None, group_by: str = "severity",
                  compare: str = "quarter", config: dict | None = None, n_boot: int = 2000,
-                 asof: Any = None) -> None:
+                 asof: Any = None, redact: bool = False, figure_formats: str = "png") -> None:
         self.store = store
+        self.redact = bool(redact)
+        self.figure_formats = tuple(f.strip() for f in (figure_formats or "png").split(",") if f.strip())
         self.config = load_config() if config is None else config
         self.output_dir = output_folder(output_dir)
         self.group_by = group_by or None
@@ -55,9 +57,16 @@ class TrendsView:
         return cls(Store.open(store or None, create=False), **options)
 
     def _load(self) -> None:
+        from ..report.bounds import cut_series, text_limit
         incidents = self.store.incidents()
+        limit = text_limit(self.config)
+        incidents = incidents.assign(**{c: cut_series(incidents[c], limit) for c in
+                                        ("title", "service", "team", "commander")})
         # What the metrics and the responder load read: no message text, no raw records.
         events = self.store.events(columns=TREND_EVENT_COLUMNS)
+        items = self.store.action_items()
+        if self.redact:
+            incidents, events, items = self._redacted(incidents, events, items)
         overrides = self.store.annotation_rows()
         overrides = overrides[overrides["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
         metrics = compute_metrics(events, incidents, overrides=overrides,
@@ -73,9 +82,26 @@ class TrendsView:
         ids = set(self.metrics["incident_id"])
         self.incidents = incidents[incidents["incident_id"].isin(ids)].reset_index(drop=True)
         self.events = events[events["incident_id"].isin(ids)]
-        items = self.store.action_items()
         self.action_items = items[items["incident_id"].isin(ids)].reset_index(drop=True)
         self.before, self.after = tr.last_two_periods(self.asof, self.freq)
+
+    def _redacted(self, incidents: pd.DataFrame, events: pd.DataFrame, items: pd.DataFrame):
+        """Every text of the fleet redacted before anything is computed from it, people as
+        placeholders (so the responder load, the commanders and the action items' owners
+        name the same person by the same placeholder)."""
+        from ..report.redact import Redactor
+        person = events["actor_type"].isin(["bot", "service"]) == False  # noqa: E712
+        redactor = Redactor.from_config(self.config, people=[
+            *incidents["commander"].dropna().astype(str), *events.loc[person, "actor"].dropna().astype(str),
+            *events["target"].dropna().astype(str), *items["owner"].dropna().astype(str)])
+        incidents = redactor.frame(incidents, text=("title", "severity_raw", "service", "team", "url",
+                                                    "source_id"), people=("commander",))
+        redacted = redactor.frame(events, people=("target",))
+        redacted.loc[person, "actor"] = redactor.series(events.loc[person, "actor"], people=True)
+        redacted.loc[~person, "actor"] = redactor.series(events.loc[~person, "actor"])
+        items = redactor.frame(items, text=("title", "url", "type", "priority"), people=("owner",))
+        self.redactor = redactor
+        return incidents, redacted, items
 
     # --- cells -----------------------------------------------------------------------------
     def headline(self) -> pd.DataFrame:
@@ -135,6 +161,10 @@ class TrendsView:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=100, facecolor="white")
         write_file(self.output_dir / f"{name}.png", buffer.getvalue())
+        if "svg" in self.figure_formats:  # drawn again: only on request
+            svg = io.BytesIO()
+            figure.savefig(svg, format="svg", facecolor="white")
+            write_file(self.output_dir / f"{name}.svg", svg.getvalue())
         return Image(data=buffer.getvalue(), format="png", alt=alt)
 
     def counts_table(self, freq: str = "M") -> pd.DataFrame:

@@ -19,11 +19,22 @@ What is replaced, in this order (so a token is never half-eaten by the phone rul
    numbers with a trunk ``0`` and grouped digits (``020 7946 0958``, ``06 12 34 56 78``),
    and any digit run labelled ``phone``/``tel``/``mobile``/``cell``/``sms``.
 
+The provider shapes come first from detect-secrets (Yelp's maintained secret scanner: the
+regular expressions of its AWS, Azure, Discord, GitHub, GitLab, JWT, Mailchimp, npm, OpenAI,
+PyPI, SendGrid, Slack, Square, Stripe, Telegram, Twilio… detectors), then from the list
+below for shapes it lacks (AWS secret access keys, Google keys, PagerDuty integration and
+routing keys, chat webhooks, newer token prefixes); ``review-kit.toml`` adds more:
+``[redact] patterns = ["…"]``.
+
+People are redacted by ``Redactor``: every responder name and handle the review knows of
+(actors, escalation targets, the commander, action-item owners, annotation authors) becomes
+``Person 1``, ``Person 2``… in order of first appearance, the same placeholder wherever the
+name appears (also inside messages), never one placeholder for two people.
+
 Left alone on purpose: timestamps and dates, durations, epoch and Slack ``ts`` numbers,
 incident ids and numbers, version strings, UUIDs, hashes, ports and IP addresses. IP
 addresses are how responders name hosts in a review, so they stay unless ``ip_addresses=True``
-asks for them to become ``[ip]``. Names of people are not redacted (they are the review's
-subject, and no pattern can tell them apart).
+asks for them to become ``[ip]``. ``redact`` alone knows no names; ``Redactor`` does.
 
 >>> redact("page alice@example.com or +1 415-555-0132, token=ghp_" + "a" * 36)
 'page [email] or [phone], token=[secret]'
@@ -31,13 +42,16 @@ subject, and no pattern can tell them apart).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+import unicodedata
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 __all__ = [
-    "EMAIL", "PHONE", "SECRET", "URL_PASSWORD", "IP", "is_sensitive_name", "redact",
-    "redact_frame", "redact_value",
+    "EMAIL", "PHONE", "SECRET", "URL_PASSWORD", "IP", "Redactor", "is_sensitive_name",
+    "redact", "redact_frame", "redact_incident", "redact_value",
 ]
 
 EMAIL = "[email]"
@@ -64,14 +78,30 @@ _SHAPED_SECRETS = re.compile(
     r"|\bnpm_[A-Za-z0-9]{36}\b"
     r"|\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}"
     r"|\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"                        # SendGrid
-    r"|\bSK[0-9a-fA-F]{32}\b",                                               # Twilio API key
+    r"|\bSK[0-9a-fA-F]{32}\b"                                                # Twilio API key
+    r"|\bdop_v1_[0-9a-f]{64}\b"                                              # DigitalOcean
+    r"|\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{32,}"                               # OpenAI, Anthropic
+    r"|\bya29\.[0-9A-Za-z_-]{20,}"                                           # Google OAuth
+    r"|\b\d{8,10}:AA[0-9A-Za-z_-]{33}\b"                                     # Telegram bot
+    r"|https://(?:[\w-]+\.)*webhook\.office\.com/[^\s\"'<>]+"                # Teams webhook
+    r"|https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[^\s\"'<>]+"
+    r"|(?<=/integration/)[0-9a-fA-F]{32}\b"                                   # PagerDuty events URL
+    r"|\bu\+[A-Za-z0-9_-]{18}\b",                                             # PagerDuty user token
     re.DOTALL,
 )
+# An AWS secret access key has no prefix: 40 characters of base64 mixing cases and digits
+# (a git hash is 40 hex digits, never mixed case).
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+# Keys named in prose: "routing key 0123…", "integration key: …" (PagerDuty, Opsgenie).
+_NAMED_KEY = re.compile(
+    r"(?i)\b((?:routing|integration|service|api|access|secret|account)[ _-]?key\b"
+    r"[ \t]*(?:[:=#]|is)?[ \t]*[\"']?)([A-Za-z0-9+/_-]{16,}=*)")
 
 # --- 2. Authorization headers and bearer tokens ----------------------------------------------
 _AUTH_HEADER = re.compile(
     r"(?i)\b((?:proxy-)?authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?)"
-    r"(?:(bearer|basic|digest|token|negotiate|apikey|aws4-hmac-sha256|hmac|ntlm)[ \t]+)?"
+    r"(?:(bearer|basic|digest|token|negotiate|apikey|api-key|aws4-hmac-sha256|hmac|ntlm|"
+    r"geniekey|key|ssws|splunk|sso-key|dsn)[ \t]+)?"
     r"([^\s\"',;]+(?:,[ \t]*[A-Za-z]+=[^\s\"',;]+)*)")
 # A bearer credential (RFC 6750 token68) holds a digit or is long; "the bearer of bad
 # news" is prose, not a token.
@@ -94,15 +124,18 @@ _STRONG_SUFFIXES = (
     "password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "accesskey",
     "secretkey", "privatekey", "signingkey", "encryptionkey", "masterkey", "signature",
     "credential", "credentials", "sessionid", "cookie", "dsn", "connectionstring",
+    "routingkey", "integrationkey", "servicekey", "accountkey", "clientkey", "webhookurl",
 )
 # Too common in prose and logs to trust on their own; a URL query parameter is unambiguous.
 _QUERY_ONLY_NAMES = frozenset({"key", "sig", "auth", "pass", "code", "access", "session"})
 
 # --- 5. emails ----------------------------------------------------------------------------------
 # Not followed by ":path/" so `git@github.com:org/repo` (an SSH remote) stays.
+# Unicode letters are allowed on both sides (jürgen@bücher.de), and the "@" may arrive
+# URL-encoded (``alice%40example.com`` in a query string or a mailto link).
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b(?!:[\w.~-]+/)")
+    r"(?<![\w.%+-])[\w.%+-]+?(?:@|%40)[^\W_](?:[\w-]*[^\W_])?"
+    r"(?:\.[^\W_](?:[\w-]*[^\W_])?)*\.[^\W\d_]{2,24}\b(?!:[\w.~-]+/)")
 
 # --- 6. phone numbers ---------------------------------------------------------------------------
 # Each form must stand alone: not glued to letters, digits, dots, colons or slashes, so
@@ -119,6 +152,9 @@ _PHONE_NANP = re.compile(
 _PHONE_TRUNK = re.compile(
     _EDGE_BEFORE + r"(?:0\d{1,4}(?:[ -]\d{2,4}){2,4}|0\d{2,4}[ -]\d{6,8}|0\d(?:\.\d{2}){4})"
     + _EDGE_AFTER)
+# Ten digits unseparated: a North American number (area code and exchange start 2-9, so
+# an epoch second, 1xxxxxxxxx, never is) or a national one with its trunk 0.
+_PHONE_BARE = re.compile(_EDGE_BEFORE + r"(?:[2-9]\d{2}[2-9]\d{6}|0[1-9]\d{8,9})" + _EDGE_AFTER)
 _PHONE_LABELLED = re.compile(
     r"(?i)\b(phone|tel|telephone|mobile|cell|sms|whatsapp|fax)\b(\s*(?:no\.?|number|#)?"
     r"\s*[:=#-]?\s*)(\+?\(?\d[\d ().-]{5,}\d)")
@@ -127,6 +163,88 @@ _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2
 # Candidates only; a full address has seven colons, a compressed one a single "::", so
 # clock times (10:04:12) never qualify.
 _IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+
+
+# detect-secrets detectors left out: IP addresses are kept on purpose (see above), a private
+# key is replaced whole by our own rule (the library's matches only its first line), and
+# keyword detectors are the pair rule's job.
+_LIBRARY_SKIPPED = frozenset({"IPPublicDetector", "PrivateKeyDetector", "KeywordDetector"})
+# The library's shapes that carry their delimiters (Artifactory: ``(?:\s|=|:|"|^)AKC…``).
+_DELIMITERS = " \t\n=:\"'"
+
+
+@lru_cache(maxsize=1)
+def _library_patterns() -> tuple[re.Pattern[str], ...]:
+    """The regular expressions of detect-secrets' shape-based detectors."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import detect_secrets.plugins as plugins
+    from detect_secrets.plugins.base import RegexBasedDetector
+
+    found: list[re.Pattern[str]] = []
+    for module_info in sorted(pkgutil.iter_modules(plugins.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{plugins.__name__}.{module_info.name}")
+        for name, detector in inspect.getmembers(module, inspect.isclass):
+            if (detector.__module__ != module.__name__ or name in _LIBRARY_SKIPPED
+                    or not issubclass(detector, RegexBasedDetector)):
+                continue
+            try:
+                found.extend(detector().denylist)
+            except Exception:  # noqa: BLE001 - a detector needing set-up we do not give it
+                continue
+    return tuple(found)
+
+
+def _in_context(pattern: re.Pattern[str]) -> bool:
+    """A detector that finds its secret after a keyword or inside a URL captures only the
+    secret; the others capture a prefix at most, and their whole match is the secret."""
+    return pattern.groups > 0 and any(m in pattern.pattern for m in ("{0,20}", "://", "(?:\\[|)"))
+
+
+def _secret_spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    spans = []
+    context = _in_context(pattern)
+    for match in pattern.finditer(text):
+        groups = [i for i in range(1, pattern.groups + 1) if match.group(i)] if context else []
+        if groups:
+            spans.append(match.span(groups[-1]))
+            continue
+        start, end = match.span()
+        while start < end and text[start] in _DELIMITERS:
+            start += 1
+        while end > start and text[end - 1] in _DELIMITERS:
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:  # inside a span already replaced
+            start = last
+            if start >= end:
+                continue
+        out += [text[last:start], SECRET]
+        last = end
+    return "".join(out) + text[last:]
+
+
+def _library_secrets(text: str, extra: Sequence[re.Pattern[str]] = ()) -> str:
+    spans: list[tuple[int, int]] = []
+    for pattern in (*_library_patterns(), *extra):
+        spans += _secret_spans(pattern, text)
+    return _replace_spans(text, spans) if spans else text
+
+
+def _aws_secret(match: re.Match[str]) -> str:
+    text = match.group(0)
+    mixed = any(c.islower() for c in text) and any(c.isupper() for c in text) \
+        and any(c.isdigit() for c in text)
+    return SECRET if mixed else text
 
 
 def is_sensitive_name(name: str, *, in_query: bool = False) -> bool:
@@ -198,7 +316,8 @@ def _labelled_phone(match: re.Match[str]) -> str:
     return match.group(0)
 
 
-def redact(text: str, *, ip_addresses: bool = False) -> str:
+def redact(text: str, *, ip_addresses: bool = False,
+           patterns: Sequence[re.Pattern[str]] = ()) -> str:
     """``text`` with emails, phone numbers and secrets replaced (module docs list the rules).
 
     Idempotent: redacting twice gives the same text. Non-text values are returned unchanged.
@@ -211,6 +330,9 @@ def redact(text: str, *, ip_addresses: bool = False) -> str:
     if not isinstance(text, str) or not text:
         return text
     out = _SHAPED_SECRETS.sub(SECRET, text)
+    out = _library_secrets(out, patterns)
+    out = _AWS_SECRET.sub(_aws_secret, out)
+    out = _NAMED_KEY.sub(lambda m: f"{m.group(1)}{SECRET}", out)
     out = _AUTH_HEADER.sub(_auth_header, out)
     out = _BEARER.sub(lambda m: f"{m.group(1)} {SECRET}", out)
     out = _URL_PASSWORD.sub(
@@ -222,6 +344,7 @@ def redact(text: str, *, ip_addresses: bool = False) -> str:
     out = _PHONE_INTERNATIONAL.sub(_phone(8, 15), out)
     out = _PHONE_NANP.sub(_phone(10, 11), out)
     out = _PHONE_TRUNK.sub(_phone(9, 12), out)
+    out = _PHONE_BARE.sub(PHONE, out)
     if ip_addresses:
         out = _IPV4.sub(IP, out)
         out = _IPV6.sub(_ipv6, out)
@@ -281,3 +404,215 @@ def redact_frame(df: pd.DataFrame, columns: Iterable[str] = ("summary", "actor",
         if column in out.columns:
             out[column] = _redact_series(out[column], ip_addresses)
     return out
+
+
+# --- people and a whole review -----------------------------------------------------------------
+
+PERSON = "Person {}"
+_MIN_NAME = 3  # shorter names would replace parts of ordinary words
+
+
+def _name_key(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def _compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as exc:
+            from ..errors import InputError
+            raise InputError(None, "[redact] patterns", f"{pattern!r} is not a regular "
+                             f"expression: {exc}") from None
+    return tuple(compiled)
+
+
+@dataclass
+class Redactor:
+    """One redaction for a whole review: patterns (``redact``) plus people.
+
+    Every name it is told about (``people``) becomes ``Person N`` wherever it appears, as a
+    whole value or inside a text; N counts people in the order they were first named, so the
+    same person has the same placeholder in every table, chart and file of one review, and
+    two people never share one (names are told apart after NFKC and case folding). Texts
+    are redacted once each.
+
+    >>> r = Redactor(people=["Ana Lima", "bob@example.com"])
+    >>> r.text("Ana Lima paged bob@example.com and carol@example.com")
+    'Person 1 paged Person 2 and [email]'
+    """
+
+    people: Iterable[str] = ()
+    patterns: Sequence[str] = ()
+    ip_addresses: bool = False
+    _placeholders: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _names: re.Pattern[str] | None = field(default=None, init=False, repr=False)
+    _compiled: tuple[re.Pattern[str], ...] = field(default=(), init=False, repr=False)
+    _cache: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._compiled = _compile_patterns(self.patterns)
+        self.add_people(self.people)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None, people: Iterable[str] = ()) -> "Redactor":
+        """``[redact]`` of review-kit.toml: ``patterns`` (more secret shapes, each a regular
+        expression whose match is replaced) and ``ip_addresses`` (true: replace them too)."""
+        section = dict((config or {}).get("redact") or {})
+        patterns = section.get("patterns") or []
+        if isinstance(patterns, str) or not all(isinstance(p, str) for p in patterns):
+            from ..errors import InputError
+            raise InputError(None, "[redact] patterns", "expected a list of regular expressions")
+        return cls(people=people, patterns=tuple(patterns),
+                   ip_addresses=bool(section.get("ip_addresses", False)))
+
+    def add_people(self, names: Iterable[Any]) -> None:
+        added = False
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                continue
+            key = _name_key(name)
+            if key not in self._placeholders and key not in _PLACEHOLDER_KEYS:
+                self._placeholders[key] = PERSON.format(len(self._placeholders) + 1)
+                added = True
+        if added:
+            self._cache.clear()
+            names = sorted((k for k in self._placeholders if len(k) >= _MIN_NAME),
+                           key=len, reverse=True)
+            self._names = re.compile(
+                r"(?<![\w@.])@?(?:" + "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in names)
+                + r")(?![\w])", re.IGNORECASE) if names else None
+
+    def person(self, name: Any) -> Any:
+        """A name as its placeholder (a name not known yet is added)."""
+        if not isinstance(name, str) or not name.strip():
+            return name
+        self.add_people([name])
+        return self._placeholders.get(_name_key(name), self.text(name))
+
+    def text(self, value: Any) -> Any:
+        """Names and then patterns replaced in a text; other values unchanged."""
+        if not isinstance(value, str) or not value:
+            return value
+        cached = self._cache.get(value)
+        if cached is not None:
+            return cached
+        out = value
+        if self._names is not None:
+            out = self._names.sub(
+                lambda m: self._placeholders.get(_name_key(m.group(0).lstrip("@")), SECRET), out)
+        whole = self._placeholders.get(_name_key(out))
+        out = whole or redact(out, ip_addresses=self.ip_addresses, patterns=self._compiled)
+        if len(self._cache) < 100_000:
+            self._cache[value] = out
+        return out
+
+    def series(self, values: pd.Series, *, people: bool = False) -> pd.Series:
+        """A column redacted, each distinct value once; ``people``: values are names."""
+        objects = values.astype(object)
+        is_text = objects.map(lambda v: isinstance(v, str)).astype(bool)
+        if not is_text.any():
+            return values.copy()
+        one = self.person if people else self.text
+        cleaned = {v: one(v) for v in pd.unique(objects[is_text])}
+        out = objects.copy()
+        out[is_text] = objects[is_text].map(cleaned)
+        return out.astype(values.dtype) if pd.api.types.is_string_dtype(values.dtype) else out
+
+    def frame(self, df: pd.DataFrame, text: Iterable[str] = (), people: Iterable[str] = ()
+              ) -> pd.DataFrame:
+        out = df.copy()
+        for column in people:
+            if column in out.columns:
+                out[column] = self.series(out[column], people=True)
+        for column in text:
+            if column in out.columns:
+                out[column] = self.series(out[column])
+        return out
+
+    def value(self, obj: Any) -> Any:
+        """Every text inside ``obj`` (dicts, lists, frames…) redacted, as ``redact_value``."""
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, Mapping):
+            return {k: SECRET if isinstance(k, str) and isinstance(v, str) and v
+                    and is_sensitive_name(k) else self.value(v) for k, v in obj.items()}
+        if isinstance(obj, pd.DataFrame):
+            text_columns = [c for c in obj.columns if not pd.api.types.is_numeric_dtype(obj[c])
+                            and not pd.api.types.is_datetime64_any_dtype(obj[c])]
+            return self.frame(obj, text_columns)
+        if isinstance(obj, pd.Series):
+            return self.series(obj)
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            items = [self.value(v) for v in obj]
+            if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+                return type(obj)(*items)
+            return type(obj)(items)
+        return obj
+
+
+_PLACEHOLDER_KEYS = frozenset(_name_key(p) for p in _PLACEHOLDERS)
+# Columns of a timeline that name people (bots and services keep their names: they are
+# not people, and "PagerDuty" or "Deploy Bot" says what acted).
+EVENT_TEXT_COLUMNS = ("summary", "status", "raw")
+INCIDENT_TEXT_FIELDS = ("title", "severity_raw", "status", "service", "team", "url", "source_id")
+
+
+def _event_people(timeline: pd.DataFrame) -> list[str]:
+    if timeline.empty:
+        return []
+    people = timeline["actor_type"].isin(["bot", "service"]) == False  # noqa: E712 (NaN: a person)
+    names = list(timeline.loc[people, "actor"].dropna().astype(str))
+    if "target" in timeline.columns:
+        for target in timeline["target"].dropna().astype(str):
+            names += [t for t in re.split(r",\s*", target) if t]
+    return names
+
+
+def redactor_for(data: Any, config: Mapping[str, Any] | None = None,
+                 extra_people: Iterable[str] = ()) -> Redactor:
+    """The Redactor of one incident's review (``analysis.retrospective.IncidentData``): its
+    people are the commander, the timeline's people in order, action-item owners, then
+    ``extra_people`` (annotation authors)."""
+    metrics, incident = data.metrics, data.incident
+    people = [incident.get("commander"), metrics.get("commander"),
+              *(metrics.get("responders") or []), *_event_people(data.timeline)]
+    if len(data.action_items) and "owner" in data.action_items.columns:
+        people += list(data.action_items["owner"].dropna().astype(str))
+    return Redactor.from_config(config, people=[*people, *extra_people])
+
+
+def redact_incident(data: Any, redactor: Redactor) -> Any:
+    """A copy of one incident's review with every text redacted before anything is drawn or
+    written: incident fields, the timeline (people as placeholders, messages redacted, raw
+    records dropped), annotations, action items, metrics' people and communication gaps."""
+    timeline = data.timeline.drop(columns=["raw"], errors="ignore")
+    people_columns = [c for c in ("actor", "target") if c in timeline.columns]
+    actor_is_person = timeline["actor_type"].isin(["bot", "service"]) == False  # noqa: E712
+    redacted = redactor.frame(timeline, text=EVENT_TEXT_COLUMNS)
+    for column in people_columns:
+        values = timeline[column]
+        if column == "actor":
+            redacted.loc[actor_is_person, column] = redactor.series(values[actor_is_person], people=True)
+            redacted.loc[~actor_is_person, column] = redactor.series(values[~actor_is_person])
+        else:  # "a, b" lists of escalation targets
+            redacted[column] = values.map(lambda v: ", ".join(
+                str(redactor.person(t)) for t in re.split(r",\s*", v) if t) if isinstance(v, str) else v)
+    incident = dict(data.incident)
+    for key in INCIDENT_TEXT_FIELDS:
+        incident[key] = redactor.text(incident.get(key))
+    incident["commander"] = redactor.person(incident.get("commander"))
+    metrics = dict(data.metrics)
+    metrics["commander"] = redactor.person(metrics.get("commander"))
+    if metrics.get("responders") is not None:
+        metrics["responders"] = [redactor.person(p) for p in metrics["responders"]]
+    for key in ("title", "service", "team"):
+        if key in metrics:
+            metrics[key] = redactor.text(metrics[key])
+    annotations = {k: redactor.text(v) for k, v in data.annotations.items()}
+    items = redactor.frame(data.action_items, text=("title", "url", "type", "priority"),
+                           people=("owner",))
+    gaps = redactor.frame(data.gaps, text=("audience",)) if len(data.gaps) else data.gaps
+    return replace(data, incident=incident, timeline=redacted, annotations=annotations,
+                   action_items=items, metrics=metrics, gaps=gaps)
