@@ -379,6 +379,36 @@ def _without_iri_format_checker() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" fails
 
 
+def _check_ids(args: argparse.Namespace) -> None:
+    """Incident ids typed on the command line are refused like ids in a file: no control
+    characters (a newline in an id could forge a log line or a report heading)."""
+    from .model import check_incident_id
+    for name, label in (("incident_id", "ID"), ("incident", "--incident"),
+                        ("external_id", "EXTERNAL_ID")):
+        value = getattr(args, name, None)
+        if value is not None:
+            check_incident_id(value, None, label)
+
+
+def _apply_limits(args: argparse.Namespace) -> None:
+    """`[limits]` of the config: the span of accepted timestamps and the longest field."""
+    if getattr(args, "command", None) not in ("ingest", "serve", "pull"):
+        return
+    limits = (_config(args).get("limits") or {})
+    if not isinstance(limits, dict):
+        from .errors import InputError
+        raise InputError(None, "[limits]", "expected a table")
+    from .model import set_time_range
+    set_time_range(limits.get("earliest"), limits.get("latest"))
+    if "field_chars" in limits:
+        from .loaders import base
+        value = limits["field_chars"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1000:
+            from .errors import InputError
+            raise InputError(None, "[limits] field_chars", "expected a whole number of at least 1000")
+        base.MAX_FIELD_CHARS = value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _without_iri_format_checker()
     parser = build_parser()
@@ -388,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get(DEBUG_VARIABLE):
         return args.func(args)
     try:
+        _check_ids(args)
+        _apply_limits(args)
         return args.func(args)
     except ReviewKitError as exc:
         print(f"review-kit: {exc}", file=sys.stderr)

@@ -14,7 +14,11 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     """`path` if given, else ./review-kit.toml when present, else {}.
 
     Shape: `[sources.<name>]` tables hold loader options (`severity_map`, `channel_pattern`…);
-    `[cadence.SEV1]` `external = 1200`, `internal = 1800` set the update policy in seconds.
+    `[cadence.SEV1]` `external = 1200`, `internal = 1800` set the update policy in seconds;
+    `[redact]` `patterns = ["…"]` (more secret shapes, regular expressions) and
+    `ip_addresses = true`; `[limits]` `text_chars` (shown before a text is cut, default
+    2000), `field_chars` (longest field an ingest accepts, default 8 MiB), `earliest` /
+    `latest` (the span of accepted timestamps, default 1970-01-01 / 2100-01-01).
     """
     if path is None:
         candidate = Path.cwd() / CONFIG_NAME

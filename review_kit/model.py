@@ -106,7 +106,41 @@ def zone(name: str | tzinfo | None) -> tzinfo | None:
         raise InputError(None, "--tz", f"unknown time zone {name!r}") from exc
 
 
+# The span a timestamp from a source may fall in; outside it a value is a mistake (year 0,
+# 9999, an epoch in the wrong unit). `[limits] earliest`/`latest` in review-kit.toml move it.
+TIME_RANGE: list[pd.Timestamp] = [pd.Timestamp("1970-01-01", tz="UTC"),
+                                  pd.Timestamp("2100-01-01", tz="UTC")]
+
+
+def set_time_range(earliest: Any = None, latest: Any = None) -> None:
+    """Move the accepted span of timestamps (``[limits]`` of the config)."""
+    for position, value in ((0, earliest), (1, latest)):
+        if value is not None:
+            try:
+                stamp = pd.Timestamp(str(value))
+            except (ValueError, TypeError) as exc:
+                raise InputError(None, "[limits]", f"not a date: {value!r}") from exc
+            TIME_RANGE[position] = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+
+
+def _in_range(stamp: pd.Timestamp, original: Any) -> pd.Timestamp:
+    if not TIME_RANGE[0] <= stamp < TIME_RANGE[1]:
+        raise TimestampError(None, None, f"timestamp {str(original)[:40]!r} is outside "
+                             f"{TIME_RANGE[0].year}–{TIME_RANGE[1].year - 1}")
+    return stamp
+
+
 def _epoch_to_timestamp(number: float | int, unit: str | None) -> pd.Timestamp:
+    try:
+        return _in_range(_epoch_timestamp(number, unit), number)
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime) as exc:
+        if isinstance(exc, TimestampError):
+            raise
+        raise TimestampError(None, None, f"timestamp {str(number)[:40]!r} is outside "
+                             f"{TIME_RANGE[0].year}–{TIME_RANGE[1].year - 1}") from None
+
+
+def _epoch_timestamp(number: float | int, unit: str | None) -> pd.Timestamp:
     if unit is None:
         # Magnitude tells the unit apart for any date between 1973 and 2286.
         magnitude = abs(number)
@@ -170,10 +204,18 @@ def _aware(parsed: datetime, original: Any, tz: str | tzinfo | None) -> pd.Times
     if parsed.tzinfo is None:
         named = zone(tz)
         if named is None:
-            raise TimestampError(None, None, f"timestamp {str(original)!r} has no time zone; "
+            raise TimestampError(None, None, f"timestamp {str(original)[:40]!r} has no time zone; "
                                  "name the zone it was written in with --tz")
+        local = parsed
         parsed = parsed.replace(tzinfo=named)
-    return pd.Timestamp(parsed.astimezone(UTC)).as_unit("us")
+        if parsed.astimezone(UTC).astimezone(named).replace(tzinfo=None) != local:
+            raise TimestampError(None, None, f"local time {str(original)[:40]!r} does not exist in "
+                                 f"{named} (a daylight-saving gap)")
+    try:
+        return _in_range(pd.Timestamp(parsed.astimezone(UTC)).as_unit("us"), original)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise TimestampError(None, None, f"timestamp {str(original)[:40]!r} is outside "
+                             f"{TIME_RANGE[0].year}–{TIME_RANGE[1].year - 1}") from None
 
 
 def _has_zone(text: str) -> bool:
@@ -216,6 +258,9 @@ def parse_timestamps(values: Iterable[Any] | pd.Series, tz: str | tzinfo | None 
                 parsed = None
         except (ValueError, TypeError, OverflowError):
             parsed = None
+        if parsed is not None and len(parsed) and not (
+                TIME_RANGE[0] <= parsed.min() and parsed.max() < TIME_RANGE[1]):
+            parsed = None  # the scalar parser names the first value out of range
         if parsed is not None:
             out = np.full(len(objects), np.datetime64("NaT", "us"), dtype="datetime64[us]")
             out[wanted] = parsed.dt.tz_convert(UTC).dt.tz_localize(None).dt.as_unit("us").to_numpy()
@@ -241,6 +286,29 @@ def to_iso(value: Any) -> str | None:
 
 
 # --- ids and normalisation -------------------------------------------------------------------
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none belongs in an
+# id, and each could forge a line in a log or a header.
+_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_ID_CHARS = 255
+
+
+def check_incident_id(value: Any, path: Any = None, where: str | None = "incident id") -> str:
+    """An incident id as text, refused in one line when it is empty, too long or holds a
+    control character (every entrance: loaders, --incident, the CLI's ID, the receiver)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InputError(path, where, f"incident id must be text, not {type(value).__name__}")
+    if not value.strip():
+        raise InputError(path, where, "incident id is empty")
+    if len(value) > MAX_ID_CHARS:
+        raise InputError(path, where, f"incident id longer than {MAX_ID_CHARS} characters")
+    bad = _ID_CONTROL.search(value)
+    if bad:
+        raise InputError(path, where, f"incident id holds a control character "
+                         f"(U+{ord(bad.group(0)):04X}): {value[:60].encode('unicode_escape').decode()!r}")
+    return value
+
 def event_id(source: str, source_id: str | None = None, *fields: Any) -> str:
     """Stable event id: the source's own id when it has one, else a hash of the row."""
     if source_id is not None and str(source_id) != "":

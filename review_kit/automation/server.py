@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping
 
 import orjson
 import pandas as pd
+from sqlalchemy.exc import DBAPIError
 
 from ..config import source_options
 from ..errors import InputError, ReviewKitError
@@ -262,12 +263,21 @@ class Receiver:
                 continue  # reopened since (the delivery came late): nothing to review yet
             run_id = enqueue_resolution(self.store, incident_id, trigger="webhook", resolved_at=resolved_at)
             if run_id is not None:
-                log.info("incident %s resolved at %s: run %s queued", incident_id, resolved_at, run_id)
+                log.info("incident %s resolved at %s: run %s queued", loggable(incident_id),
+                         resolved_at, run_id)
                 queued.append(run_id)
         return queued
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
+def loggable(text: Any, limit: int = 300) -> str:
+    """Text from a delivery as it may appear in a log line: control characters and line
+    separators escaped (an id holding a newline cannot forge a line), and cut short."""
+    text = str(text)
+    escaped = text[:limit].encode("unicode_escape").decode("ascii")
+    return escaped + ("…" if len(text) > limit else "")
+
+
 def make_app(receiver: Receiver, executor: ThreadPoolExecutor):
     """The Tornado application: the endpoints and their authentication."""
     from tornado.web import Application, RequestHandler, stream_request_body
@@ -339,11 +349,17 @@ def make_app(receiver: Receiver, executor: ThreadPoolExecutor):
             try:
                 accepted = await loop.run_in_executor(executor, receiver.accept, self.endpoint, body)
             except Rejected as exc:
-                log.info("%s delivery refused (%s): %s", self.endpoint, exc.status, exc.reason)
+                log.info("%s delivery refused (%s): %s", self.endpoint, exc.status,
+                         loggable(exc.reason))
                 return self.refuse(exc.status, exc.reason)
-            except ReviewKitError as exc:
-                log.error("%s delivery not stored: %s", self.endpoint, exc)
+            except (ReviewKitError, DBAPIError) as exc:
+                # The store could not take it (locked, unreachable): the sender retries. The
+                # message may quote the delivery, so only the kind of failure is logged.
+                log.error("%s delivery not stored: %s", self.endpoint, type(exc).__name__)
                 return self.refuse(500, "not stored; deliver again")
+            except Exception as exc:  # noqa: BLE001 - anything else is a body we cannot use
+                log.warning("%s delivery refused (400): %s", self.endpoint, type(exc).__name__)
+                return self.refuse(400, "body cannot be used")
             self.set_status(202)
             self.finish(accepted.to_json())
 
@@ -400,9 +416,12 @@ class RunningServer:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         server = HTTPServer(make_app(self.receiver, self.executor),
-                            # The handler answers 413 past the limit; Tornado's own cap, set
-                            # beyond it, only cuts off a sender that will not stop.
-                            max_body_size=2 * int(self.receiver.settings.max_body_bytes),
+                            # The handler answers 413 past the limit. A chunked body over
+                            # Tornado's own cap would get Tornado's 400: that cap is far above
+                            # ours, and past ours chunks are dropped as they arrive
+                            # (Delivery.data_received), then answered with 413.
+                            max_body_size=max(64 * int(self.receiver.settings.max_body_bytes),
+                                              1 << 30),
                             idle_connection_timeout=60, body_timeout=30)
         sockets = bind_sockets(self.requested_port, self.host)
         server.add_sockets(sockets)

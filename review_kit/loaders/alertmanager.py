@@ -229,6 +229,9 @@ def _summary(labels: Mapping[str, Any], annotations: Mapping[str, Any]) -> str:
     name = str(labels.get("alertname") or "alert")
     summary = annotations.get("summary")
     description = annotations.get("description")
+    for key, value in (("summary", summary), ("description", description)):
+        if value is not None and not isinstance(value, str):  # the safety net adds the file
+            raise TypeError(f"annotations.{key}: expected text, found {type(value).__name__}")
     parts = [str(p) for p in (summary, description) if p]
     if len(parts) == 2 and parts[0] == parts[1]:
         parts = parts[:1]

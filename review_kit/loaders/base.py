@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -197,7 +198,142 @@ def require(record: Mapping[str, Any], key: str, path: Path | str, where: str) -
     return record[key]
 
 
+def require_id(record: Mapping[str, Any], key: str, path: Path | str, where: str) -> str:
+    """record[key] as an id: text or a whole number, never a list or an object."""
+    value = require(record, key, path, where)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(path, f"{where}.{key}", f"expected an id, found {type(value).__name__}")
+    return str(value)
+
+
 def first_of(items: Iterable[Any]) -> Any:
     for item in items:
         return item
     return None
+
+
+# --- the boundary: every batch checked before the store sees it --------------------------------
+
+# Texts longer than this (characters) are refused: no field of a real export comes near it,
+# and a report cuts long texts for display anyway (report.bounds). `[limits] field_chars`.
+MAX_FIELD_CHARS = 8 * 1024 * 1024
+_EVENT_TEXT = ("incident_id", "source", "kind", "actor", "actor_type", "target", "status",
+               "summary", "visibility", "raw")
+_INCIDENT_TEXT = ("incident_id", "title", "severity", "severity_raw", "status", "service", "team",
+                  "commander", "source", "source_id", "url")
+_CONTENT = ("incident_id", "at", "kind", "actor", "summary")
+
+
+def _first_non_text(values: pd.Series) -> int | None:
+    """Position of the first value that is neither text nor missing (None when all are)."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("string", "empty"):
+        return None
+    for position, value in enumerate(values.tolist()):
+        if value is not None and not isinstance(value, str) and not (
+                isinstance(value, float) and np.isnan(value)):
+            return position
+    return None
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _may_hold_long_texts(path: Path | str) -> bool:
+    """A file smaller than MAX_FIELD_CHARS bytes cannot hold a longer text: its fields are
+    not measured (a folder, or a file we cannot size, is)."""
+    try:
+        return not os.path.isfile(path) or os.path.getsize(path) > MAX_FIELD_CHARS
+    except OSError:
+        return True
+
+
+def check_batch(batch: Batch, path: Path | str, seen: dict[str, tuple[int, int]],
+                offset: int = 0) -> None:
+    """Refuse, in one line, a batch the store cannot keep as it is: a text field holding
+    something else (a list where a title belongs), a text longer than MAX_FIELD_CHARS, an
+    incident id with control characters, or an event id seen before in this input with
+    different content (`seen`: event id -> (event number, content hash), across batches)."""
+    from ..model import check_incident_id
+    for n, row in enumerate(batch.incidents, start=1):
+        for column in _INCIDENT_TEXT:
+            value = row.get(column)
+            if value is not None and not isinstance(value, str):
+                raise InputError(path, f"incident {n}: {column}",
+                                 f"expected text, found {_type_name(value)}")
+            if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                raise InputError(path, f"incident {n}: {column}", f"longer than "
+                                 f"{MAX_FIELD_CHARS:,} characters ({len(value):,})")
+        check_incident_id(row.get("incident_id"), path, f"incident {n}")
+    for n, alias in enumerate(batch.aliases, start=1):
+        check_incident_id(alias.get("incident_id"), path, f"alias {n}")
+        external = alias.get("external_id")
+        if external is not None and not isinstance(external, (str, int)):
+            raise InputError(path, f"alias {n}", f"expected an id, found {_type_name(external)}")
+    frame = batch.events
+    if frame is None or frame.empty:
+        return
+    measure = _may_hold_long_texts(path)
+    for column in _EVENT_TEXT:
+        if column not in frame.columns:
+            continue
+        position = _first_non_text(frame[column])
+        if position is not None:
+            raise InputError(path, f"event {offset + position + 1}: {column}",
+                             f"expected text, found {_type_name(frame[column].iloc[position])}")
+        lengths = frame[column].str.len() if measure else None
+        if lengths is not None and len(lengths) and lengths.max() > MAX_FIELD_CHARS:
+            position = int(np.argmax(lengths.fillna(0).to_numpy()))
+            raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
+                             f"{MAX_FIELD_CHARS:,} characters ({int(lengths.iloc[position]):,})")
+    for incident_id in frame["incident_id"].unique().tolist():
+        check_incident_id(incident_id, path, "event")
+    content = pd.util.hash_pandas_object(frame[list(_CONTENT)], index=False).to_numpy()
+    ids = frame["event_id"].tolist()
+    repeated = frame["event_id"].duplicated(keep=False).to_numpy()
+    if seen:
+        repeated = repeated | np.fromiter((i in seen for i in ids), dtype=bool, count=len(ids))
+    for position in np.flatnonzero(repeated):
+        event, digest = ids[position], int(content[position])
+        first = seen.get(event)
+        if first is not None and first[1] != digest:
+            raise InputError(path, f"event {offset + position + 1}", f"event id {event[:80]!r} "
+                             f"appeared before (event {first[0]}) with different content")
+        seen.setdefault(event, (offset + position + 1, digest))
+    if not repeated.all():
+        fresh = np.flatnonzero(~repeated)
+        seen.update(zip([ids[p] for p in fresh] if repeated.any() else ids,
+                        zip((fresh + offset + 1).tolist(), content[fresh].tolist())))
+
+
+# Exceptions a loader meets on input it does not expect (a list where a text belongs, a
+# nesting too deep, a number too large): they end as one line naming the file.
+_INPUT_FAILURES = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError,
+                   RecursionError, UnicodeError, ArithmeticError, pd.errors.OutOfBoundsDatetime)
+
+
+def checked_load(loader: Loader, path: Path, ctx: LoadContext) -> Iterator[Batch]:
+    """`loader.load(path, ctx)` with every batch checked (`check_batch`), and any failure of
+    the loader on unexpected input turned into an InputError naming the file (set
+    REVIEW_KIT_DEBUG to see the loader's own traceback instead)."""
+    seen: dict[str, tuple[int, int]] = {}
+    offset = 0
+    batches = loader.load(path, ctx)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except InputError:
+            raise
+        except _INPUT_FAILURES as exc:
+            if os.environ.get("REVIEW_KIT_DEBUG"):
+                raise
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else \
+                f"unexpected {type(exc).__name__}" + (f": {str(exc)[:120]}" if str(exc) else "")
+            raise InputError(path, None, f"cannot read this {loader.name} input ({detail})") from None
+        check_batch(batch, path, seen, offset)
+        offset += 0 if batch.events is None else len(batch.events)
+        yield batch

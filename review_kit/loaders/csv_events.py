@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..errors import InputError, TimestampError
 from ..model import ACTOR_TYPES, EVENT_KINDS, INCIDENT_COLUMNS, normalise_severity, parse_timestamps
-from .base import Batch, LoadContext, Loader, _read_text, events_frame, incident_row
+from .base import MAX_FIELD_CHARS, Batch, LoadContext, Loader, _read_text, events_frame, incident_row
 
 SOURCE = "csv"
 
@@ -79,6 +79,9 @@ def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     if not text.strip():
         raise InputError(path, None, "file is empty")
     first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    # The csv module's own cap (128 KiB) would refuse a long pasted log; ours is the limit.
+    if csv.field_size_limit() < MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True)
     records: list[list[str]] = []
     lines: list[int] = []

@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..errors import InputError, TimestampError
 from ._jsonstream import iter_documents
-from .base import Batch, LoadContext, Loader, events_frame, incident_row, require
+from .base import Batch, LoadContext, Loader, events_frame, incident_row, require, require_id
 
 SOURCE = "pagerduty"
 
@@ -241,7 +241,7 @@ class _Reader:
 
     def incident(self, obj: Any, where: str, rank: int = _RANK_INCIDENT) -> str:
         """One incident object (REST API or webhook data): its row and aliases."""
-        pd_id = str(require(obj, "id", self.path, where))
+        pd_id = require_id(obj, "id", self.path, where)
         incident_id = self.incident_id(pd_id)
         priority = obj.get("priority")
         severity_raw = _summary(priority)
@@ -272,7 +272,7 @@ class _Reader:
         """An incident known only from a reference (log entry, note, webhook sub-object)."""
         if self.ctx.incident_id and not isinstance(ref, dict):
             return str(self.ctx.incident_id)
-        pd_id = str(require(ref, "id", self.path, where))
+        pd_id = require_id(ref, "id", self.path, where)
         incident_id = self.incident_id(pd_id)
         if (pd_id, incident_id) in self.referenced:
             return incident_id  # every log entry repeats the reference: read it once
@@ -416,6 +416,9 @@ class _Reader:
                 summary += f" by {actor}"
         else:
             summary = _WEBHOOK_VERBS.get(event_type) or _readable(event_type)
+            if not isinstance(incident.get("title"), (str, type(None))):
+                raise InputError(self.path, f"{where}.data.title", "expected text, found "
+                                 f"{type(incident.get('title')).__name__}")
             if event_type == "incident.triggered" and incident.get("title"):
                 summary = f"Triggered: {incident['title']}"
             elif event_type == "incident.priority_updated":

@@ -48,6 +48,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ..errors import SchemaVersionError, StoreError, UnknownIncidentError
 from ..loaders import Batch, LoadContext, Loader, get_loader
+from ..loaders.base import checked_load
 from ..model import (
     ACTION_ITEM_STATUSES,
     ACTION_ITEM_TYPES,
@@ -380,7 +381,7 @@ class Store:
 
         def write(conn: Connection) -> IngestResult:
             result = IngestResult(files=1)  # afresh on a retried transaction
-            for batch in loader.load(Path(path), ctx):
+            for batch in checked_load(loader, Path(path), ctx):
                 self._write_batch(conn, loader.name, batch, ctx, result)
                 if progress is not None and batch.events is not None:
                     progress(len(batch.events))
@@ -450,9 +451,13 @@ class Store:
         for (src, external), target in known.items():
             if external != target:
                 remap[external] = target
-        # An alias a batch declares (PagerDuty number → id) follows the id's own link.
+        # An alias a batch declares follows the id's own link, unless it is a bare number: an
+        # incident number is unique only within one account (two PagerDuty accounts both have
+        # a #1234), so a number alone never merges two incidents.
         for alias in batch.aliases:
             own = str(alias["incident_id"])
+            if str(alias["external_id"]).isdigit():
+                continue
             if (alias["source"], str(alias["external_id"])) in known and own not in remap:
                 target = known[(alias["source"], str(alias["external_id"]))]
                 if target != own:
