@@ -67,6 +67,8 @@ MILESTONE_OVERRIDES: tuple[str, ...] = (
 )
 # An event the facilitator marked as key: annotation field `key_event:<event_id>` = "true".
 KEY_EVENT_PREFIX = "key_event:"
+# A suggested similar incident the facilitator dismissed: `not_related:<incident_id>` = "true".
+NOT_RELATED_PREFIX = "not_related:"
 ACTION_ITEM_TYPES: tuple[str, ...] = ("mitigate", "prevent", "process", "other")
 ACTION_ITEM_STATUSES: tuple[str, ...] = ("open", "done", "wontfix")
 

@@ -142,18 +142,18 @@ def meta_rows(location: str) -> dict[str, str]:
 def test_a_v1_store_is_refused_then_migrated_in_place(store_location, backend, capsys):
     location = store_location()
     make_v1_store(location)
-    with pytest.raises(SchemaVersionError, match=r"version 1 is older than 2; run `review-kit migrate`"):
+    with pytest.raises(SchemaVersionError, match=rf"version 1 is older than {SCHEMA_VERSION}; run `review-kit migrate`"):
         Store.open(location)
 
     assert main(["--store", location, "migrate"]) == 0
     out = capsys.readouterr().out
-    assert "migrated the store schema 1 → 2" in out
+    assert "migrated the store schema 1 → 2 → 3" in out
     if backend == "sqlite":
         backup = location + ".v1.bak"
         assert f"kept at {backup}" in out
         assert meta_rows(backup)["schema_version"] == "1"
-    assert meta_rows(location)["schema_version"] == "2"
-    assert "migrated_to_2" in meta_rows(location)
+    assert meta_rows(location)["schema_version"] == str(SCHEMA_VERSION)
+    assert {"migrated_to_2", "migrated_to_3"} <= set(meta_rows(location))
 
     fresh = store_location()
     Store.open(fresh).close()
@@ -172,6 +172,10 @@ def test_a_v1_store_is_refused_then_migrated_in_place(store_location, backend, c
     assert list_runs(store)["lease_until"].notna().all()
     assert complete(store, job, {"folder": "out/PABC123"})
     assert list_runs(store)["status"].tolist() == ["done"]
+    # The v3 columns: the v1 action item has no tracker yet; terms can be kept.
+    assert store.action_items("PABC123")[["tracker", "tracker_key"]].isna().all(axis=None)
+    store.save_similarity_cache(b"kept")
+    assert store.similarity_cache() == b"kept"
     store.close()
 
     assert main(["--store", location, "migrate"]) == 0
@@ -183,13 +187,13 @@ def test_migrate_refuses_a_newer_store(store_location, capsys):
     Store.open(location).close()
     engine = create_engine(store_url(location))
     with engine.begin() as conn:
-        conn.execute(text("UPDATE meta SET value = '3' WHERE key = 'schema_version'"))
+        conn.execute(text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
     engine.dispose()
     before = schema_shape(location)
     assert main(["--store", location, "migrate"]) == 2
-    assert "store schema version 3 is newer than this review-kit understands (2); upgrade review-kit" \
+    assert f"store schema version 99 is newer than this review-kit understands ({SCHEMA_VERSION}); upgrade review-kit" \
         in capsys.readouterr().err
-    assert meta_rows(location) == {"schema_version": "3"}
+    assert meta_rows(location) == {"schema_version": "99"}
     assert schema_shape(location) == before
     with pytest.raises(SchemaVersionError, match="newer"):
         Store.open(location)
@@ -212,7 +216,7 @@ def test_a_failing_step_changes_nothing(store_location, monkeypatch):
     assert meta_rows(location) == {"schema_version": "1"}
     assert schema_shape(location) == v1_shape
     monkeypatch.setitem(migrations.MIGRATIONS, 1, real_step)
-    assert migrate(store, backup=False).steps == [2]
+    assert migrate(store, backup=False).steps == [2, 3]
     store.close()
     assert Store.open(location).schema_version == SCHEMA_VERSION
 
@@ -236,8 +240,9 @@ def test_two_migrations_at_once_do_the_step_once(store_location):
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assert sorted(results) == [[], [], [2]]
-    assert Store.open(location).schema_version == 2
+    # Each step done exactly once, whichever process took it.
+    assert sorted(step for steps in results for step in steps) == [2, 3]
+    assert Store.open(location).schema_version == SCHEMA_VERSION
 
 
 def test_migrate_refuses_what_is_not_a_store(store_location, capsys):

@@ -14,6 +14,7 @@ from review_kit.store.ingest import ingest_paths
 from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
 from review_kit.demo.sample import generate_sample
 from review_kit.store import Store, store_url
+from review_kit.store.database import SCHEMA_VERSION
 
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
 
@@ -95,7 +96,7 @@ def test_many_processes_opening_a_new_store_make_it_once(store_location):
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert errors == [] and versions == [2] * 6
+    assert errors == [] and versions == [SCHEMA_VERSION] * 6
     with Store.open(location).engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM meta WHERE key = 'schema_version'")).scalar() == 1
 
@@ -138,5 +139,5 @@ def test_postgresql_urls_and_secrets(pg_database):
         Store.open("postgresql://someone:hunter2secret@127.0.0.1:1/nowhere")
     assert "cannot open store" in str(error.value) and "hunter2secret" not in str(error.value)
     store = Store.open(pg_database.replace("postgresql+psycopg://", "postgresql://"))
-    assert store.engine.dialect.driver == "psycopg" and store.schema_version == 2
+    assert store.engine.dialect.driver == "psycopg" and store.schema_version == SCHEMA_VERSION
     store.close()

@@ -12,6 +12,7 @@ from scipy import stats
 
 from review_kit.analysis import statistics as S
 from review_kit.analysis import trends as T
+from review_kit.analysis.similarity import event_terms
 
 UTC = "UTC"
 METRIC_DEFAULTS = {
@@ -338,28 +339,51 @@ def test_title_tokens_strip_ids_numbers_and_stop_words():
                                frozenset({"disk", "full"}), frozenset(), frozenset()]
 
 
-def test_recurring_groups_similarity_service_and_threshold():
-    incidents = recurrence_incidents()
-    groups = T.recurring_groups(incidents)
+def test_recurring_groups_follow_similarity_and_say_why():
+    from seen_before import NEW, OTHER, PHRASE, SAME_A, SAME_B, UNRELATED, frames
+    incidents, events = frames()
+    terms = event_terms(events)
+    groups = T.recurring_groups(incidents, terms=terms)
     g = groups.to_dict()
-    # A ≡ B (same tokens); F ~ A at exactly 0.5 ({checkout, api} of 4) and F ~ C at 0.75,
-    # so A, B, C and F form one component.
-    assert g["A"] == g["B"] == g["C"] == g["F"] == 0
-    assert g["D"] == 1            # same words, another service
-    assert g["E"] == 2
-    assert g["G"] != g["H"]       # nothing left of the titles: each stands alone
-    assert g["I"] == g["J"]       # no service on either: compared with each other
-    assert sorted(set(g.values())) == list(range(6))
-    strict = T.recurring_groups(incidents, threshold=0.6).to_dict()
-    assert strict["A"] == strict["B"] and strict["C"] == strict["F"]
-    assert strict["A"] != strict["C"]
-    with pytest.raises(ValueError):
-        T.recurring_groups(incidents, threshold=0)
+    # C shares a rare chat phrase with NEW, A and B share service and alert with NEW: one group,
+    # numbered 0 (C is the oldest incident of all).
+    assert g[PHRASE] == g[SAME_A] == g[SAME_B] == g[NEW] == 0
+    # Common words ("error", "deploy", "latency") link nothing: every other incident alone.
+    alone = [g[i] for i in UNRELATED + [OTHER]]
+    assert len(set(alone)) == len(alone) and 0 not in alone
+    assert sorted(set(g.values())) == list(range(len(set(g.values()))))
+    why = T.recurrence_reasons(incidents, groups, terms=terms)
+    assert "same service payments-api" in why[0] and "PaymentsHighErrorRate" in why[0]
+    top = T.top_recurring(incidents, groups, why=why)
+    assert top["incident_ids"].tolist() == [[PHRASE, SAME_A, SAME_B, NEW]]
+    assert top["why"].iloc[0] == why[0]
+
+
+def test_boilerplate_titles_never_make_a_group_of_a_quarter_of_the_history():
+    """A status page's history: most titles are "Incident with <product>" or "Disruption with
+    some services", across many products; the words every title has carry nothing."""
+    products = ["Actions", "Git Operations", "Pages", "Packages", "Codespaces", "Copilot",
+                "Issues", "Pull Requests", "Webhooks", "API Requests", "Git LFS", "Migrations"]
+    rows = []
+    for i in range(600):
+        product = products[i % len(products)]
+        title = "Disruption with some services" if i % 3 == 0 else f"Incident with {product}"
+        rows.append((f"S{i:04d}", title, None, pd.Timestamp("2015-01-01", tz="UTC") + pd.Timedelta(days=7 * i)))
+    incidents = pd.DataFrame(rows, columns=["incident_id", "title", "service", "created_at"])
+    groups = T.recurring_groups(incidents)
+    largest = groups.value_counts().max()
+    assert largest < len(incidents) / 4
+    # "Disruption with some services" shares nothing rare: each such incident stands alone.
+    disruptions = groups[incidents.set_index("incident_id")["title"].eq(
+        "Disruption with some services").to_numpy()]
+    assert disruptions.is_unique
 
 
 def test_repeat_rate_and_top_recurring():
     incidents = recurrence_incidents()
-    groups = T.recurring_groups(incidents, threshold=0.6)
+    # Groups as given: A+B, C+F, I+J, the rest alone.
+    groups = pd.Series([0, 0, 1, 2, 3, 1, 4, 5, 6, 6], index=pd.Index(list("ABCDEFGHIJ"),
+                                                                      name="incident_id"))
     rate = T.repeat_rate(incidents, groups, window_days=30, freq="Q")
     # Q1: A, B (19 days after A: repeat), C, D, E → 1 of 5.
     # Q2: F (74 days after C: no), G, H, I, J (1 day after I: repeat) → 1 of 5.
@@ -628,3 +652,30 @@ def test_min_detectable_ratio_follows_the_statistic_compared():
         assert result.spread == pytest.approx(S.log_spread(before, after))
         assert result.min_detectable_ratio == pytest.approx(
             S.min_detectable_ratio(result.spread, 40, 50, efficiency=efficiency))
+
+
+def test_repeats_after_fix_only_when_every_earlier_item_was_done_before():
+    from seen_before import ACTION_ITEMS, NEW, SAME_A, SAME_B, frames
+    incidents, events = frames()
+    items = pd.DataFrame(ACTION_ITEMS, columns=["incident_id", "title", "owner", "status", "due",
+                                                "created_at", "closed_at"])
+    for column in ("created_at", "closed_at"):
+        items[column] = pd.to_datetime(items[column], utc=True)
+    repeats = T.repeats_after_fix(incidents, items, terms=event_terms(events))
+    # B repeats A after both of A's items were done (the last on 2024-02-10); NEW repeats B,
+    # whose item is still open: not a fix that did not hold.
+    assert repeats[["earlier", "later"]].values.tolist() == [[SAME_A, SAME_B]]
+    row = repeats.iloc[0]
+    assert row["gap_days"] == 65.2          # 2024-01-15 10:00 → 2024-03-20 14:00
+    assert row["last_fix_closed_at"] == pd.Timestamp("2024-02-10T09:00:00Z")
+    assert row["days_after_fix"] == 39.2
+    assert row["fixes"] == ["Add retries to the card processor client", "Alert on processor timeouts"]
+    assert "PaymentsHighErrorRate" in row["why"]
+    assert NEW not in set(repeats["later"])
+    per_period = T.repeats_after_fix_per_period(repeats, incidents, freq="Q")
+    assert per_period[pd.Period("2024Q1")] == 1 and per_period.sum() == 1
+    # Had A's last item been closed after B began, nothing would be listed.
+    late = items.copy()
+    late.loc[late["title"] == "Alert on processor timeouts", "closed_at"] = pd.Timestamp(
+        "2024-03-25T00:00:00Z")
+    assert T.repeats_after_fix(incidents, late, terms=event_terms(events)).empty

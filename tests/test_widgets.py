@@ -263,7 +263,7 @@ def test_explorer_redacts_when_asked(store: Store, tmp_path: Path) -> None:
 
 def test_panel_saves_reach_the_store(view: RetrospectiveView, store: Store) -> None:
     panel = FacilitatorPanel(view)
-    assert panel.tabs.titles == ("Timeline", "Milestones", "Postmortem", "Action items")
+    assert panel.tabs.titles == ("Timeline", "Milestones", "Postmortem", "Action items", "Seen before")
     panel.author.value = "Ana Lima"
 
     # Postmortem sections: every change is saved at once, with the author.

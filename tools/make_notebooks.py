@@ -48,6 +48,10 @@ RETRO = [
     ("md", "## Coordination"),
     ("code", "retro.coordination()"),
     ("code", "retro.responder_chart()"),
+    ("md", "## Seen before\n\nThe most similar past incidents (a shared alert, the same service with rare "
+           "words in common, or rare words and phrases alone), with their action items. Dismiss a "
+           "suggestion in the facilitator panel (\"not related\") and it stays dismissed."),
+    ("code", "retro.seen_before()"),
     ("md", "## Every event, in order"),
     ("code", "retro.timeline_table()"),
     ("md", "## Facilitator\n\nFilter the timeline, mark key events, set milestones by hand, write the "
@@ -91,9 +95,13 @@ TRENDS = [
     ("md", "## Control chart\n\nAn XmR chart on log durations: points outside the limits are worth a look; "
            "the rest is routine variation."),
     ("code", "trends.control_chart(\"time_to_resolve\")"),
-    ("md", "## What keeps coming back"),
+    ("md", "## What keeps coming back\n\nIncidents alike (a shared alert, the same service with rare "
+           "words in common, or rare words and phrases alone), grouped, with what they share."),
     ("code", "trends.recurrence()"),
     ("code", "trends.repeat_rate()"),
+    ("md", "## Fixes that did not hold\n\nIncidents that repeat an earlier similar one after all of "
+           "its action items were marked done."),
+    ("code", "trends.fixes_that_did_not_hold()"),
     ("md", "## Action items: are they closed?"),
     ("code", "trends.action_items_chart()"),
     ("code", "trends.action_items_open_share()"),

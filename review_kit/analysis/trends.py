@@ -19,6 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .. import human
 from ..model import SEVERITIES, check_columns, parse_timestamp, parse_timestamps
+from .similarity import SimilarityIndex, text_tokens
 from .statistics import (
     PeriodComparison,
     RateComparison,
@@ -36,7 +37,8 @@ __all__ = [
     "DURATION_METRICS", "COMMUNICATION_METRICS", "FollowThrough",
     "incident_times", "incident_counts", "rate_comparison",
     "duration_summary", "duration_table", "median_over_time", "control_chart",
-    "title_tokens", "recurring_groups", "repeat_rate", "top_recurring",
+    "title_tokens", "recurring_groups", "recurrence_reasons", "repeat_rate", "top_recurring",
+    "repeats_after_fix", "repeats_after_fix_per_period",
     "action_item_follow_through", "overdue", "communication_trends", "responder_load",
     "group_order", "human_duration", "metric_label", "period_range", "last_two_periods",
     "summary_sentences", "HEADLINE_COLUMNS", "headline_figures",
@@ -279,94 +281,45 @@ def control_chart(metrics: pd.DataFrame, metric: str, floor: float = 1.0,
 
 
 # --- recurrence --------------------------------------------------------------------------------
-# Words carrying no identity of a failure.
-_STOPWORDS = frozenset("""a an and are as at be by for from in into is it of on or the to
-    with was were we our is are has have after before during via""".split())
-# Any token containing a digit is an id, a number, a host or an address: INC-1234, 5xx,
-# 10.0.0.1, a1b2c3d4, 2024-03-01.
-_WITH_DIGIT = r"[^\s]*\d[^\s]*"
-_UUID_ISH = r"\b[0-9a-f]{8,}\b"
-
-
 def title_tokens(titles: pd.Series) -> pd.Series:
-    """Normalised word tokens of each title: lower case, ids and numbers and stop words out.
+    """Normalised word tokens of each title: lower case, ids and numbers and stop words out
+    (the words `similarity` weighs).
 
     >>> sorted(title_tokens(pd.Series(["[INC-42] Checkout API 5xx errors on eu-west-1"]))[0])
     ['api', 'checkout', 'errors']
     """
-    text = titles.astype("string").fillna("").str.lower()
-    text = text.str.replace(_WITH_DIGIT, " ", regex=True).str.replace(_UUID_ISH, " ", regex=True)
-    words = text.str.findall(r"[a-z]{2,}")
-    return words.map(lambda ws: frozenset(w for w in ws if w not in _STOPWORDS)).astype(object)
+    return text_tokens(titles).map(frozenset).astype(object)
 
 
-def _similar_pairs(matrix: sparse.csr_matrix, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) of rows whose token-set Jaccard similarity reaches the threshold."""
-    sizes = np.asarray(matrix.sum(axis=1)).ravel()
-    n = matrix.shape[0]
-    left, right = [], []
-    step = max(1, 4_000_000 // max(n, 1))
-    for start in range(0, n, step):  # row blocks keep the dense similarity block bounded
-        stop = min(n, start + step)
-        inter = (matrix[start:stop] @ matrix.T).tocoo()
-        rows = inter.row + start
-        union = sizes[rows] + sizes[inter.col] - inter.data
-        keep = (inter.col > rows) & (inter.data >= threshold * union)
-        left.append(rows[keep])
-        right.append(inter.col[keep])
-    return np.concatenate(left), np.concatenate(right)
+def _index_for(incidents: pd.DataFrame, index: SimilarityIndex | None,
+               terms: Any = None) -> SimilarityIndex:
+    if index is None:
+        return SimilarityIndex.build(incidents, terms)
+    if list(index.ids) != incidents["incident_id"].astype(str).tolist():
+        raise ValueError("the similarity index was built from other incidents")
+    return index
 
 
-def recurring_groups(incidents: pd.DataFrame, threshold: float = 0.5) -> pd.Series:
-    """Group incidents of the same service whose titles are alike.
+def recurring_groups(incidents: pd.DataFrame, index: SimilarityIndex | None = None, *,
+                     terms: Any = None) -> pd.Series:
+    """Group incidents that keep coming back: the connected components of the similar pairs
+    of `analysis.similarity` (a shared alert, the same service with rare words in common, or
+    rare words and phrases alone), so A~B and B~C put A, B and C together.
 
-    Titles become token sets (`title_tokens`); two incidents of one service are linked when
-    the Jaccard similarity of their sets is at least `threshold`, and groups are the
-    connected components of those links (so A~B and B~C put A, B and C together).
-    Incidents without a service are compared with each other; a title with no words left
-    stands alone. Returns the group number per incident (indexed by incident_id), numbered
-    from 0 in order of each group's first incident.
+    `index` is a `SimilarityIndex` of these incidents (built here from `terms`, the kept
+    terms of their events, when not given). Returns the group number per incident (indexed
+    by incident_id), numbered from 0 in order of each group's first incident; an incident
+    like no other stands alone.
     """
     check_columns(incidents, ["incident_id", "title"], "incidents frame")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
     n = len(incidents)
     if n == 0:
         return pd.Series([], dtype="int64", index=pd.Index([], name="incident_id"),
                          name="group")
-    tokens = title_tokens(incidents["title"].reset_index(drop=True))
-    service = (incidents["service"].astype("string").fillna("") if "service" in incidents
-               else pd.Series("", index=incidents.index, dtype="string")).reset_index(drop=True)
-    key = service + "\x1f" + tokens.map(lambda t: " ".join(sorted(t))).astype("string")
-    empty = tokens.map(len).to_numpy() == 0
-    key[empty] = "\x00" + pd.Series(np.arange(n))[empty].astype("string")
-    # Identical normalised titles of a service are one node: recurring alerts often repeat
-    # the exact title, so this shrinks the similarity work to the distinct titles.
-    node_of, node_keys = pd.factorize(key)
-    node_service = pd.Series(node_keys).str.split("\x1f").str[0].to_numpy(dtype=object)
-    node_tokens = tokens.groupby(node_of).first().to_numpy()
-    vocabulary: dict[str, int] = {}
-    cols = [[vocabulary.setdefault(t, len(vocabulary)) for t in ts] for ts in node_tokens]
-    indptr = np.cumsum([0] + [len(c) for c in cols])
-    matrix = sparse.csr_matrix(
-        (np.ones(indptr[-1]), np.fromiter((c for cs in cols for c in cs), dtype=np.int64,
-                                          count=indptr[-1]), indptr),
-        shape=(len(node_tokens), max(1, len(vocabulary))))
-    left, right = [], []
-    for name in pd.unique(node_service):
-        members = np.flatnonzero((node_service == name) & (indptr[1:] > indptr[:-1]))
-        if members.size < 2:
-            continue
-        i, j = _similar_pairs(matrix[members], threshold)
-        left.append(members[i])
-        right.append(members[j])
-    nodes = len(node_tokens)
-    left_all = np.concatenate(left) if left else np.array([], dtype=np.int64)
-    right_all = np.concatenate(right) if right else np.array([], dtype=np.int64)
-    graph = sparse.coo_matrix((np.ones(left_all.size), (left_all, right_all)),
-                              shape=(nodes, nodes))
-    _, component = connected_components(graph, directed=False)
-    raw = component[node_of]
+    pairs = _index_for(incidents, index, terms).pairs()
+    graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs["left"].to_numpy(),
+                                                     pairs["right"].to_numpy())), shape=(n, n))
+    _, raw = connected_components(graph, directed=False)
     # Number groups by their first incident so ids read in time order and are stable.
     times = incident_times(incidents).reset_index(drop=True)
     order = pd.DataFrame({"raw": raw, "at": times, "id": incidents["incident_id"].to_numpy()})
@@ -376,6 +329,21 @@ def recurring_groups(incidents: pd.DataFrame, threshold: float = 0.5) -> pd.Seri
     renumber[first] = np.arange(first.size)
     return pd.Series(renumber[raw], index=pd.Index(incidents["incident_id"].to_numpy(),
                                                    name="incident_id"), name="group")
+
+
+def recurrence_reasons(incidents: pd.DataFrame, groups: pd.Series,
+                       index: SimilarityIndex | None = None, *, terms: Any = None) -> pd.Series:
+    """Why each group of two or more matched: what its strongest link shared (group → text)."""
+    index = _index_for(incidents, index, terms)
+    pairs = index.pairs()
+    if pairs.empty:
+        return pd.Series([], dtype=object, name="why")
+    group_of = groups.reindex(incidents["incident_id"].to_numpy()).to_numpy()
+    pairs = pairs.assign(group=group_of[pairs["left"].to_numpy()])
+    best = pairs.sort_values(["group", "score"], ascending=[True, False], kind="stable") \
+        .drop_duplicates("group")
+    return pd.Series([index.why(int(l), int(r)) for l, r in zip(best["left"], best["right"])],
+                     index=best["group"].to_numpy(), name="why", dtype=object)
 
 
 def _with_groups(incidents: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
@@ -410,11 +378,12 @@ def repeat_rate(incidents: pd.DataFrame, groups: pd.Series, window_days: float =
 
 
 def top_recurring(incidents: pd.DataFrame, groups: pd.Series, n: int = 10,
-                  min_size: int = 2) -> pd.DataFrame:
+                  min_size: int = 2, why: pd.Series | None = None) -> pd.DataFrame:
     """The largest groups of recurring incidents, most incidents (then most recent) first.
 
     Columns: group, service, title (the latest), incidents, first_seen, last_seen,
-    worst_severity, incident_ids.
+    worst_severity, incident_ids, and why (what the group shares) when `why` is given
+    (`recurrence_reasons`).
     """
     frame = _with_groups(incidents, groups).sort_values(["at", "incident_id"], kind="stable")
     service = frame["service"] if "service" in frame else pd.Series(pd.NA, index=frame.index)
@@ -432,8 +401,88 @@ def top_recurring(incidents: pd.DataFrame, groups: pd.Series, n: int = 10,
     table = table.drop(columns="_rank").reset_index()
     table = table.sort_values(["incidents", "last_seen"], ascending=[False, False],
                               kind="stable").head(n)
-    return table[["group", "service", "title", "incidents", "first_seen", "last_seen",
-                  "worst_severity", "incident_ids"]].reset_index(drop=True)
+    columns = ["group", "service", "title", "incidents", "first_seen", "last_seen",
+               "worst_severity", "incident_ids"]
+    if why is not None:
+        table["why"] = table["group"].map(why).astype(object)
+        columns.append("why")
+    return table[columns].reset_index(drop=True)
+
+
+def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
+                      index: SimilarityIndex | None = None, *, terms: Any = None) -> pd.DataFrame:
+    """Fixes that did not hold: incidents that repeat an earlier similar one after every
+    action item of the earlier one was marked done.
+
+    Each incident is paired with the most recent earlier incident similar to it (the
+    similarity of `recurring_groups`) that has action items opened before it. The pair is a
+    repeat after fix when those items (won't-fix ones left out: nothing was done) are all
+    done and all closed before the later incident began; an item done without a closing time
+    cannot be placed in time and keeps the pair out. Columns: earlier, later, earlier_at,
+    later_at, gap_days (between the incidents), last_fix_closed_at, days_after_fix, fixes
+    (titles of the items that were to prevent it), why; oldest repeat first.
+    """
+    columns = ["earlier", "later", "earlier_at", "later_at", "gap_days", "last_fix_closed_at",
+               "days_after_fix", "fixes", "why"]
+    check_columns(action_items, ["incident_id", "title", "status", "created_at", "closed_at"],
+                  "action items frame")
+    index = _index_for(incidents, index, terms)
+    pairs = index.pairs()
+    times = incident_times(incidents).reset_index(drop=True)
+    if pairs.empty or action_items.empty:
+        return pd.DataFrame(columns=columns)
+    ids = incidents["incident_id"].astype(str).to_numpy(dtype=object)
+    left, right = pairs["left"].to_numpy(), pairs["right"].to_numpy()
+    # Oriented in time: earlier, later (a pair at the same instant is no repeat).
+    t_left, t_right = times.iloc[left].to_numpy(), times.iloc[right].to_numpy()
+    forward = t_left < t_right
+    backward = t_right < t_left
+    links = pd.DataFrame({"earlier": np.r_[left[forward], right[backward]],
+                          "later": np.r_[right[forward], left[backward]]})
+    items = action_items.copy()
+    items["incident_id"] = items["incident_id"].astype(str)
+    items["status"] = items["status"].astype("string").str.lower()
+    items["created_at"] = _as_utc(items["created_at"])
+    items["closed_at"] = _as_utc(items["closed_at"])
+    items = items[items["status"] != "wontfix"]
+    by_incident = {k: g for k, g in items.groupby("incident_id")}
+    links["earlier_at"] = times.iloc[links["earlier"]].to_numpy()
+    links["later_at"] = times.iloc[links["later"]].to_numpy()
+    links = links.sort_values(["later", "earlier_at"], ascending=[True, False], kind="stable")
+    rows = []
+    for later, candidates in links.groupby("later", sort=False):
+        later_at = candidates["later_at"].iloc[0]
+        for earlier, earlier_at in zip(candidates["earlier"], candidates["earlier_at"]):
+            fixes = by_incident.get(ids[earlier])
+            if fixes is None:
+                continue
+            fixes = fixes[fixes["created_at"].isna() | (fixes["created_at"] < later_at)]
+            if fixes.empty:
+                continue
+            done = (fixes["status"] == "done") & fixes["closed_at"].notna() \
+                & (fixes["closed_at"] < later_at)
+            if bool(done.all()):
+                last = fixes["closed_at"].max()
+                rows.append((ids[earlier], ids[later], earlier_at, later_at,
+                             (later_at - earlier_at) / pd.Timedelta(days=1), last,
+                             (later_at - last) / pd.Timedelta(days=1),
+                             fixes["title"].astype(str).tolist(), index.why(earlier, later)))
+            break  # only the most recent earlier incident with action items counts
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("gap_days", "days_after_fix"):
+        frame[column] = frame[column].astype(float).round(1)
+    return frame.sort_values("later_at", kind="stable").reset_index(drop=True)
+
+
+def repeats_after_fix_per_period(repeats: pd.DataFrame, incidents: pd.DataFrame,
+                                 freq: str = "Q") -> pd.Series:
+    """How many repeats after fix each period saw (by the later incident's time), every
+    period of the incidents included."""
+    periods = period_range(incident_times(incidents), freq)
+    if repeats.empty:
+        return pd.Series(0, index=periods, name="repeats_after_fix", dtype="int64")
+    counts = _periods(_as_utc(repeats["later_at"]), freq).value_counts()
+    return counts.reindex(periods, fill_value=0).astype("int64").rename("repeats_after_fix")
 
 
 # --- action items -----------------------------------------------------------------------------

@@ -137,6 +137,10 @@ def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool)
         return
     try:
         view.draw_charts()
+        # Bring the kept similarity terms up to date while the kernel starts, so its "Seen
+        # before" cell finds them current.
+        from ..notebook.similar_history import kept_terms
+        kept_terms(view.store)
     except Exception:  # noqa: BLE001
         pass
     finally:

@@ -343,6 +343,56 @@ class RetrospectiveView:
             return FacilitatorPanel(self)
         return static_summary(self)
 
+    # --- seen before -------------------------------------------------------------------------
+    SEEN_BEFORE_LIMIT = 5
+
+    def dismissed(self) -> set[str]:
+        """The suggestions the facilitator marked "not related" (annotations of this incident)."""
+        from ..model import NOT_RELATED_PREFIX
+        return {f[len(NOT_RELATED_PREFIX):] for f, v in self.data.annotations.items()
+                if f.startswith(NOT_RELATED_PREFIX) and str(v).lower() == "true"}
+
+    def _similarity(self):
+        # Built once per view: the history does not change while the room talks.
+        if getattr(self, "_index", None) is None:
+            from .similar_history import similarity_index
+            self._index = similarity_index(self.store)
+        return self._index
+
+    def seen_before_context(self) -> dict:
+        """The most similar past incidents (dismissed ones left out), each with its date,
+        severity, why it matched, its retrospective when one exists and its action items;
+        or the sentence saying nothing is similar. What the notebook, HTML and postmortem show."""
+        from ..analysis.similarity import nothing_similar_text, seen_before
+        from ..paths import safe_name
+        index = self._similarity()
+        matches = index.similar_to(self.incident_id, limit=self.SEEN_BEFORE_LIMIT,
+                                   exclude=self.dismissed())
+        considered, since = index.considered(self.incident_id)
+        ids = matches["incident_id"].tolist()
+        incidents = self.store.incidents(ids) if ids else pd.DataFrame(columns=["incident_id"])
+        items = self.store.action_items()
+        items = items[items["incident_id"].isin(ids)]
+        # Overdue is judged today: is that fix still missing?
+        cards = seen_before(matches, incidents, items, pd.Timestamp.now(tz="UTC"))
+        for card in cards:
+            # Reports sit side by side in the output folder: OUT/<id>/retrospective.html.
+            folder = safe_name(card["incident_id"])
+            report = self.output_dir.parent / folder / "retrospective.html"
+            card["retrospective"] = f"../{folder}/retrospective.html" if report.is_file() else None
+            card["title"] = self._text(card["title"])
+            for item in card["action_items"]:
+                item["title"], item["owner"] = self._text(item["title"]), self._text(item["owner"])
+        return {"matches": cards, "considered": considered,
+                "empty": nothing_similar_text(considered, since) if not cards else None}
+
+    def seen_before(self):
+        """Have we seen this before? The most similar past incidents, most similar first."""
+        from IPython.display import HTML
+
+        from ..report.postmortem import seen_before_html
+        return HTML(seen_before_html(self.seen_before_context()))
+
     def postmortem(self):
         """The postmortem draft from the template, written as postmortem.md; shown as HTML
         made by the Markdown renderer and the sanitiser (what the report keeps), with the
@@ -352,7 +402,7 @@ class RetrospectiveView:
         context = postmortem_context(
             data.incident, data.metrics, data.timeline, data.annotations,
             data.action_items.to_dict("records"), data.gaps, history_ranks=self._ranks(),
-            redact=self.redact)
+            redact=self.redact, seen_before=self.seen_before_context())
         text = render_postmortem(context, self.template)
         write_file(self.output_dir / "postmortem.md", text)
         return SanitisedMarkdown(text)

@@ -252,30 +252,76 @@ class TrendsView:
                   if out else "") + ".")
         return self._chart(trend_plots.xmr_chart(chart, metric), f"control_{metric}", alt)
 
-    def recurrence(self, threshold: float = 0.5):
-        groups = tr.recurring_groups(self.incidents, threshold=threshold)
-        self._groups = groups
-        table = tr.top_recurring(self.incidents, groups)
+    def _similarity(self):
+        """The similarity of this window's incidents (one index for every recurrence cell)."""
+        if getattr(self, "_index", None) is None:
+            from .similar_history import similarity_index
+            self._index = similarity_index(self.store, self.incidents)
+        return self._index
+
+    def _recurring(self) -> pd.Series:
+        if getattr(self, "_groups", None) is None:
+            self._groups = tr.recurring_groups(self.incidents, self._similarity())
+        return self._groups
+
+    def recurrence(self):
+        """The incidents that keep coming back, in groups, each with what its incidents share."""
+        groups = self._recurring()
+        why = tr.recurrence_reasons(self.incidents, groups, self._similarity())
+        table = tr.top_recurring(self.incidents, groups, why=why)
         if table.empty:
             from IPython.display import HTML
-            return HTML("<p>No service had two incidents with alike titles.</p>")
+            return HTML("<p>No two incidents are alike: none shares an alert, the service and rare "
+                        "words, or rare words alone with another.</p>")
         return _table(pd.DataFrame({
             "Service": table["service"], "Latest title": table["title"],
             "Incidents": table["incidents"], "First seen": table["first_seen"].map(human.date),
             "Last seen": table["last_seen"].map(human.date),
             "Worst severity": table["worst_severity"],
             "Incident ids": table["incident_ids"].map(_short_list),
+            "Why alike": table["why"],
         }), numeric=("First seen", "Last seen"))
 
-    def repeat_rate(self, threshold: float = 0.5):
-        groups = getattr(self, "_groups", None)
-        if groups is None:
-            groups = tr.recurring_groups(self.incidents, threshold=threshold)
-        table = tr.repeat_rate(self.incidents, groups, freq=self.freq)
+    def _repeats_after_fix(self) -> pd.DataFrame:
+        if getattr(self, "_repeats", None) is None:
+            self._repeats = tr.repeats_after_fix(self.incidents, self.action_items,
+                                                 self._similarity())
+        return self._repeats
+
+    def repeat_rate_table(self) -> pd.DataFrame:
+        """Per period: incidents, repeats within 30 days of one of their group, the repeat
+        rate, and repeats after fix (an incident similar to an earlier one whose action items
+        were all done)."""
+        table = tr.repeat_rate(self.incidents, self._recurring(), freq=self.freq)
+        after = tr.repeats_after_fix_per_period(self._repeats_after_fix(), self.incidents,
+                                                freq=self.freq)
+        table["repeats_after_fix"] = after.reindex(table.index, fill_value=0).astype("int64")
+        return table
+
+    def repeat_rate(self):
+        table = self.repeat_rate_table()
         return _table(pd.DataFrame({
             "Period": table.index.astype(str), "Incidents": table["incidents"],
             "Repeats within 30 days": table["repeats"],
-            "Repeat rate": table["repeat_rate"].map(human.share)}), numeric=("Repeat rate",))
+            "Repeat rate": table["repeat_rate"].map(human.share),
+            "Repeats after fix": table["repeats_after_fix"]}), numeric=("Repeat rate",))
+
+    def fixes_that_did_not_hold(self):
+        """Each repeat after fix: the pair, the gap, and the action items meant to prevent it."""
+        from IPython.display import HTML
+        repeats = self._repeats_after_fix()
+        if repeats.empty:
+            return HTML("<p>No fix that did not hold: no incident repeats an earlier similar one "
+                        "after all of that one's action items were done.</p>")
+        lead = (f"<p>{human.count(len(repeats))} repeat(s) after fix: an incident like an earlier "
+                "one whose action items were all done before it began.</p>")
+        return _table(pd.DataFrame({
+            "Earlier": repeats["earlier"], "On": repeats["earlier_at"].map(human.date),
+            "Repeated by": repeats["later"], "On ": repeats["later_at"].map(human.date),
+            "Gap (days)": repeats["gap_days"],
+            "Days after the last fix": repeats["days_after_fix"],
+            "Action items that were to prevent it": repeats["fixes"].map("; ".join),
+            "Why alike": repeats["why"]}), numeric=("On", "On "), lead=lead)
 
     def _follow_through(self) -> "tr.FollowThrough":
         if not hasattr(self, "_follow"):

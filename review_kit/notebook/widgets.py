@@ -29,6 +29,7 @@ from ..model import (
     ANNOTATION_FIELDS,
     KEY_EVENT_PREFIX,
     MILESTONE_OVERRIDES,
+    NOT_RELATED_PREFIX,
     parse_timestamp,
     to_iso,
 )
@@ -39,7 +40,8 @@ from .decisions import front_end_possible, redacted_column, stamp_text, static_s
 
 __all__ = [
     "ActionItemEditor", "AnnotationForm", "FacilitatorPanel", "KeyEventMarker", "MilestoneEditor",
-    "SECTION_LABELS", "SaveError", "TimelineExplorer", "default_author", "filter_timeline",
+    "SECTION_LABELS", "SaveError", "SeenBeforeList", "TimelineExplorer", "default_author",
+    "dismiss_similar", "filter_timeline",
     "front_end_possible", "mark_key_event", "parse_milestone", "save_action_item",
     "save_annotation", "save_milestone", "static_summary", "timeline_explorer",
 ]
@@ -184,6 +186,21 @@ def save_action_item(store: Store, incident_id: str, item_id: int | None = None,
         raise SaveError("an action item needs a title")
     store.update_action_item(int(item_id), **values)
     return int(item_id)
+
+
+def dismiss_similar(store: Store, incident_id: str, other_id: str, dismissed: bool = True,
+                    author: str | None = None) -> str:
+    """Mark a suggested similar incident "not related" (or take that back). Saved as the
+    annotation ``not_related:<other_id>`` of this incident, so it stays dismissed in every
+    later run. Returns the other incident's id."""
+    other = str(other_id)
+    if other == str(incident_id):
+        raise SaveError("an incident cannot be dismissed as unrelated to itself")
+    if store.incidents([other]).empty:
+        raise SaveError(f"no incident {other!r} in the store")
+    store.set_annotation(incident_id, NOT_RELATED_PREFIX + other, "true" if dismissed else None,
+                         author=_author(author))
+    return other
 
 
 # --- the timeline explorer --------------------------------------------------------------------
@@ -675,11 +692,54 @@ class ActionItemEditor(widgets.VBox):
         self.list.children = rows or [widgets.Label("No action items yet.")]
 
 
+class SeenBeforeList(widgets.VBox):
+    """The similar past incidents the retrospective suggests, each with a "Not related" button:
+    a dismissed one leaves the list (and the postmortem) and stays dismissed."""
+
+    def __init__(self, view: Any, author: Callable[[], str | None]) -> None:
+        self.view, self.author = view, author
+        self.message = widgets.HTML()
+        self.message.add_class("rk-seen-before-message")
+        self.list = widgets.VBox()
+        self.list.add_class("rk-seen-before-list")
+        self.buttons: dict[str, widgets.Button] = {}
+        super().__init__([widgets.HTML("Past incidents like this one, most similar first. Dismiss a "
+                                       "suggestion that is not related: it will not be shown again."),
+                          self.list, self.message])
+        self.refresh()
+
+    def refresh(self) -> None:
+        from ..report.postmortem import seen_before_html
+        seen = self.view.seen_before_context()
+        self.buttons = {}
+        rows: list[widgets.Widget] = []
+        for card in seen["matches"]:
+            button = widgets.Button(description="Not related", icon="times",
+                                    layout=widgets.Layout(width="130px"))
+            button.add_class(f"rk-not-related-{card['incident_id']}")
+            button.on_click(lambda _b, other=card["incident_id"]: self.dismiss(other))
+            self.buttons[card["incident_id"]] = button
+            rows.append(widgets.HBox([widgets.HTML(seen_before_html({"matches": [card]}),
+                                                   layout=widgets.Layout(width="80%")), button]))
+        self.list.children = rows or [widgets.HTML(seen_before_html(seen))]
+
+    def dismiss(self, other_id: str) -> bool:
+        try:
+            dismiss_similar(self.view.store, self.view.incident_id, other_id, author=self.author())
+        except ReviewKitError as exc:
+            self.message.value = _error_html(str(exc))
+            return False
+        self.view.reload()
+        self.refresh()
+        self.message.value = escape(f"{other_id} dismissed as not related.")
+        return True
+
+
 class FacilitatorPanel(widgets.VBox):
     """Everything the facilitator edits, in tabs: timeline and key events, milestones, the
     postmortem sections and the action items. Built from a RetrospectiveView."""
 
-    TAB_TITLES = ("Timeline", "Milestones", "Postmortem", "Action items")
+    TAB_TITLES = ("Timeline", "Milestones", "Postmortem", "Action items", "Seen before")
 
     def __init__(self, view: Any) -> None:
         self.view = view
@@ -692,8 +752,10 @@ class FacilitatorPanel(widgets.VBox):
         self.milestones = MilestoneEditor(view, self.current_author)
         self.annotations = AnnotationForm(view, self.current_author)
         self.action_items = ActionItemEditor(view, self.current_author)
+        self.seen_before = SeenBeforeList(view, self.current_author)
         self.tabs = widgets.Tab(children=[widgets.VBox([self.explorer, self.key_events]),
-                                          self.milestones, self.annotations, self.action_items],
+                                          self.milestones, self.annotations, self.action_items,
+                                          self.seen_before],
                                 titles=self.TAB_TITLES)
         super().__init__([widgets.HTML(f"<h3>Facilitator: {escape(str(view.incident_id))}</h3>"),
                           self.author, self.tabs])

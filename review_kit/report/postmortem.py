@@ -37,7 +37,7 @@ from .redact import redact_value
 __all__ = [
     "DEFAULT_HTML_TEMPLATE", "DEFAULT_TEMPLATE", "Markdown", "PLACEHOLDER", "format_duration",
     "format_time", "md_block", "md_escape", "md_link", "postmortem_context",
-    "render_postmortem", "render_postmortem_html", "safe_table_html",
+    "render_postmortem", "render_postmortem_html", "safe_table_html", "seen_before_html",
 ]
 
 DEFAULT_TEMPLATE = "postmortem.md.j2"
@@ -444,7 +444,8 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
                        gaps: pd.DataFrame | None = None, *,
                        history_ranks: Mapping[str, Any] | pd.DataFrame | None = None,
                        redact: bool = False,
-                       figures: Mapping[str, str] | None = None) -> dict[str, Any]:
+                       figures: Mapping[str, str] | None = None,
+                       seen_before: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything the postmortem templates show, as plain values (text unescaped: the
     templates escape).
 
@@ -452,7 +453,9 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
     incidents that were faster) or a mapping (``percentile``, ``n``, ``severity``,
     ``window``). ``redact``: emails, phone numbers and secrets replaced in every text of
     the context. ``figures``: name → relative path of a saved figure (``timeline`` →
-    ``timeline.png``) to embed.
+    ``timeline.png``) to embed. ``seen_before``: the similar past incidents (``matches``,
+    ``considered``, ``empty``: the sentence when nothing is similar), as
+    ``RetrospectiveView.seen_before_context`` gives them.
 
     Keys: ``incident_id, title, severity, service, team, commander, incident_status, url,
     date, authors, document_status, sections`` (annotation field → text or None),
@@ -527,6 +530,7 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
                     for name, path in dict(figures or {}).items()],
         "redacted": bool(redact),
         "placeholder": PLACEHOLDER,
+        "seen_before": _seen_before(seen_before),
     }
     if redact:
         context = redact_value(context)
@@ -535,6 +539,51 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
             item["tracker_href"] = safe_url(item["url"])
         context["url_href"] = safe_url(context["url"])
     return context
+
+
+def _seen_before(seen: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The "Seen before" section: never missing; without a search it says it was not run."""
+    if seen is None:
+        return {"matches": [], "considered": 0,
+                "empty": "Similar past incidents were not looked up for this draft."}
+    matches = []
+    for card in seen.get("matches") or []:
+        card = dict(card)
+        link = card.get("retrospective")
+        card["retrospective_href"] = quote(str(link), safe="/._-") if link else None
+        matches.append(card)
+    return {"matches": matches, "considered": int(seen.get("considered") or 0),
+            "empty": seen.get("empty") or ("" if matches else "No similar past incident.")}
+
+
+def seen_before_html(seen: Mapping[str, Any]) -> str:
+    """The "Seen before" section as escaped HTML for the notebook (the same words as the
+    postmortem): one block per similar incident, or the sentence saying none is similar."""
+    from html import escape
+    section = _seen_before(seen)
+    if not section["matches"]:
+        return f"<p class='rk-seen-before-empty'>{escape(section['empty'])}</p>"
+    parts = []
+    for card in section["matches"]:
+        head = escape(f"{card['incident_id']} · {card.get('date') or 'date unknown'} · "
+                      f"{card.get('severity') or 'severity unknown'}")
+        title = escape(str(card.get("title") or ""))
+        link = (f" (<a href='{escape(card['retrospective_href'])}'>its retrospective</a>)"
+                if card.get("retrospective_href") else "")
+        items = card.get("action_items") or []
+        if items:
+            rows = "".join(
+                f"<tr><td>{escape(i['title'])}</td><td>{escape(i['owner'] or '—')}</td>"
+                f"<td>{escape(i['state'])}</td><td>{escape(i['due'] or '—')}</td>"
+                f"<td>{escape(i['closed'] or '—')}</td></tr>" for i in items)
+            table = ("<table class='review-kit-table'><thead><tr><th>Action item</th><th>Owner</th>"
+                     "<th>Status</th><th>Due</th><th>Closed</th></tr></thead><tbody>"
+                     f"{rows}</tbody></table>")
+        else:
+            table = "<p>No action items were recorded for it.</p>"
+        parts.append(f"<div class='rk-seen-before'><h4>{head}: {title}{link}</h4>"
+                     f"<p>Why: {escape(str(card.get('why') or ''))}</p>{table}</div>")
+    return "".join(parts)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -59,8 +60,10 @@ from ..model import (
 )
 
 # 1: the first release. 2: runs.lease_until (the queue's leases); on PostgreSQL, ids
-# compare and sort byte-wise (COLLATE "C") as on SQLite. review_kit.store.migrations upgrades.
-SCHEMA_VERSION = 2
+# compare and sort byte-wise (COLLATE "C") as on SQLite. 3: action_items.tracker and
+# tracker_key (the issue an item was pushed to), similarity_cache (kept similarity terms).
+# review_kit.store.migrations upgrades.
+SCHEMA_VERSION = 3
 DEFAULT_STORE = Path("review-data") / "review.db"
 _EPOCH = pd.Timestamp(0, tz="UTC")
 # PostgreSQL advisory lock keys (any two fixed 64-bit numbers of ours). LINK: link/fold
@@ -151,8 +154,20 @@ action_items = Table(
     Column("priority", String(16)), Column("status", String(16), nullable=False, default="open"),
     Column("due", String(10)), Column("url", Text),
     Column("created_at", UtcMicros), Column("closed_at", UtcMicros),
+    # The team's tracker holding this item (github | jira) and the issue's key there
+    # ("owner/repo#12", "OPS-7"): pushing again updates that issue instead of making one.
+    Column("tracker", String(16)), Column("tracker_key", Text),
 )
 Index("ix_action_items_incident", action_items.c.incident_id)
+
+# What incidents' events say for similarity (alerts, chat words), kept so a big store is not
+# read whole for every retrospective: one row per kind of kept result, its bytes made and
+# read by the analysis wing (review_kit.analysis.similarity.TermMatrix).
+similarity_cache = Table(
+    "similarity_cache", metadata,
+    Column("name", String(64), primary_key=True), Column("data", LargeBinary),
+    Column("updated_at", UtcMicros),
+)
 
 runs = Table(
     "runs", metadata,
@@ -682,7 +697,7 @@ class Store:
 
     # --- action items ----------------------------------------------------------------------
     ACTION_ITEM_COLUMNS = ("id", "incident_id", "title", "owner", "type", "priority", "status",
-                           "due", "url", "created_at", "closed_at")
+                           "due", "url", "created_at", "closed_at", "tracker", "tracker_key")
 
     def action_items(self, incident_id: str | None = None) -> pd.DataFrame:
         query = select(*[action_items.c[c] for c in self.ACTION_ITEM_COLUMNS]).order_by(action_items.c.id)
@@ -731,7 +746,8 @@ class Store:
 
     @staticmethod
     def _action_item_values(fields: Mapping[str, Any]) -> dict:
-        allowed = {"title", "owner", "type", "priority", "status", "due", "url", "created_at", "closed_at"}
+        allowed = {"title", "owner", "type", "priority", "status", "due", "url", "created_at", "closed_at",
+                   "tracker", "tracker_key"}
         unknown = set(fields) - allowed
         if unknown:
             raise StoreError(f"unknown action item field(s): {', '.join(sorted(unknown))}")
@@ -750,6 +766,34 @@ class Store:
             except ValueError:
                 raise StoreError(f"due date {values['due']!r} is not YYYY-MM-DD") from None
         return values
+
+    # --- kept similarity terms ----------------------------------------------------------------
+    def event_counts(self) -> pd.Series:
+        """Events per incident (incident_id → count), from the index alone."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(events.c.incident_id, func.count())
+                                .group_by(events.c.incident_id)).cursor.fetchall()
+        return pd.Series({r[0]: int(r[1]) for r in rows}, dtype="int64", name="events")
+
+    def similarity_cache(self, name: str = "terms") -> bytes | None:
+        """What was kept under `name` (None when nothing was)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(similarity_cache.c.data)
+                                 .where(similarity_cache.c.name == name)).scalar()
+        return None if value is None else bytes(value)
+
+    def save_similarity_cache(self, data: bytes, name: str = "terms") -> None:
+        """Keep `data` under `name`, replacing what was there (the last writer wins: every
+        writer keeps a complete, current result)."""
+
+        def write(conn: Connection) -> None:
+            statement = _dialect_insert(conn)(similarity_cache).values(
+                name=name, data=data, updated_at=_now())
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["name"], set_={"data": statement.excluded.data,
+                                               "updated_at": statement.excluded.updated_at}))
+
+        self._write(write, lock=None)
 
     @staticmethod
     def _require_incident(incident_id: str, conn: Connection) -> None:

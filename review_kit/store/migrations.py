@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import BigInteger, Column, delete, select, update
+from sqlalchemy import (BigInteger, Column, LargeBinary, MetaData, String, Table, Text, delete,
+                        select, update)
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateColumn
 
@@ -53,8 +54,19 @@ def _v1_to_v2(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} {changes}")
 
 
+def _v2_to_v3(conn: Connection) -> None:
+    """action_items.tracker and tracker_key (an item pushed to GitHub or Jira knows its issue);
+    the similarity_cache table (kept similarity terms for "seen before")."""
+    _add_column(conn, "action_items", Column("tracker", String(16)))
+    _add_column(conn, "action_items", Column("tracker_key", Text))
+    Table("similarity_cache", MetaData(),
+          Column("name", String(64), primary_key=True), Column("data", LargeBinary),
+          Column("updated_at", BigInteger)).create(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1_to_v2,
+    2: _v2_to_v3,
 }
 assert set(MIGRATIONS) == set(range(1, SCHEMA_VERSION)), "a migration step is missing"
 

@@ -1,0 +1,590 @@
+"""Have we seen this before? Which past incidents resemble one another, and why.
+
+One similarity for the whole package (the retrospective's "Seen before", the trend report's
+recurrence groups and its "fixes that did not hold"), a pure function of frames:
+
+- every incident becomes a bag of **terms**: its service (``service:``), the names of the
+  alerts that fired (``alert:``) and their fingerprints (``fingerprint:``), and the words
+  and two-word phrases of its title and of its chat messages and notes (``word:``);
+- a term that occurs in a large share of the incidents (more than ``COMMON_SHARE``, and in
+  more than ``COMMON_FLOOR`` of them) carries nothing: "error", "deploy", "latency",
+  "Incident with …" are in every other title; the other words weigh by their rarity
+  (TF-IDF: ``(1 + log tf) · log(N / df)``, rows L2-normalised per kind of term);
+- two incidents are **similar** when they share an alert or a fingerprint that is not
+  common, or share the service and rare words (word cosine ≥ ``SERVICE_WORDS``), or share
+  at least ``MIN_SHARED_WORDS`` rare words or phrases with a word cosine ≥ ``WORDS_ALONE``.
+  A shared service alone is not enough: a busy service has hundreds of unrelated incidents.
+- the **score** ranks matches: alert cosine + word cosine + 0.5 for the same service; each
+  match carries what it shared, for the reader to judge.
+
+The terms of an incident's events (alerts, chat) are the expensive part on a big store:
+`event_terms` computes them per incident so a caller can keep them (see
+`review_kit.notebook.similar_history`), and `SimilarityIndex.build` takes them as a frame.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ..model import check_columns
+
+__all__ = [
+    "COMMON_SHARE", "COMMON_FLOOR", "MIN_SHARED_WORDS", "SERVICE_WORDS", "WORDS_ALONE",
+    "TEXT_KINDS", "TERMS_VERSION", "SimilarityIndex", "TermMatrix", "event_terms", "incident_terms",
+    "text_tokens", "word_terms",
+]
+
+# Bump when the terms an incident's events give change, so kept terms are computed again.
+TERMS_VERSION = 1
+COMMON_SHARE = 0.05
+COMMON_FLOOR = 3
+MIN_SHARED_WORDS = 2
+SERVICE_WORDS = 0.15
+WORDS_ALONE = 0.3
+SERVICE_WEIGHT = 0.5
+# Events whose text counts: chat and notes (messages), alerts (names and fingerprints).
+TEXT_KINDS: tuple[str, ...] = ("message", "note", "alert_firing")
+KINDS: tuple[str, ...] = ("service", "alert", "fingerprint", "word")
+
+# Words carrying no identity of a failure.
+STOPWORDS = frozenset("""a an and are as at be by for from in into is it of on or the to
+    with was were we our has have had after before during via this that there their they
+    not no but can could will would should been being its above below over under than then
+    all any some just also now still more less out up down off see seen""".split())
+# Any token containing a digit is an id, a number, a host or an address: INC-1234, 5xx,
+# 10.0.0.1, a1b2c3d4, 2024-03-01.
+_WITH_DIGIT = r"[^\s]*\d[^\s]*"
+_HEXISH = r"\b[0-9a-f]{8,}\b"
+_URLISH = r"\S+://\S+|<[^>]*>"
+
+
+def text_tokens(texts: pd.Series) -> pd.Series:
+    """The words of each text, in order: lower case; ids, numbers, links and stop words out.
+
+    >>> text_tokens(pd.Series(["[INC-42] Checkout API 5xx errors on eu-west-1"]))[0]
+    ['checkout', 'api', 'errors']
+    """
+    text = texts.astype("string").fillna("").str.lower()
+    text = text.str.replace(_URLISH, " ", regex=True)
+    text = text.str.replace(_WITH_DIGIT, " ", regex=True).str.replace(_HEXISH, " ", regex=True)
+    words = text.str.findall(r"[a-z][a-z_']+[a-z]|[a-z]{2}")
+    return words.map(lambda ws: [w for w in ws if w not in STOPWORDS]).astype(object)
+
+
+def word_terms(texts: pd.Series, owners: Sequence[Any] | pd.Series) -> pd.DataFrame:
+    """(incident_id, term) rows: each text's words and adjacent word pairs (a phrase), once
+    per text. Each distinct text is tokenised once (chat repeats itself: "+1", "looking")."""
+    codes, uniques = pd.factorize(pd.Series(list(texts), dtype=object).astype("string").fillna(""))
+    tokens = text_tokens(pd.Series(uniques, dtype=object))
+    flat = tokens.explode().dropna()
+    text_of = flat.index.to_numpy()
+    words = flat.astype(str).to_numpy(dtype=object)
+    # A phrase: this word and the next one of the same text.
+    same_text = np.r_[text_of[1:] == text_of[:-1], False]
+    phrases = words[:-1][same_text[:-1]] + " " + words[1:][same_text[:-1]] if len(words) > 1 \
+        else np.array([], dtype=object)
+    per_text = pd.DataFrame({"text": np.r_[text_of, text_of[:-1][same_text[:-1]]] if len(words) > 1
+                             else text_of,
+                             "term": np.r_[words, phrases] if len(words) > 1 else words})
+    per_text = per_text.drop_duplicates()
+    owners = np.asarray(list(owners), dtype=object)
+    # Every (owner, text) once, then the text's terms.
+    owned = pd.DataFrame({"incident_id": owners, "text": codes}).drop_duplicates()
+    frame = owned.merge(per_text, on="text")[["incident_id", "term"]]
+    frame["term"] = "word:" + frame["term"].astype(str)
+    return frame
+
+
+def _counted(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame({"incident_id": pd.Series([], dtype=object),
+                             "term": pd.Series([], dtype=object),
+                             "count": pd.Series([], dtype="int64")})
+    ids, id_names = pd.factorize(frame["incident_id"].astype(str))
+    terms, term_names = pd.factorize(frame["term"].astype(str))
+    key = ids.astype(np.int64) * len(term_names) + terms
+    unique, counts = np.unique(key, return_counts=True)
+    return pd.DataFrame({"incident_id": np.asarray(id_names, dtype=object)[unique // len(term_names)],
+                         "term": np.asarray(term_names, dtype=object)[unique % len(term_names)],
+                         "count": counts.astype("int64")})
+
+
+def alert_names(summaries: pd.Series) -> pd.Series:
+    """An alert's name from its event summary ("HighErrorRate: 5xx above 5%" → "HighErrorRate")."""
+    return summaries.astype("string").fillna("").str.split(": ", n=1).str[0].str.strip()
+
+
+def event_terms(events: pd.DataFrame) -> pd.DataFrame:
+    """The terms one or more incidents' events give: (incident_id, term, count).
+
+    ``alert:<name>`` per alert_firing event (the name is its summary up to ": "),
+    ``fingerprint:<fp>`` for an Alertmanager alert (its event id holds the fingerprint),
+    ``word:<w>`` and ``word:<w1> <w2>`` from chat messages and notes. Needs incident_id,
+    kind and summary; source and event_id for fingerprints.
+    """
+    check_columns(events, ["incident_id", "kind", "summary"], "events frame")
+    kind = events["kind"].astype(object)
+    parts = []
+    alerts = events[kind == "alert_firing"]
+    if len(alerts):
+        names = alert_names(alerts["summary"])
+        keep = names != ""
+        parts.append(pd.DataFrame({"incident_id": alerts["incident_id"][keep].to_numpy(),
+                                   "term": ("alert:" + names[keep]).to_numpy(dtype=object)}))
+        if {"source", "event_id"} <= set(alerts.columns):
+            manager = alerts[alerts["source"].astype(object) == "alertmanager"]
+            prints = manager["event_id"].astype("string").str.split(":").str[1]
+            keep = prints.notna() & (prints != "")
+            parts.append(pd.DataFrame({
+                "incident_id": manager["incident_id"][keep].to_numpy(),
+                "term": ("fingerprint:" + prints[keep]).to_numpy(dtype=object)}))
+    chat = events[kind.isin(("message", "note"))]
+    if len(chat):
+        parts.append(word_terms(chat["summary"], chat["incident_id"]))
+    if not parts:
+        return _counted(pd.DataFrame(columns=["incident_id", "term"]))
+    return _counted(pd.concat(parts, ignore_index=True))
+
+
+def incident_terms(incidents: pd.DataFrame) -> pd.DataFrame:
+    """The terms of the incident rows themselves: ``service:<name>`` and the title's words."""
+    check_columns(incidents, ["incident_id", "title"], "incidents frame")
+    parts = [word_terms(incidents["title"], incidents["incident_id"])]
+    if "service" in incidents:
+        service = incidents["service"].astype("string").str.strip().str.lower()
+        keep = service.notna() & (service != "")
+        parts.append(pd.DataFrame({"incident_id": incidents["incident_id"][keep].to_numpy(),
+                                   "term": ("service:" + service[keep]).to_numpy(dtype=object)}))
+    return _counted(pd.concat(parts, ignore_index=True))
+
+
+# --- kept terms ------------------------------------------------------------------------------
+def _strings_to_bytes(values: Sequence[str]) -> np.ndarray:
+    return np.frombuffer("\n".join(values).encode("utf-8"), dtype=np.uint8)
+
+
+def _bytes_to_strings(data: np.ndarray, n: int) -> np.ndarray:
+    if n == 0:
+        return np.array([], dtype=object)
+    return np.array(data.tobytes().decode("utf-8").split("\n"), dtype=object)
+
+
+@dataclass
+class TermMatrix:
+    """The terms of incidents' events as a count matrix (rows: incidents, columns: terms),
+    with each incident's event count when its row was made: what a caller keeps between runs
+    (`to_bytes`), bringing stale rows up to date with `updated`."""
+
+    ids: np.ndarray
+    events: np.ndarray
+    counts: sparse.csr_matrix
+    terms: np.ndarray
+    version: int = TERMS_VERSION
+
+    @classmethod
+    def from_terms(cls, terms: pd.DataFrame, events: pd.Series) -> "TermMatrix":
+        """From `event_terms` rows, for the incidents of `events` (incident_id → event count)."""
+        ids = events.index.astype(str).to_numpy(dtype=object)
+        rows = pd.Index(ids).get_indexer(terms["incident_id"].astype(str))
+        keep = rows >= 0
+        codes, vocabulary = pd.factorize(terms["term"].astype(str)[keep])
+        counts = sparse.csr_matrix((terms["count"].to_numpy(dtype=np.float64)[keep], (rows[keep], codes)),
+                                   shape=(len(ids), len(vocabulary)))
+        return cls(ids, events.to_numpy(dtype=np.int64), counts,
+                   np.asarray(vocabulary, dtype=object))
+
+    @classmethod
+    def empty(cls) -> "TermMatrix":
+        return cls(np.array([], dtype=object), np.array([], dtype=np.int64),
+                   sparse.csr_matrix((0, 0)), np.array([], dtype=object))
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        counts = self.counts.tocsr()
+        np.savez(buffer, version=np.int64(self.version), n_ids=np.int64(len(self.ids)),
+                 n_terms=np.int64(len(self.terms)), ids=_strings_to_bytes(self.ids),
+                 terms=_strings_to_bytes(self.terms), events=self.events, data=counts.data,
+                 indices=counts.indices, indptr=counts.indptr)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "TermMatrix | None":
+        """The kept matrix, or None when it was made by other term rules (or is unreadable)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as parts:
+                if int(parts["version"]) != TERMS_VERSION:
+                    return None
+                n, m = int(parts["n_ids"]), int(parts["n_terms"])
+                counts = sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]),
+                                           shape=(n, m))
+                return cls(_bytes_to_strings(parts["ids"], n), parts["events"], counts,
+                           _bytes_to_strings(parts["terms"], m))
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def stale(self, events: pd.Series) -> list[str]:
+        """Incidents of `events` (incident_id → count) whose row is missing or out of date."""
+        known = pd.Series(self.events, index=pd.Index(self.ids, dtype=object))
+        now = events.astype("int64")
+        then = known.reindex(now.index.astype(str))
+        return now.index[(then.to_numpy() != now.to_numpy()) | then.isna().to_numpy()].astype(
+            str).tolist()
+
+    def updated(self, fresh: "TermMatrix", events: pd.Series) -> "TermMatrix":
+        """This matrix with `fresh`'s rows put in, and only the incidents of `events`."""
+        vocabulary = pd.Index(self.terms, dtype=object)
+        new_terms = pd.Index(fresh.terms, dtype=object).difference(vocabulary, sort=False)
+        vocabulary = vocabulary.append(new_terms)
+        width = len(vocabulary)
+        old = sparse.csr_matrix((self.counts.data, self.counts.indices, self.counts.indptr),
+                                shape=(len(self.ids), width))
+        fresh_coo = fresh.counts.tocoo()
+        fresh_cols = vocabulary.get_indexer(pd.Index(fresh.terms, dtype=object))[fresh_coo.col] \
+            if fresh_coo.nnz else fresh_coo.col
+        renewed = sparse.csr_matrix((fresh_coo.data, (fresh_coo.row, fresh_cols)),
+                                    shape=(len(fresh.ids), width))
+        ids = events.index.astype(str).to_numpy(dtype=object)
+        in_fresh = pd.Index(fresh.ids, dtype=object).get_indexer(ids)
+        in_old = pd.Index(self.ids, dtype=object).get_indexer(ids)
+        stacked = sparse.vstack([old, renewed, sparse.csr_matrix((1, width))]).tocsr()
+        source = np.where(in_fresh >= 0, len(self.ids) + in_fresh,
+                          np.where(in_old >= 0, in_old, len(self.ids) + len(fresh.ids)))
+        counts = stacked[source]
+        # Terms no incident holds any more are dropped, so the vocabulary does not only grow.
+        used = np.flatnonzero(np.diff(counts.tocsc().indptr) > 0)
+        return TermMatrix(ids, events.to_numpy(dtype=np.int64), counts[:, used].tocsr(),
+                          np.asarray(vocabulary, dtype=object)[used])
+
+
+# --- the index -------------------------------------------------------------------------------
+def _normalised(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sparse.diags(scale) @ matrix
+
+
+@dataclass
+class SimilarityIndex:
+    """Every incident's weighted terms, ready to compare one incident with all (or all pairs).
+
+    ``ids``: incident ids in row order; ``times``: when each happened (created_at);
+    ``service``: each one's service code (-1 for none); ``blocks``: per kind of term
+    ("alert" joins alerts and fingerprints, "word") the L2-normalised TF-IDF rows and the
+    binary rows of the terms that count; ``terms``: the names of each block's columns.
+    """
+
+    ids: np.ndarray
+    times: pd.Series
+    service: np.ndarray
+    services: list[str]
+    weighted: dict[str, sparse.csr_matrix]
+    present: dict[str, sparse.csr_matrix]
+    terms: dict[str, np.ndarray]
+    idf: dict[str, np.ndarray]
+    common: dict[str, int]
+
+    @classmethod
+    def build(cls, incidents: pd.DataFrame,
+              kept: "TermMatrix | pd.DataFrame | None" = None) -> "SimilarityIndex":
+        """From the incidents frame (incident_id, title, service, created_at) and the terms of
+        their events: a `TermMatrix` (kept from an earlier run) or `event_terms` rows."""
+        check_columns(incidents, ["incident_id", "title"], "incidents frame")
+        ids = incidents["incident_id"].astype(str).to_numpy(dtype=object)
+        n = len(ids)
+        if kept is None:
+            kept = TermMatrix.empty()
+        elif isinstance(kept, pd.DataFrame):
+            check_columns(kept, ["incident_id", "term", "count"], "terms frame")
+            owners = pd.Series(0, index=pd.Index(pd.unique(kept["incident_id"].astype(str))))
+            kept = TermMatrix.from_terms(kept, owners)
+        own = incident_terms(incidents)
+        vocabulary = pd.Index(kept.terms, dtype=object)
+        vocabulary = vocabulary.append(pd.Index(pd.unique(own["term"].astype(str)), dtype=object)
+                                       .difference(vocabulary, sort=False))
+        width = len(vocabulary)
+        rows = pd.Index(ids, dtype=object).get_indexer(own["incident_id"].astype(str))
+        counts = sparse.csr_matrix(
+            (own["count"].to_numpy(dtype=np.float64),
+             (rows, vocabulary.get_indexer(own["term"].astype(str)))), shape=(n, width))
+        if len(kept.ids):
+            wide = sparse.csr_matrix((kept.counts.data, kept.counts.indices, kept.counts.indptr),
+                                     shape=(len(kept.ids), width))
+            at = pd.Index(kept.ids, dtype=object).get_indexer(ids)
+            padded = sparse.vstack([wide, sparse.csr_matrix((1, width))]).tocsr()
+            counts = counts + padded[np.where(at >= 0, at, len(kept.ids))]
+        counts = counts.tocsr()
+        prefix = pd.Series(np.asarray(vocabulary, dtype=object), dtype=object).str.split(
+            ":", n=1).str[0].to_numpy(dtype=object) if width else np.array([], dtype=object)
+        service_values = incidents["service"] if "service" in incidents else pd.Series(
+            [None] * n)
+        service_text = service_values.astype("string").str.strip().str.lower().to_numpy(
+            dtype=object, na_value=None)
+        codes, uniques = pd.factorize(pd.Series(service_text, dtype=object), use_na_sentinel=True)
+        times = pd.to_datetime(incidents["created_at"], utc=True) if "created_at" in incidents \
+            else pd.Series(pd.NaT, index=incidents.index, dtype="datetime64[us, UTC]")
+        weighted, present, names, idfs = {}, {}, {}, {}
+        floor = max(COMMON_FLOOR, int(np.floor(COMMON_SHARE * n)))
+        for block, prefixes in (("alert", ("alert", "fingerprint")), ("word", ("word",))):
+            columns = np.flatnonzero(np.isin(prefix, prefixes))
+            block_counts = counts[:, columns].tocsr()
+            df = np.diff(block_counts.tocsc().indptr)
+            # A term counts when two incidents can share it and it is not in a large share.
+            useful = (df >= 2) & (df <= floor)
+            keep = np.flatnonzero(useful)
+            block_counts = block_counts[:, keep].tocsr()
+            idf = np.log(max(n, 1) / df[keep]) if keep.size else np.zeros(0)
+            tf = block_counts.copy()
+            tf.data = 1.0 + np.log(tf.data)
+            tfidf = (tf @ sparse.diags(idf)).tocsr() if keep.size else tf
+            tfidf.eliminate_zeros()
+            weighted[block] = _normalised(tfidf)
+            present[block] = (tfidf > 0).astype(np.float64).tocsr()
+            names[block] = np.asarray(vocabulary, dtype=object)[columns[keep]]
+            idfs[block] = idf
+        return cls(ids=ids, times=times.reset_index(drop=True), service=codes,
+                   services=[str(u) for u in uniques], weighted=weighted, present=present,
+                   terms=names, idf=idfs, common={"floor": floor})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row(self, incident_id: str) -> int:
+        found = np.flatnonzero(self.ids == str(incident_id))
+        if not found.size:
+            raise KeyError(incident_id)
+        return int(found[0])
+
+    # --- one incident against all --------------------------------------------------------------
+    def _scores(self, left: np.ndarray, right: sparse.csr_matrix | None = None) -> dict[str, Any]:
+        """Similarity parts of rows `left` against every row (or the rows of `right`)."""
+        out = {}
+        for block in ("alert", "word"):
+            w, b = self.weighted[block], self.present[block]
+            out[f"{block}_sim"] = w[left] @ w.T
+            out[f"{block}_shared"] = b[left] @ b.T
+        return out
+
+    def similar_to(self, incident_id: str, *, limit: int | None = 5, past_only: bool = True,
+                   exclude: Iterable[str] = ()) -> pd.DataFrame:
+        """The incidents similar to one, most similar first (then the most recent).
+
+        Columns: incident_id, score, same_service, alerts (shared alert names and
+        fingerprints), words (shared rare words and phrases, rarest first), why (one line).
+        ``past_only`` keeps incidents created before this one; ``exclude`` drops ids (the
+        suggestions the facilitator dismissed).
+        """
+        i = self.row(incident_id)
+        parts = self._scores(np.array([i]))
+        alert_sim = parts["alert_sim"].toarray().ravel()
+        word_sim = parts["word_sim"].toarray().ravel()
+        words_shared = parts["word_shared"].toarray().ravel()
+        alerts_shared = parts["alert_shared"].toarray().ravel()
+        same = (self.service == self.service[i]) & (self.service >= 0)
+        linked = _linked(alerts_shared, same, word_sim, words_shared)
+        linked[i] = False
+        if past_only and pd.notna(self.times.iloc[i]):
+            linked &= (self.times < self.times.iloc[i]).to_numpy(dtype=bool, na_value=False)
+        excluded = np.isin(self.ids, [str(e) for e in exclude])
+        linked &= ~excluded
+        chosen = np.flatnonzero(linked)
+        score = alert_sim + word_sim + SERVICE_WEIGHT * same
+        order = sorted(chosen.tolist(), key=lambda j: (-round(float(score[j]), 9),
+                                                       -_stamp(self.times.iloc[j]), self.ids[j]))
+        if limit is not None:
+            order = order[:limit]
+        rows = [self._match(i, j, float(score[j]), bool(same[j])) for j in order]
+        return pd.DataFrame(rows, columns=["incident_id", "score", "same_service", "service",
+                                           "alerts", "words", "why"])
+
+    def _shared(self, block: str, i: int, j: int, limit: int) -> list[str]:
+        b = self.present[block]
+        common = np.intersect1d(b[i].indices, b[j].indices)
+        if not common.size:
+            return []
+        names = [str(t).split(":", 1)[1] for t in self.terms[block][common]]
+        # Rarest first, phrases before their words; a word already inside a phrase shown is
+        # not repeated ("pool exhausted", not also "pool" and "exhausted").
+        order = sorted(range(len(common)), key=lambda k: (-round(float(self.idf[block][common[k]]), 9),
+                                                          -names[k].count(" "), names[k]))
+        shown: list[str] = []
+        covered: set[str] = set()
+        for k in order:
+            words = set(names[k].split(" "))
+            if words <= covered:
+                continue
+            shown.append(names[k])
+            covered |= words
+            if len(shown) == limit:
+                break
+        return _chained(shown)
+
+    def _match(self, i: int, j: int, score: float, same: bool) -> dict[str, Any]:
+        alerts = self._shared("alert", i, j, 5)
+        words = self._shared("word", i, j, 6)
+        service = self.services[self.service[j]] if self.service[j] >= 0 else None
+        return {"incident_id": str(self.ids[j]), "score": round(score, 4), "same_service": same,
+                "service": service, "alerts": alerts, "words": words,
+                "why": why_text(same, service, alerts, words)}
+
+    def considered(self, incident_id: str, *, past_only: bool = True) -> tuple[int, Any]:
+        """How many incidents a search compared with (the past ones) and the first one's time."""
+        i = self.row(incident_id)
+        times = self.times.drop(index=i)
+        if past_only and pd.notna(self.times.iloc[i]):
+            times = times[times < self.times.iloc[i]]
+        return len(times), (times.min() if len(times) else None)
+
+    # --- all pairs -------------------------------------------------------------------------------
+    def pairs(self) -> pd.DataFrame:
+        """Every similar pair (left before right in row order): left, right, score, why.
+
+        Row blocks keep the similarity products bounded on a big store."""
+        n = len(self)
+        lefts, rights, scores = [], [], []
+        step = max(1, 2_000_000 // max(n, 1))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            rows = np.arange(start, stop)
+            parts = self._scores(rows)
+            # Pairs where anything is shared: the union of the four sparse products.
+            grid = (parts["alert_shared"] + parts["word_shared"]).tocoo()
+            i, j = grid.row + start, grid.col
+            keep = j > i
+            i, j = i[keep], j[keep]
+            if not i.size:
+                continue
+            local = i - start
+            alert_sim = np.asarray(parts["alert_sim"][local, j]).ravel()
+            word_sim = np.asarray(parts["word_sim"][local, j]).ravel()
+            words_shared = np.asarray(parts["word_shared"][local, j]).ravel()
+            alerts_shared = np.asarray(parts["alert_shared"][local, j]).ravel()
+            same = (self.service[i] == self.service[j]) & (self.service[i] >= 0)
+            linked = _linked(alerts_shared, same, word_sim, words_shared)
+            lefts.append(i[linked])
+            rights.append(j[linked])
+            scores.append((alert_sim + word_sim + SERVICE_WEIGHT * same)[linked])
+        if not lefts:
+            return pd.DataFrame({"left": pd.Series([], dtype="int64"),
+                                 "right": pd.Series([], dtype="int64"),
+                                 "score": pd.Series([], dtype=float)})
+        return pd.DataFrame({"left": np.concatenate(lefts), "right": np.concatenate(rights),
+                             "score": np.concatenate(scores)})
+
+    def why(self, i: int, j: int) -> str:
+        same = bool(self.service[i] == self.service[j] and self.service[i] >= 0)
+        service = self.services[self.service[i]] if same else None
+        return why_text(same, service, self._shared("alert", i, j, 5),
+                        self._shared("word", i, j, 6))
+
+
+def _chained(phrases: list[str]) -> list[str]:
+    """Overlapping two-word phrases joined: "connection pool" + "pool exhausted" →
+    "connection pool exhausted", so a shared sentence reads as one."""
+    out = list(phrases)
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(out)):
+            for b in range(len(out)):
+                left, right = out[a].split(" "), out[b].split(" ")
+                if a != b and len(left) > 1 and len(right) > 1 and left[-1] == right[0]:
+                    out[a] = " ".join(left + right[1:])
+                    del out[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    return out
+
+
+def _linked(alerts_shared: np.ndarray, same: np.ndarray, word_sim: np.ndarray,
+            words_shared: np.ndarray) -> np.ndarray:
+    return ((alerts_shared > 0)
+            | (same & (word_sim >= SERVICE_WORDS) & (words_shared > 0))
+            | ((words_shared >= MIN_SHARED_WORDS) & (word_sim >= WORDS_ALONE)))
+
+
+def _stamp(value: Any) -> float:
+    return float(pd.Timestamp(value).value) if pd.notna(value) else float("-inf")
+
+
+def why_text(same_service: bool, service: str | None, alerts: Sequence[str],
+             words: Sequence[str]) -> str:
+    """"same service checkout; same alert HighErrorRate; rare words: pgbouncer, pool exhausted"."""
+    parts = []
+    if same_service and service:
+        parts.append(f"same service {service}")
+    if alerts:
+        parts.append(("same alert " if len(alerts) == 1 else "same alerts ") + ", ".join(alerts))
+    if words:
+        parts.append("rare words: " + ", ".join(words))
+    return "; ".join(parts)
+
+
+# --- what a retrospective shows ------------------------------------------------------------------
+def item_state(status: Any, due: Any, asof: pd.Timestamp) -> str:
+    """An action item's state as a reader wants it: done, won't fix, overdue or open."""
+    status = str(status or "open").lower()
+    if status == "done":
+        return "done"
+    if status == "wontfix":
+        return "won't fix"
+    due_day = pd.to_datetime(due, errors="coerce") if due not in (None, "") else pd.NaT
+    if pd.notna(due_day) and due_day.date() < pd.Timestamp(asof).date():
+        return "overdue"
+    return "open"
+
+
+def seen_before(matches: pd.DataFrame, incidents: pd.DataFrame, action_items: pd.DataFrame,
+                asof: Any) -> list[dict[str, Any]]:
+    """The similar past incidents (`SimilarityIndex.similar_to`) as a retrospective lists them:
+    incident_id, title, date, severity, why, score, and their action items (title, owner,
+    state: done / open / overdue / won't fix, due, closed) in the order they were opened."""
+    asof = pd.Timestamp(asof)
+    asof = asof.tz_localize("UTC") if asof.tzinfo is None else asof.tz_convert("UTC")
+    known = incidents.assign(incident_id=incidents["incident_id"].astype(str)).set_index(
+        "incident_id")
+    items = action_items.assign(incident_id=action_items["incident_id"].astype(str)) \
+        if len(action_items) else action_items
+    cards = []
+    for match in matches.to_dict("records"):
+        row = known.loc[match["incident_id"]] if match["incident_id"] in known.index else {}
+        created = row.get("created_at") if len(row) else None
+        mine = items[items["incident_id"] == match["incident_id"]] if len(items) else items
+        cards.append({
+            "incident_id": match["incident_id"],
+            "title": _clean(row.get("title")) if len(row) else None,
+            "date": pd.Timestamp(created).strftime("%Y-%m-%d") if created is not None
+            and pd.notna(created) else "",
+            "severity": _clean(row.get("severity")) if len(row) else None,
+            "why": match["why"], "score": match["score"],
+            "action_items": [{
+                "title": _clean(item.get("title")) or "",
+                "owner": _clean(item.get("owner")) or "",
+                "state": item_state(item.get("status"), item.get("due"), asof),
+                "due": str(item.get("due"))[:10] if _clean(item.get("due")) else "",
+                "closed": pd.Timestamp(item["closed_at"]).strftime("%Y-%m-%d")
+                if item.get("closed_at") is not None and pd.notna(item.get("closed_at")) else "",
+            } for item in mine.to_dict("records")],
+        })
+    return cards
+
+
+def _clean(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def nothing_similar_text(considered: int, since: Any) -> str:
+    """"No similar incident among 1,282 since 2010." (the empty state is never silent)."""
+    if considered == 0:
+        return "No earlier incident in the store to compare with."
+    year = f" since {pd.Timestamp(since).year}" if since is not None and pd.notna(since) else ""
+    return f"No similar incident among {considered:,}{year}."

@@ -1,0 +1,57 @@
+"""The store's history made comparable: every incident's similarity terms, kept in the store.
+
+Reading every chat message of a big store for each retrospective would cost seconds, so the
+terms incidents' events give (`analysis.similarity.event_terms`) are kept in the store as one
+`TermMatrix` with each incident's event count when its row was made. Events are only ever
+added (a fold moves them, which changes both incidents' counts), so an incident whose count
+moved is read again and the rest comes back from the kept matrix. The first comparison on a
+big store pays for the whole history once; each later one reads only what changed since.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..analysis.similarity import TEXT_KINDS, SimilarityIndex, TermMatrix, event_terms
+from ..store import Store
+
+__all__ = ["kept_terms", "similarity_index"]
+
+_EVENT_COLUMNS = ("event_id", "incident_id", "source", "kind", "summary")
+_CHUNK = 500
+
+
+def _read_terms(store: Store, incident_ids: list[str], everything: bool) -> pd.DataFrame:
+    if everything:
+        return event_terms(store.events(kinds=TEXT_KINDS, columns=_EVENT_COLUMNS))
+    parts = [event_terms(store.events(incident_ids=incident_ids[i:i + _CHUNK], kinds=TEXT_KINDS,
+                                      columns=_EVENT_COLUMNS))
+             for i in range(0, len(incident_ids), _CHUNK)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def kept_terms(store: Store) -> TermMatrix:
+    """The terms of every incident's events, reading only the incidents whose events changed
+    since the matrix was kept (and keeping the new one)."""
+    counts = store.event_counts()
+    data = store.similarity_cache()
+    kept = TermMatrix.from_bytes(data) if data is not None else None
+    kept = kept if kept is not None else TermMatrix.empty()
+    stale = kept.stale(counts)
+    gone = len(kept.ids) - (len(counts) - len(stale))
+    if not stale and gone == 0:
+        return kept
+    if stale:
+        everything = len(stale) > 0.5 * max(len(counts), 1)
+        terms = _read_terms(store, stale, everything)
+        fresh = TermMatrix.from_terms(terms, counts.reindex(stale).astype("int64"))
+    else:
+        fresh = TermMatrix.empty()
+    updated = kept.updated(fresh, counts)
+    store.save_similarity_cache(updated.to_bytes())
+    return updated
+
+
+def similarity_index(store: Store, incidents: pd.DataFrame | None = None) -> SimilarityIndex:
+    """The similarity of the store's incidents (or of the given incidents frame), ready to query."""
+    incidents = store.incidents() if incidents is None else incidents
+    return SimilarityIndex.build(incidents, kept_terms(store))
