@@ -30,6 +30,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     store = _store(args)
     result = ingest_paths(store, args.source, args.paths, incident_id=args.incident, tz=args.tz,
                           config=_config(args), quiet=args.quiet)
+    if result.incident_ids:
+        # Keep the similarity terms of what came in, so the next retrospective reads them back
+        # instead of reading the whole history ("Seen before").
+        from .notebook.similar_history import kept_terms
+        kept_terms(store)
     print(f"ingested {result.files} input(s): {result.events_added} new event(s) of "
           f"{result.events_seen} read, {len(result.incident_ids)} incident(s), "
           f"{result.aliases} new alias(es)")
@@ -220,6 +225,40 @@ def cmd_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_actions_import(args: argparse.Namespace) -> int:
+    from .loaders.action_items import read_action_items
+    from .model import zone
+    zone(args.tz)
+    store = _store(args)
+    added = updated = 0
+    for path in args.paths:
+        items = read_action_items(path, tz=args.tz)  # every file parsed before anything is written
+        a, u = store.import_action_items(items, path)
+        added, updated = added + a, updated + u
+    print(f"imported {added + updated} action item(s): {added} new, {updated} updated")
+    return 0
+
+
+def cmd_actions_push(args: argparse.Namespace) -> int:
+    from .automation.trackers import push_action_items
+    result = push_action_items(_store(args), args.to, config=_config(args), incident_id=args.incident)
+    print(result)
+    return 0
+
+
+def cmd_actions_pull(args: argparse.Namespace) -> int:
+    from .automation.trackers import TRACKERS, pull_action_items
+    store = _store(args)
+    items = store.action_items()
+    trackers = [args.source] if args.source else [t for t in TRACKERS if (items["tracker"] == t).any()]
+    if not trackers:
+        print("no action item has been pushed to a tracker yet")
+        return 0
+    for tracker in trackers:
+        print(pull_action_items(store, tracker, config=_config(args)))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from .store import Store
     from .store.migrations import migrate
@@ -361,6 +400,25 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("source", metavar="SOURCE")
     link.add_argument("external_id", metavar="EXTERNAL_ID")
     link.set_defaults(func=cmd_link)
+
+    actions = add_command("actions", help="action items: import a history, push to a tracker, pull back")
+    actions_commands = actions.add_subparsers(dest="actions_command", required=True, metavar="ACTION")
+    importing = actions_commands.add_parser("import", parents=[common],
+                                            help="read action items from CSV files")
+    importing.add_argument("paths", metavar="CSV", nargs="+",
+                           help="columns incident, title, owner, type, status, due, created, closed, url")
+    importing.add_argument("--tz", default=None, help="zone of times written without one")
+    importing.set_defaults(func=cmd_actions_import)
+    pushing = actions_commands.add_parser("push", parents=[common],
+                                          help="create (or update, close) an issue per action item")
+    pushing.add_argument("--to", required=True, choices=["github", "jira"])
+    pushing.add_argument("--incident", default=None, help="only this incident's action items")
+    pushing.set_defaults(func=cmd_actions_push)
+    pulling_items = actions_commands.add_parser("pull", parents=[common],
+                                                help="bring status, assignee, due and closing dates back")
+    pulling_items.add_argument("--from", dest="source", default=None, choices=["github", "jira"],
+                               help="default: every tracker items were pushed to")
+    pulling_items.set_defaults(func=cmd_actions_pull)
 
     migrate = add_command("migrate", help="upgrade an older store's schema in place")
     migrate.add_argument("--no-backup", action="store_true",

@@ -105,3 +105,14 @@ def add_action_items(store) -> None:
         store.add_action_item(incident_id, title, owner=owner, status=status, due=due,
                               type="prevent", created_at=parse_timestamp(created),
                               closed_at=parse_timestamp(closed) if closed else None)
+
+
+def history_store(folder: Path):
+    """A store holding the history (ingested from its CSV exports) and its action items."""
+    from review_kit.store import Store
+    from review_kit.store.ingest import ingest_paths
+    incidents, events = write_exports(folder / "exports")
+    store = Store.open(folder / "review.db")
+    ingest_paths(store, "csv", [incidents, events], quiet=True)
+    add_action_items(store)
+    return store

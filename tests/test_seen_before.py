@@ -13,15 +13,12 @@ from review_kit.report.postmortem import postmortem_context, render_postmortem, 
 from review_kit.store import Store
 from review_kit.store.ingest import ingest_paths
 
-from seen_before import NEW, OTHER, PHRASE, SAME_A, SAME_B, add_action_items, write_exports
+from seen_before import NEW, OTHER, PHRASE, SAME_A, SAME_B, history_store
 
 
 @pytest.fixture()
 def history(tmp_path) -> Store:
-    incidents, events = write_exports(tmp_path / "exports")
-    store = Store.open(tmp_path / "review.db")
-    ingest_paths(store, "csv", [incidents, events], quiet=True)
-    add_action_items(store)
+    store = history_store(tmp_path)
     yield store
     store.close()
 

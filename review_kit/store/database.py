@@ -767,6 +767,54 @@ class Store:
                 raise StoreError(f"due date {values['due']!r} is not YYYY-MM-DD") from None
         return values
 
+    def import_action_items(self, items: pd.DataFrame, path: str | os.PathLike | None = None) -> tuple[int, int]:
+        """Write a history of action items (`loaders.action_items.read_action_items`) in one
+        transaction: an item already stored for the incident under the same title is updated
+        with what the file says, any other is added; a closed or created time the file leaves
+        out stays unknown. An incident the store does not know (by id or alias) stops the
+        import with the line that names it, and nothing is written. Returns (added, updated)."""
+        from ..errors import InputError
+        columns = ("title", "owner", "type", "priority", "status", "due", "url", "created_at", "closed_at")
+
+        def value(v: Any) -> Any:
+            if v is None or v is pd.NaT or (isinstance(v, float) and pd.isna(v)):
+                return None
+            return v
+
+        def write(conn: Connection) -> tuple[int, int]:
+            ids = sorted(set(items["incident_id"].astype(str)))
+            known = set(conn.execute(select(incidents.c.incident_id)
+                                     .where(incidents.c.incident_id.in_(ids))).scalars())
+            via_alias = dict(conn.execute(select(aliases.c.external_id, aliases.c.incident_id)
+                                          .where(aliases.c.external_id.in_(sorted(set(ids) - known)))).all())
+            added = updated = 0
+            existing: dict[tuple[str, str], int] = {}
+            for row in conn.execute(select(action_items.c.id, action_items.c.incident_id,
+                                           action_items.c.title)).all():
+                existing.setdefault((row.incident_id, row.title), row.id)
+            for record in items.to_dict("records"):
+                incident_id = str(record["incident_id"])
+                incident_id = incident_id if incident_id in known else via_alias.get(incident_id)
+                if incident_id is None:
+                    raise InputError(str(path) if path else None, f"line {record.get('line')}",
+                                     f"no incident {str(record['incident_id'])!r} in the store; "
+                                     "ingest it first")
+                values = self._action_item_values({c: value(record.get(c)) for c in columns})
+                key = (incident_id, values["title"])
+                if key in existing:
+                    changes = {k: v for k, v in values.items() if v is not None}
+                    conn.execute(update(action_items).where(action_items.c.id == existing[key])
+                                 .values(**changes))
+                    updated += 1
+                else:
+                    values.setdefault("status", "open")
+                    existing[key] = int(conn.execute(insert(action_items).values(
+                        incident_id=incident_id, **values)).inserted_primary_key[0])
+                    added += 1
+            return added, updated
+
+        return self._write(write)
+
     # --- kept similarity terms ----------------------------------------------------------------
     def event_counts(self) -> pd.Series:
         """Events per incident (incident_id → count), from the index alone."""

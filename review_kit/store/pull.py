@@ -76,38 +76,59 @@ class ApiClient:
         self.client.close()
 
     def get(self, path: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None) -> Any:
+        return self.request("GET", path, params)
+
+    # Methods a server may have carried out before failing: sent again only when the server
+    # said it did not (429, or 403 with a rate-limit answer), never after a 5xx or a dropped
+    # connection, so a retry cannot create a second issue.
+    _UNSAFE = frozenset({"POST", "PATCH"})
+
+    def request(self, method: str, path: str,
+                params: Mapping[str, Any] | list[tuple[str, Any]] | None = None, *,
+                json_body: Any = None, with_headers: bool = False) -> Any:
+        """One API call with the retries above; the JSON answer (None for 204), with the
+        response headers too when `with_headers` (for Link pagination)."""
         attempt = 0
         while True:
             attempt += 1
             self.requests += 1
             try:
-                response = self.client.get(path, params=params)
+                response = self.client.request(method, path, params=params, json=json_body)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if method in self._UNSAFE:
+                    raise PullError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
                 wait, why = self._backoff(attempt), f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 300:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        raise PullError(f"GET {path}: the response is not JSON") from None
-                if response.status_code == 429:
-                    wait = self._retry_after(response.headers.get("Retry-After"), attempt)
-                    why = "429 rate limited"
-                elif response.status_code >= 500:
+                    body = None
+                    if response.status_code != 204 and response.content:
+                        try:
+                            body = response.json()
+                        except ValueError:
+                            raise PullError(f"{method} {path}: the response is not JSON") from None
+                    return (body, response.headers) if with_headers else body
+                if response.status_code == 429 or _rate_limited(response):
+                    wait = self._retry_after(response.headers.get("Retry-After"), attempt,
+                                             response.headers.get("X-RateLimit-Reset"))
+                    why = f"{response.status_code} rate limited"
+                elif response.status_code >= 500 and method not in self._UNSAFE:
                     wait, why = self._backoff(attempt), f"{response.status_code} server error"
                 else:
-                    raise PullError(f"GET {path}: {response.status_code} {_api_message(response)}")
+                    raise PullError(f"{method} {path}: {response.status_code} {_api_message(response)}")
             if attempt > self.max_retries:
-                raise PullError(f"GET {path}: gave up after {attempt} attempts ({why})")
+                raise PullError(f"{method} {path}: gave up after {attempt} attempts ({why})")
             self.retries += 1
-            log.warning("GET %s: %s; retrying in %.1f s", path, why, wait)
+            log.warning("%s %s: %s; retrying in %.1f s", method, path, why, wait)
             self.sleep(wait)
 
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_wait_seconds)
 
-    def _retry_after(self, value: str | None, attempt: int) -> float:
-        """Retry-After is seconds or an HTTP date; without one, back off as for a 5xx."""
+    def _retry_after(self, value: str | None, attempt: int, reset: str | None = None) -> float:
+        """Retry-After is seconds or an HTTP date; else GitHub's X-RateLimit-Reset (epoch
+        seconds); without either, back off as for a 5xx."""
+        if not value and reset and reset.strip().isdigit():
+            return min(max(float(reset) - time.time(), 0.0), self.max_wait_seconds)
         if value:
             value = value.strip()
             if value.isdigit():
@@ -121,11 +142,20 @@ class ApiClient:
         return self._backoff(attempt)
 
 
+def _rate_limited(response: httpx.Response) -> bool:
+    """GitHub answers an exhausted rate limit with 403 (primary: X-RateLimit-Remaining 0;
+    secondary: Retry-After) rather than 429."""
+    return response.status_code == 403 and (
+        response.headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in response.headers)
+
+
 def _api_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
         return response.reason_phrase
+    if isinstance(body, dict) and body.get("errorMessages"):  # Jira
+        return "; ".join(str(m) for m in body["errorMessages"])
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         return str(error.get("message") or error)

@@ -1,0 +1,68 @@
+""""Seen before" on a big store: the retrospective (papermill + HTML, with the similar past
+incidents section) on a 10,000-incident store against the same on a 20-incident store, one
+run each (issue 16: at most 1.3x). Also prints what computing every incident's similarity
+terms costs once, when a history is first ingested. Not part of the test suite.
+
+    .venv/bin/python benchmarks/bench_seen_before.py [--incidents 10000] [--events-per-incident 100]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_core import fresh_retro, timed
+
+from review_kit.demo.sample import generate_sample
+from review_kit.notebook.similar_history import kept_terms, similarity_index
+from review_kit.store import Store
+from review_kit.store.ingest import ingest_paths
+
+
+def build(folder: Path, n: int, events_per_incident: int) -> tuple[Path, str]:
+    sample = generate_sample(folder / "sample", n_incidents=n, events_per_incident=events_per_incident)
+    path = folder / "store.db"
+    store = Store.open(path)
+    for name, source in sample.ingest:
+        ingest_paths(store, name, [source], quiet=True)
+    store.close()
+    return path, sample.demo_incident_id
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--events-per-incident", type=int, default=100)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="review-kit-bench-seen-"))
+    try:
+        print("stores")
+        (big, big_id), _ = timed(f"{args.incidents} incidents", build, work / "big", args.incidents,
+                                 args.events_per_incident)
+        (small, small_id), _ = timed("20 incidents", build, work / "small", 20, args.events_per_incident)
+        print("similarity terms (what `review-kit ingest` keeps after an ingest)")
+        for label, path in (("big", big), ("small", small)):
+            store = Store.open(path)
+            timed(f"{label}: every incident's terms, first time", kept_terms, store)
+            timed(f"{label}: terms read back", kept_terms, store)
+            index, _ = timed(f"{label}: similarity index", similarity_index, store)
+            store.close()
+        print("retrospective, one run each")
+        _, small_seconds = timed("retro on the 20-incident store", fresh_retro, small, small_id,
+                                 work / "out-small")
+        _, big_seconds = timed(f"retro on the {args.incidents}-incident store", fresh_retro, big,
+                               big_id, work / "out-big")
+        html = (work / "out-big" / big_id / "postmortem.md").read_text()
+        assert "## Seen before" in html
+        print(f"\nresults\n  retro with 'Seen before': {args.incidents:,} incidents {big_seconds:.2f} s vs "
+              f"20 incidents {small_seconds:.2f} s: ratio {big_seconds / small_seconds:.2f}x  "
+              "[goal <= 1.3x]")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
