@@ -31,14 +31,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     result = ingest_paths(store, args.source, args.paths, incident_id=args.incident, tz=args.tz,
                           config=_config(args), quiet=args.quiet)
     if result.incident_ids:
-        # Keep the similarity terms of what came in, so the next retrospective reads them back
-        # instead of reading the whole history ("Seen before").
-        from .notebook.similar_history import kept_terms
-        kept_terms(store)
+        _keep_similarity_terms(store)
     print(f"ingested {result.files} input(s): {result.events_added} new event(s) of "
           f"{result.events_seen} read, {len(result.incident_ids)} incident(s), "
           f"{result.aliases} new alias(es)")
     return 0
+
+
+def _keep_similarity_terms(store) -> None:
+    """Bring the kept similarity terms up to date after a command that changed events, so the
+    next retrospective reads them back instead of reading the whole history ("Seen before")."""
+    from .notebook.similar_history import kept_terms
+    kept_terms(store)
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
@@ -221,6 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_link(args: argparse.Namespace) -> int:
     store = _store(args)
     store.link(args.incident_id, args.source, args.external_id)
+    _keep_similarity_terms(store)  # a fold moves events from one incident to another
     print(f"linked {args.source} {args.external_id} to {args.incident_id}")
     return 0
 

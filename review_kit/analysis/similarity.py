@@ -287,6 +287,7 @@ class SimilarityIndex:
     terms: dict[str, np.ndarray]
     idf: dict[str, np.ndarray]
     common: dict[str, int]
+    _pairs: pd.DataFrame | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, incidents: pd.DataFrame,
@@ -441,9 +442,15 @@ class SimilarityIndex:
 
     # --- all pairs -------------------------------------------------------------------------------
     def pairs(self) -> pd.DataFrame:
-        """Every similar pair (left before right in row order): left, right, score, why.
+        """Every similar pair (left before right in row order): left, right, score.
 
-        Row blocks keep the similarity products bounded on a big store."""
+        Row blocks keep the similarity products bounded on a big store; computed once per
+        index (recurrence, its reasons and the repeats after fix all ask)."""
+        if self._pairs is None:
+            self._pairs = self._all_pairs()
+        return self._pairs
+
+    def _all_pairs(self) -> pd.DataFrame:
         n = len(self)
         lefts, rights, scores = [], [], []
         step = max(1, 2_000_000 // max(n, 1))
