@@ -63,7 +63,8 @@ def test_an_unrelated_incident_says_nothing_is_similar_everywhere(history, tmp_p
 
 def test_postmortem_markdown_and_html_list_them(history, tmp_path):
     retro = view(history, NEW, tmp_path / "out")
-    markdown = retro.postmortem().data
+    retro.postmortem()
+    markdown = (tmp_path / "out" / NEW / "postmortem.md").read_text()
     section = markdown.split("## Seen before", 1)[1]
     assert section.index(PHRASE) > max(section.index(SAME_A), section.index(SAME_B))
     assert "| Validate payment config before push | lee | overdue | 2024-04-15 | — |" in section
@@ -123,3 +124,20 @@ def test_not_related_in_the_panel_saves_and_the_list_follows(history, tmp_path):
     dismiss_similar(history, NEW, PHRASE, dismissed=False)
     assert PHRASE in {c["incident_id"] for c in view(history, NEW, tmp_path / "out")
                       .seen_before_context()["matches"]}
+
+
+def test_the_trend_report_lists_the_fix_that_did_not_hold(history, tmp_path):
+    from review_kit.notebook.trends import TrendsView
+    trends = TrendsView(history, output_dir=tmp_path / "trends", config={}, n_boot=200,
+                        asof="2024-07-01T00:00:00Z")
+    html = trends.fixes_that_did_not_hold().data
+    assert "1 repeat(s) after fix." in html
+    assert SAME_A in html and SAME_B in html and "Alert on processor timeouts" in html
+    # NEW repeats B, whose action item is still open: not listed.
+    assert f"<td>{NEW}</td>" not in html
+    rate = trends.repeat_rate()
+    assert rate["repeats after fix"].sum() == 1
+    assert rate.loc[pd.Period("2024Q1"), "repeats after fix"] == 1
+    groups = trends.recurrence()
+    assert groups["incident_ids"].tolist() == [[PHRASE, SAME_A, SAME_B, NEW]]
+    assert "PaymentsHighErrorRate" in groups["why"].iloc[0]
