@@ -235,9 +235,10 @@ def cmd_actions_import(args: argparse.Namespace) -> int:
     from .model import zone
     zone(args.tz)
     store = _store(args)
+    # Every file parsed before anything is written; then one transaction per file, as ingest.
+    parsed = [(path, read_action_items(path, tz=args.tz)) for path in args.paths]
     added = updated = 0
-    for path in args.paths:
-        items = read_action_items(path, tz=args.tz)  # every file parsed before anything is written
+    for path, items in parsed:
         a, u = store.import_action_items(items, path)
         added, updated = added + a, updated + u
     print(f"imported {added + updated} action item(s): {added} new, {updated} updated")
