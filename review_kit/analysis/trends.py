@@ -439,35 +439,37 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
     backward = t_right < t_left
     links = pd.DataFrame({"earlier": np.r_[left[forward], right[backward]],
                           "later": np.r_[right[forward], left[backward]]})
-    items = action_items.copy()
-    items["incident_id"] = items["incident_id"].astype(str)
-    items["status"] = items["status"].astype("string").str.lower()
-    items["created_at"] = _as_utc(items["created_at"])
-    items["closed_at"] = _as_utc(items["closed_at"])
-    items = items[items["status"] != "wontfix"]
-    by_incident = {k: g for k, g in items.groupby("incident_id")}
+    row_of = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
+    items = pd.DataFrame({
+        "earlier": row_of.reindex(action_items["incident_id"].astype(str).to_numpy()).to_numpy(),
+        "title": action_items["title"].astype(str).to_numpy(),
+        "status": action_items["status"].astype("string").str.lower().to_numpy(),
+        "created_at": _as_utc(action_items["created_at"]).to_numpy(),
+        "closed_at": _as_utc(action_items["closed_at"]).to_numpy()})
+    items = items[items["earlier"].notna() & (items["status"] != "wontfix")]
+    items["earlier"] = items["earlier"].astype("int64")
+    links = links[links["earlier"].isin(items["earlier"])]
     links["earlier_at"] = times.iloc[links["earlier"]].to_numpy()
     links["later_at"] = times.iloc[links["later"]].to_numpy()
-    links = links.sort_values(["later", "earlier_at"], ascending=[True, False], kind="stable")
-    rows = []
-    for later, candidates in links.groupby("later", sort=False):
-        later_at = candidates["later_at"].iloc[0]
-        for earlier, earlier_at in zip(candidates["earlier"], candidates["earlier_at"]):
-            fixes = by_incident.get(ids[earlier])
-            if fixes is None:
-                continue
-            fixes = fixes[fixes["created_at"].isna() | (fixes["created_at"] < later_at)]
-            if fixes.empty:
-                continue
-            done = (fixes["status"] == "done") & fixes["closed_at"].notna() \
-                & (fixes["closed_at"] < later_at)
-            if bool(done.all()):
-                last = fixes["closed_at"].max()
-                rows.append((ids[earlier], ids[later], earlier_at, later_at,
-                             (later_at - earlier_at) / pd.Timedelta(days=1), last,
-                             (later_at - last) / pd.Timedelta(days=1),
-                             fixes["title"].astype(str).tolist(), index.why(earlier, later)))
-            break  # only the most recent earlier incident with action items counts
+    joined = links.merge(items, on="earlier")
+    joined = joined[joined["created_at"].isna() | (joined["created_at"] < joined["later_at"])]
+    if joined.empty:
+        return pd.DataFrame(columns=columns)
+    # Only the most recent earlier incident with action items opened before the later one.
+    latest = joined.sort_values(["later", "earlier_at", "earlier"], ascending=[True, False, False],
+                                kind="stable").drop_duplicates("later")[["later", "earlier"]]
+    joined = joined.merge(latest, on=["later", "earlier"])
+    joined["fixed"] = ((joined["status"] == "done") & joined["closed_at"].notna()
+                       & (joined["closed_at"] < joined["later_at"]))
+    pairs_done = joined.groupby(["later", "earlier"], sort=False).agg(
+        fixed=("fixed", "all"), earlier_at=("earlier_at", "first"), later_at=("later_at", "first"),
+        last_fix_closed_at=("closed_at", "max"), fixes=("title", list)).reset_index()
+    pairs_done = pairs_done[pairs_done["fixed"]]
+    rows = [(ids[e], ids[l], ea, la, (la - ea) / pd.Timedelta(days=1), last,
+             (la - last) / pd.Timedelta(days=1), fixes, index.why(int(e), int(l)))
+            for e, l, ea, la, last, fixes in zip(
+                pairs_done["earlier"], pairs_done["later"], pairs_done["earlier_at"],
+                pairs_done["later_at"], pairs_done["last_fix_closed_at"], pairs_done["fixes"])]
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("gap_days", "days_after_fix"):
         frame[column] = frame[column].astype(float).round(1)
