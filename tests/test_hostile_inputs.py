@@ -112,9 +112,12 @@ CASES: list[tuple[str, str, Callable[[Path], Path], list[str]]] = [
     ("pd-log-created-huge", "pagerduty", json_case(PD_LOG, [0, "log_entries", 0, "created_at"], 1e300), []),
     ("pd-log-summary-object", "pagerduty", json_case(PD_LOG, [0, "log_entries", 0, "summary"], {"s": 1}), []),
     ("pd-log-entries-string", "pagerduty", json_case(PD_LOG, [0, "log_entries"], "x"), []),
+    ("pd-log-type-number", "pagerduty", json_case(PD_LOG, [0, "log_entries", 0, "type"], 7), []),
+    ("pd-number-object", "pagerduty", json_case(PD, ["incidents", 0, "incident_number"], {"n": 1}), []),
     ("pd-log-year-2150", "pagerduty", json_case(PD_LOG, [0, "log_entries", 0, "created_at"], "2150-01-01T00:00:00Z"), []),
     ("pd-hook-time-text", "pagerduty", json_case(PD_HOOK, ["event", "occurred_at"], "yesterday"), []),
     ("pd-hook-data-string", "pagerduty", json_case(PD_HOOK, ["event", "data"], "x"), []),
+    ("pd-hook-type-number", "pagerduty", json_case(PD_HOOK, ["event", "event_type"], 12), []),
     ("pd-hook-title-list", "pagerduty", json_case(PD_HOOK, ["event", "data", "title"], [1, 2]), []),
     # --- Opsgenie
     ("og-created-year-9999", "opsgenie", json_case(OG, ["data", 0, "createdAt"], "9999-01-01T00:00:00Z"), []),
@@ -123,6 +126,8 @@ CASES: list[tuple[str, str, Callable[[Path], Path], list[str]]] = [
     ("og-log-created-year-0", "opsgenie", json_case(OG_LOGS, ["data", 0, "createdAt"], "0000-01-01T00:00:00Z"), []),
     ("og-log-text-object", "opsgenie", json_case(OG_LOGS, ["data", 0, "log"], {"x": 1}), []),
     ("og-hook-created-huge", "opsgenie", json_case(OG_HOOK, ["alert", "createdAt"], 10 ** 25), []),
+    ("og-hook-action-number", "opsgenie", json_case(OG_HOOK, ["action"], 3), []),
+    ("og-tiny-id-object", "opsgenie", json_case(OG, ["data", 0, "tinyId"], {"a": 1}), []),
     ("og-hook-alert-string", "opsgenie", json_case(OG_HOOK, ["alert"], "x"), []),
     # --- Statuspage
     ("sp-updates-string", "statuspage", json_case(SP, ["incidents", 0, "incident_updates"], "x"), []),
@@ -332,3 +337,20 @@ def test_ids_are_logged_escaped():
     assert loggable("INC-1\n2024-01-01 INFO forged") == "INC-1\\n2024-01-01 INFO forged"
     assert loggable("a\u2028b\x1b[31m") == "a\\u2028b\\x1b[31m"
     assert loggable("x" * 400).endswith("…") and len(loggable("x" * 400)) == 301
+
+
+def test_a_later_incident_of_the_same_alert_is_not_folded_into_the_first(tmp_path):
+    """PagerDuty gives every incident of one alert the same incident_key: a shared key is an
+    alias, never a reason to merge."""
+    first = load(PD)
+    later = setting(first, ["incidents", 0, "id"], "PLATER1")
+    later = setting(later, ["incidents", 0, "incident_number"], 1299)
+    later = setting(later, ["incidents", 0, "title"], "The same alert, a week later")
+    later["incidents"] = later["incidents"][:1]
+    (tmp_path / "a.json").write_text(json.dumps(first), encoding="utf-8")
+    (tmp_path / "b.json").write_text(json.dumps(later), encoding="utf-8")
+    store = Store.open(tmp_path / "review.db")
+    store.ingest("pagerduty", tmp_path / "a.json")
+    store.ingest("pagerduty", tmp_path / "b.json")
+    assert store.incident("PLATER1")["title"] == "The same alert, a week later"
+    assert store.incident("PT4KHLK")["title"] != "The same alert, a week later"

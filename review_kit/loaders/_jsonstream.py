@@ -245,6 +245,8 @@ class BatchCollector:
     def add_alias(self, incident_id: str, external_id: Any) -> None:
         if external_id is None or str(external_id) == "":
             return
+        if isinstance(external_id, (dict, list, bool)):  # the safety net names the file
+            raise TypeError(f"expected an id, found {type(external_id).__name__}")
         key = (str(incident_id), str(external_id))
         if key not in self._aliases:
             self._aliases.add(key)

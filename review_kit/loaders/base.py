@@ -206,6 +206,14 @@ def require_id(record: Mapping[str, Any], key: str, path: Path | str, where: str
     return str(value)
 
 
+def require_text(record: Mapping[str, Any], key: str, path: Path | str, where: str) -> str:
+    """record[key] as text (a type name, an action): never a number, a list or an object."""
+    value = require(record, key, path, where)
+    if not isinstance(value, str):
+        raise InputError(path, f"{where}.{key}", f"expected text, found {type(value).__name__}")
+    return value
+
+
 def first_of(items: Iterable[Any]) -> Any:
     for item in items:
         return item

@@ -202,9 +202,10 @@ def _events(path: Path, header: list[str], records: list[list[str]], lines: list
     if "raw" in frame.columns:
         rows["raw"] = frame["raw"]
     else:
-        # pandas writes the JSON in C; one record per line, newlines inside values escaped.
+        # pandas writes the JSON in C; one record per line, newlines inside values escaped
+        # (split on "\n" alone: U+2028 inside a value is not a line break here).
         rows["raw"] = pd.DataFrame(records, columns=header).to_json(
-            orient="records", lines=True, force_ascii=False).splitlines()
+            orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n")
     rows["source"] = rows["source"].fillna(SOURCE) if "source" in rows else SOURCE
     missing_incident = rows["incident_id"].isna()
     if missing_incident.any():

@@ -236,7 +236,9 @@ class _Reader:
     # --- webhooks ----------------------------------------------------------------------
     def webhook(self, payload: Mapping[str, Any], place: str) -> None:
         alert = payload["alert"]
-        action = str(payload.get("action") or "")
+        action = payload.get("action") or ""
+        if not isinstance(action, str):
+            raise InputError(self.path, f"{place}.action", f"expected text, found {type(action).__name__}")
         alert_id = alert.get("alertId")
         if not alert_id:
             raise InputError(self.path, join_place(place, ".alert.alertId"), "missing")

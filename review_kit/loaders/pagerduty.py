@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..errors import InputError, TimestampError
 from ._jsonstream import iter_documents
-from .base import Batch, LoadContext, Loader, events_frame, incident_row, require, require_id
+from .base import Batch, LoadContext, Loader, events_frame, incident_row, require, require_id, require_text
 
 SOURCE = "pagerduty"
 
@@ -232,12 +232,16 @@ class _Reader:
     def incident_id(self, pd_id: Any) -> str:
         return str(self.ctx.incident_id or pd_id)
 
-    def alias(self, incident_id: str, external_id: Any) -> None:
+    def alias(self, incident_id: str, external_id: Any, *, merge: bool = True) -> None:
+        """`merge=False`: a name that may be shared by another incident (an incident_key is
+        reused by every later incident of the same alert), which never folds two into one."""
         if external_id is None or str(external_id) == "":
             return
+        if isinstance(external_id, (dict, list, bool)):  # the safety net names the file
+            raise TypeError(f"expected an id or number, found {type(external_id).__name__}")
         key = (incident_id, str(external_id))
         self.aliases.setdefault(key, {"incident_id": incident_id, "source": SOURCE,
-                                      "external_id": str(external_id)})
+                                      "external_id": str(external_id), "merge": merge})
 
     def incident(self, obj: Any, where: str, rank: int = _RANK_INCIDENT) -> str:
         """One incident object (REST API or webhook data): its row and aliases."""
@@ -264,8 +268,9 @@ class _Reader:
             self.webhook_snapshots.append((len(self.webhook_rows), row))
         else:
             self.incidents.append((rank, row))
-        for external in (pd_id, number, obj.get("incident_key")):
+        for external in (pd_id, number):
             self.alias(incident_id, external)
+        self.alias(incident_id, obj.get("incident_key"), merge=False)
         return incident_id
 
     def reference(self, ref: Any, where: str, service: Any = None, teams: Any = None) -> str:
@@ -300,7 +305,7 @@ class _Reader:
         self.log_count = max(self.log_count, start + len(entries))
 
     def log_entry(self, entry: Any, where: str, position: int) -> None:
-        entry_type = str(require(entry, "type", self.path, where))
+        entry_type = require_text(entry, "type", self.path, where)
         embedded = entry.get("incident")
         if self.ctx.incident_id and not isinstance(embedded, dict):
             incident_id = str(self.ctx.incident_id)
@@ -369,7 +374,7 @@ class _Reader:
 
     # --- webhooks ------------------------------------------------------------------------------
     def webhook(self, event: Mapping, where: str) -> None:
-        event_type = str(require(event, "event_type", self.path, where))
+        event_type = require_text(event, "event_type", self.path, where)
         if event.get("resource_type", "incident") != "incident" or not event_type.startswith("incident."):
             return  # service.* and pagey.ping deliveries say nothing about an incident
         data = require(event, "data", self.path, where)

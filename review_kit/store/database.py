@@ -466,12 +466,14 @@ class Store:
         for (src, external), target in known.items():
             if external != target:
                 remap[external] = target
-        # An alias a batch declares follows the id's own link, unless it is a bare number: an
-        # incident number is unique only within one account (two PagerDuty accounts both have
-        # a #1234), so a number alone never merges two incidents.
+        # An alias a batch declares follows the id's own link, unless it is a bare number or a
+        # name the loader marks as shared (`merge: False`, a dedup key): an incident number is
+        # unique only within one account (two PagerDuty accounts both have a #1234), and a
+        # dedup key names every later incident of the same alert, so neither alone ever
+        # merges two incidents.
         for alias in batch.aliases:
             own = str(alias["incident_id"])
-            if str(alias["external_id"]).isdigit():
+            if str(alias["external_id"]).isdigit() or alias.get("merge") is False:
                 continue
             if (alias["source"], str(alias["external_id"])) in known and own not in remap:
                 target = known[(alias["source"], str(alias["external_id"]))]
