@@ -222,3 +222,20 @@ def test_a_bad_store_url_is_one_line_without_the_password(url, capsys, monkeypat
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and captured.err.startswith("review-kit: ")
     assert "hunter2secret" not in captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.slow
+def test_retro_all_exits_non_zero_when_a_run_failed(tmp_path, capsys):
+    from review_kit.store import Store
+    store = Store.open(tmp_path / "review.db")
+    (tmp_path / "events.csv").write_text(
+        "incident_id,at,kind,actor,summary\nINC-1,2024-04-01T08:00:00Z,triggered,pd,Paged\n"
+        "INC-1,2024-04-01T09:00:00Z,resolved,Ana,Fixed\n", encoding="utf-8")
+    store.ingest("csv", tmp_path / "events.csv")
+    store.close()
+    broken = tmp_path / "broken.md.j2"
+    broken.write_text("{{ no_such_value }}\n", encoding="utf-8")
+    code = main(["--store", str(tmp_path / "review.db"), "-q", "retro", "--all",
+                 "--template", str(broken), "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert "0 retrospective(s) done" in capsys.readouterr().out

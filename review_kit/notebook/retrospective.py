@@ -364,7 +364,7 @@ class RetrospectiveView:
         severity, why it matched, its retrospective when one exists and its action items;
         or the sentence saying nothing is similar. What the notebook, HTML and postmortem show."""
         from ..analysis.similarity import nothing_similar_text, seen_before
-        from ..paths import safe_name
+        from ..paths import incident_folder
         index = self._similarity()
         matches = index.similar_to(self.incident_id, limit=self.SEEN_BEFORE_LIMIT,
                                    exclude=self.dismissed())
@@ -377,12 +377,17 @@ class RetrospectiveView:
         cards = seen_before(matches, incidents, items, pd.Timestamp.now(tz="UTC"))
         for card in cards:
             # Reports sit side by side in the output folder: OUT/<id>/retrospective.html.
-            folder = safe_name(card["incident_id"])
+            folder = incident_folder(self.output_dir.parent, card["incident_id"]).name
             report = self.output_dir.parent / folder / "retrospective.html"
             card["retrospective"] = f"../{folder}/retrospective.html" if report.is_file() else None
             card["title"] = self._text(card["title"])
+            if self.redact:
+                # The rare words come from titles as stored (a token there is a word here).
+                card["why"] = self._text("; ".join(part for part in str(card["why"]).split("; ")
+                                                   if not part.startswith("rare words")))
             for item in card["action_items"]:
-                item["title"], item["owner"] = self._text(item["title"]), self._text(item["owner"])
+                item["title"] = self._text(item["title"])
+                item["owner"] = self.redactor.person(item["owner"]) if self.redact else item["owner"]
         return {"matches": cards, "considered": considered,
                 "empty": nothing_similar_text(considered, since) if not cards else None}
 
