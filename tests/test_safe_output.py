@@ -20,6 +20,8 @@ from review_kit.report.postmortem import (
 )
 from review_kit.store.database import hidden_url, url_has_secret
 
+from backends import pg_database, pg_store_location  # noqa: F401  (fixtures)
+
 HOSTILE_NOTES = "\n".join([
     "Root cause: **config** push, see [runbook](javascript:alert(1)).",
     "Also [the dashboard][dash] and [tab][t2] and <JaVaScRiPt:alert(3)>.",
@@ -239,3 +241,35 @@ def test_retro_all_exits_non_zero_when_a_run_failed(tmp_path, capsys):
                  "--template", str(broken), "--out", str(tmp_path / "out")])
     assert code == 1
     assert "0 retrospective(s) done" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_store_password_in_the_url_query_reaches_no_output(pg_store_location, tmp_path, capsys,
+                                                            monkeypatch):
+    """The password given as `?password=` (or in the user part): the retrospective runs, and
+    no notebook, report or message holds it."""
+    from sqlalchemy.engine import make_url
+
+    from review_kit.store import Store
+    location = make_url(pg_store_location())
+    password = location.password
+    if not password:
+        pytest.skip("the test server takes no password")
+    in_query = location.set(password=None).update_query_dict({"password": password})
+    url = in_query.render_as_string(hide_password=False)
+    assert password in url
+    monkeypatch.delenv("REVIEW_KIT_STORE", raising=False)
+    store = Store.open(url)
+    (tmp_path / "events.csv").write_text(
+        "incident_id,at,kind,actor,summary\nINC-1,2024-04-01T08:00:00Z,triggered,pd,Paged\n"
+        "INC-1,2024-04-01T09:00:00Z,resolved,Ana,Fixed\n", encoding="utf-8")
+    store.ingest("csv", tmp_path / "events.csv")
+    assert password not in store.url
+    store.close()
+    out = tmp_path / "out"
+    assert main(["--store", url, "-q", "retro", "INC-1", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {"retrospective.ipynb", "retrospective.html", "postmortem.md"} <= {p.name for p in files}
+    assert not [p.name for p in files if password.encode() in p.read_bytes()]
+    assert password not in captured.out + captured.err
