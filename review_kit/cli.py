@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import ReviewKitError
+from .errors import ReviewKitError, UnknownIncidentError
 
 DEBUG_VARIABLE = "REVIEW_KIT_DEBUG"
 
@@ -117,7 +117,11 @@ def cmd_retro(args: argparse.Namespace) -> int:
     if not args.incident_id:
         raise ReviewKitError("retro needs an incident ID, or --all [--since DATE]")
     store = _store(args)
-    incident = store.incident(args.incident_id)
+    try:
+        incident = store.incident(args.incident_id)
+    except UnknownIncidentError:
+        from .analysis.retrospective import not_chosen_line
+        raise ReviewKitError(not_chosen_line(args.incident_id, store.incidents())) from None
     outputs = run_retro(str(args.store_location), incident["incident_id"], args.out,
                         template=args.template, redact=args.redact, progress=not args.quiet,
                         figure_formats="png,svg" if args.svg else "png")

@@ -7,6 +7,10 @@ class ReviewKitError(Exception):
 
     exit_code = 2
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: in a notebook, too, one line.
+        return [f"{type(self).__name__}: {self}"]
+
 
 class InputError(ReviewKitError):
     """Bad input: names the file, the place in it and what was wrong.

@@ -182,20 +182,31 @@ def test_context_values() -> None:
         "Change at 2024-03-01 09:55:00 UTC (csv): checkout v2.3 rollout"]
 
 
-def test_timeline_shows_the_marked_key_events_in_time_order() -> None:
+def test_timeline_has_every_milestone_and_the_key_events_in_time_order() -> None:
     ctx = context()
     timeline = ctx["timeline"]
-    assert timeline["basis"] == "key_events"
-    assert [row["event_id"] for row in timeline["rows"]] == ["sl:1", "pd:3"]  # pd:1 is "false"
-    assert all(row["is_key"] for row in timeline["rows"])
-    assert timeline["rows"][0]["time"] == "2024-03-01 10:09:00"
+    assert timeline["basis"] == "milestones_and_key_events"
+    rows = timeline["rows"]
+    # The marked events (pd:1 is "false"), flagged; never the whole timeline.
+    assert [row["event_id"] for row in rows if row["is_key"]] == ["sl:1", "pd:3"]
+    assert timeline["key_event_count"] == 2
+    milestones = [row["event"] for row in rows if row["milestone"]]
+    assert milestones == ["Milestone: Impact started", "Milestone: Detected",
+                          "Milestone: Acknowledged", "Milestone: Mitigated", "Milestone: Resolved"]
+    assert [row["kind"] for row in rows if not row["milestone"] and not row["is_key"]] == [
+        "deploy", "triggered", "acknowledged", "status_update", "resolved"]
+    times = [row["time"] for row in rows]
+    assert times == sorted(times)
 
 
-def test_timeline_falls_back_to_lifecycle_and_comms_events() -> None:
+def test_timeline_without_marks_keeps_milestones_lifecycle_and_comms_events() -> None:
     ctx = context(annotations={})
-    assert ctx["timeline"]["basis"] == "lifecycle"
-    assert [row["kind"] for row in ctx["timeline"]["rows"]] == [
+    rows = ctx["timeline"]["rows"]
+    assert not any(row["is_key"] for row in rows)
+    assert sum(row["milestone"] for row in rows) == 5
+    assert [row["kind"] for row in rows if not row["milestone"]] == [
         "deploy", "triggered", "acknowledged", "status_update", "mitigated", "resolved"]
+    assert [row["event"] for row in rows if not row["milestone"]][3] == "Status page update"
 
 
 # --- Markdown -----------------------------------------------------------------------------------
@@ -205,7 +216,7 @@ def test_markdown_has_every_section_in_order() -> None:
     lines = markdown.splitlines()
     positions = [lines.index(heading) for heading in SECTION_HEADINGS]
     assert positions == sorted(positions)
-    assert "- **Date:** 2024-03-01" in lines
+    assert "- **Date:** 2024-03-01 (2024-03-01 10:00 to 2024-03-01 11:00 UTC)" in lines
     assert "- **Status:** Draft; incident resolved" in lines
     assert "- **Severity:** SEV2 · **Service:** checkout · **Team:** payments" in lines
     # Facilitator prose keeps its list.
@@ -223,7 +234,7 @@ def test_placeholders_for_sections_nobody_wrote() -> None:
     # 6 top sections + 3 lessons + authors
     assert empty.count(placeholder) == 10
     assert "_No action items recorded yet._" in empty
-    assert "_No key events marked yet: showing the lifecycle and communication events._" in empty
+    assert "_No key events marked yet._" in empty
     summary = empty.split("## Summary\n\n", 1)[1].split("\n## ", 1)[0]
     assert summary.strip() == placeholder
     # What the timeline knows is offered under an unwritten section.
@@ -243,13 +254,13 @@ def test_action_item_table() -> None:
     ]
 
 
-def test_timeline_table_lists_key_events_first_and_only() -> None:
-    rows = table_rows(render_postmortem(context()), "| Time (UTC) | Source | Event | Who | What |")
-    assert rows == [
-        "| 2024-03-01 10:09:00 | slack | message | Bo \\| Ops | "
-        "&lt;script&gt;alert(1)&lt;/script&gt; rolling back \\`v2.3\\` \\| # now |",
-        "| 2024-03-01 10:40:00 | pagerduty | mitigated |  |  |",
-    ]
+def test_timeline_table_marks_key_events_among_milestones_and_lifecycle() -> None:
+    rows = table_rows(render_postmortem(context()), "| Time (UTC) | Key | Event | Source | Who | What |")
+    assert "| 2024-03-01 10:09:00 | ★ | Chat message | slack | Bo \\| Ops | " \
+           "&lt;script&gt;alert(1)&lt;/script&gt; rolling back \\`v2.3\\` \\| # now |" in rows
+    assert "| 2024-03-01 10:40:00 | ★ | Mitigated | pagerduty |  |  |" in rows
+    assert "| **2024-03-01 10:00:00** | | **Milestone: Impact started** | set in the review | | |" in rows
+    assert len(rows) == 12 and sum("★" in r for r in rows) == 2
 
 
 def test_markdown_source_text_cannot_inject_html_or_structure() -> None:
@@ -271,7 +282,7 @@ def test_markdown_source_text_cannot_inject_html_or_structure() -> None:
     rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)
     timeline_rows = [r for r in rows if "2024-03-01 10:09:00" in r or "2024-03-01 10:10:00" in r]
     assert len(timeline_rows) == 2
-    assert all(r.count("<td") == 5 for r in timeline_rows)
+    assert all(r.count("<td") == 6 for r in timeline_rows)
 
 
 def test_facilitator_prose_cannot_break_the_outline() -> None:
@@ -305,7 +316,7 @@ def test_html_report_shows_payloads_as_text() -> None:
               if tag == "meta" and attrs.get("http-equiv") == "Content-Security-Policy"]
     assert policy and "default-src 'none'" in policy[0]
     headings = re.findall(r"<h2>(.*?)</h2>", html)
-    assert headings[:7] == ["Summary", "Impact", "Root causes and contributing factors",
+    assert headings[:8] == ["Impact in numbers", "Summary", "Impact", "Root causes and contributing factors",
                             "Trigger", "Resolution", "Detection", "Action items"]
 
 
@@ -328,7 +339,8 @@ def test_redact_true_redacts_every_text_of_the_context() -> None:
     ctx = context(annotations=notes, action_items=items, redact=True)
     assert ctx["redacted"] is True
     assert ctx["sections"]["summary"] == "Ana ([email], [phone]) fixed it"
-    assert ctx["timeline"]["rows"][0]["summary"] == f"{IMG} mail me [email] or [phone]"
+    marked = [row for row in ctx["timeline"]["rows"] if row["is_key"]]
+    assert marked[0]["summary"] == f"{IMG} mail me [email] or [phone]"
     assert ctx["action_items"][0]["owner"] == "[email]"
     assert ctx["action_items"][0]["url"] == "https://ci.example.com/job?token=[secret]"
     assert ctx["milestones"][0]["time"] == "2024-03-01 10:00:00"  # times are untouched

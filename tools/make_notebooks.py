@@ -21,15 +21,17 @@ def cells(spec):
 
 
 RETRO = [
-    ("md", "# Incident retrospective\n\nRun all cells. Under papermill the same notebook runs headless; "
-           "in JupyterLab the facilitator panel below saves to the store as you type."),
+    ("md", "# Incident retrospective\n\nRun all cells. With `incident_id` empty, JupyterLab shows a "
+           "picker: choosing an incident fills every cell below, no re-run needed. Under papermill the "
+           "same notebook runs headless; in JupyterLab the facilitator panel below saves to the "
+           "store as you type."),
     ("code", '# Parameters (papermill overrides these)\n'
-             'incident_id = ""  # empty: the most recent incident in the store\n'
+             'incident_id = ""  # empty: a picker in JupyterLab; headless, one line naming the newest ids\n'
              'store = ""  # empty: $REVIEW_KIT_STORE, else review-data/review.db\n'
-             'output_dir = "out/retro"\n'
+             'output_dir = ""  # empty: out/retro/<incident id>, a folder per incident\n'
              'template = ""  # empty: templates/postmortem.md.j2\n'
-             'redact = False\n'
-             'interactive = True\n'
+             'redact = False  # True: emails, phone numbers and secrets replaced in every output\n'
+             'interactive = True  # False: the static summary even in JupyterLab\n'
              'figure_formats = "png"  # "png,svg" writes timeline.svg too', "parameters"),
     ("code", "from review_kit.notebook.retrospective import RetrospectiveView\n\n"
              "retro = RetrospectiveView.open(store, incident_id, output_dir=output_dir, template=template,\n"

@@ -5,6 +5,7 @@ this wing stays free of the database.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
@@ -212,3 +213,25 @@ def silences_by_audience(gaps: pd.DataFrame) -> pd.DataFrame:
     order = {"external": 0, "internal": 1}
     return table.sort_values("audience", key=lambda s: s.map(order).fillna(2),
                              kind="stable").reset_index(drop=True)[AUDIENCE_COLUMNS]
+
+
+def closest_incident_ids(wanted: str, incidents: pd.DataFrame, n: int = 5) -> list[str]:
+    """The ids most like `wanted` (difflib, ignoring case); the newest ids when none is
+    alike or nothing was asked for."""
+    ids = incidents["incident_id"].astype(str).tolist()
+    if wanted:
+        lowered = {i.lower(): i for i in ids}
+        close = difflib.get_close_matches(wanted.lower(), list(lowered), n=n, cutoff=0.5)
+        if close:
+            return [lowered[c] for c in close]
+    newest = incidents.sort_values(["created_at", "incident_id"], ascending=[False, True],
+                                   kind="stable", na_position="last")
+    return newest["incident_id"].astype(str).head(n).tolist()
+
+
+def not_chosen_line(wanted: str, incidents: pd.DataFrame) -> str:
+    """One line for an empty or unknown incident id, naming the ids to try."""
+    ids = ", ".join(closest_incident_ids(wanted, incidents))
+    if not wanted:
+        return f"No incident chosen (incident_id is empty); the newest: {ids}."
+    return f"No incident {wanted!r} in the store; the closest ids: {ids}."

@@ -26,13 +26,22 @@ def stamp_text(stamps: pd.Series) -> pd.Series:
 
 
 def front_end_possible() -> bool:
-    """True inside a Jupyter kernel (a browser may be attached); False in plain Python."""
+    """True when a live front end is attached to this kernel: JupyterLab's (or Notebook's, or
+    VS Code's) widget manager has opened ipywidgets' control channel, as it does when it
+    connects. Under papermill or nbval no front end ever does, so a plain headless run shows
+    the static summary whatever its ``interactive`` parameter says; outside a kernel, False."""
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        from ipywidgets import Widget
+    except ImportError:
+        return False
+    return getattr(Widget, "_control_comm", None) is not None
 
 
 def static_summary(view: Any):

@@ -1,21 +1,26 @@
 """What the retrospective notebook shows: one call per cell, each returning something to display."""
 from __future__ import annotations
 
+import functools
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..analysis.retrospective import IncidentData, load_incident
+from ..analysis.retrospective import IncidentData, load_incident, not_chosen_line
+from ..errors import StoreError, UnknownIncidentError
 from ..config import load_config
 from .. import human
-from ..paths import output_folder, write_file
+from ..paths import incident_folder, output_folder, write_file
 from ..report.labels import DURATION_LABELS, MILESTONE_LABELS, kind_label
 from ..store import Store
 
 # 110 dpi: 1,320 px across, sharp on a screen and in the report; 150 took half as long again.
 TIMELINE_DPI = 110
 RESPONDERS_DPI = 100
+# Where a retro writes when no output_dir is named: a folder per incident under it.
+DEFAULT_OUTPUT_ROOT = Path("out") / "retro"
 
 
 def _table(frame: pd.DataFrame, *, numeric: tuple[str, ...] = (), lead: str = "",
@@ -28,24 +33,81 @@ def _table(frame: pd.DataFrame, *, numeric: tuple[str, ...] = (), lead: str = ""
     return HTML(lead + html_table(frame, numeric=numeric, max_rows=max_rows, more=more))
 
 
+def _cell(method):
+    """A notebook cell's call: shown at once when an incident is loaded; before that (the
+    picker is waiting) an empty output the chosen incident's review fills in; headless with
+    no incident, nothing (the first cell said why, in one line)."""
+    @functools.wraps(method)
+    def cell(self, *args: Any, **kwargs: Any):
+        if self.data is not None:
+            return method(self, *args, **kwargs)
+        if self.picker is None:
+            return None
+        import ipywidgets as widgets
+        output = widgets.Output()
+        self._waiting.append((output, method, args, kwargs))
+        return output
+    return cell
+
+
 class RetrospectiveView:
-    """The retrospective of one incident, as the notebook displays it."""
+    """The retrospective of one incident, as the notebook displays it.
+
+    Without an incident id, or with one the store does not know: in a live JupyterLab session
+    (``interactive``, a front end attached) the first cell shows a picker and every later cell
+    an empty output that the chosen incident's review fills in, without re-running the
+    notebook; headless, the first cell says so in one line, naming the closest ids, and the
+    other cells show nothing.
+    """
 
     def __init__(self, store: Store, incident_id: str | None, output_dir: str | Path | None = None, *,
                  template: str | None = None, redact: bool = False, interactive: bool = True,
                  config: dict | None = None, figure_formats: str = "png") -> None:
         self.store = store
         self.config = load_config() if config is None else config
-        self.output_dir = output_folder(output_dir)
+        self._output_option = output_dir or None
         self.template = template or None
         self._redact = bool(redact)
         self.interactive = interactive
         # The timeline chart's files: "png", or "png,svg" (SVG costs a second drawing).
         self.figure_formats = tuple(f.strip() for f in (figure_formats or "png").split(",") if f.strip())
-        self.incident_id = incident_id or self._default_incident()
         self.redactor = None
-        self.data: IncidentData = self._load()
+        self.data: IncidentData | None = None
+        self.picker = None
+        self.problem: str | None = None
+        self._waiting: list[tuple[Any, Any, tuple, dict]] = []
+        wanted = str(incident_id or "").strip()
+        try:
+            if not wanted:
+                raise UnknownIncidentError("")
+            self._open(wanted)
+        except UnknownIncidentError:
+            incidents = self.store.incidents()
+            if incidents.empty:
+                raise StoreError(f"{self.store.url}: the store holds no incidents; ingest some first") from None
+            self.problem = not_chosen_line(wanted, incidents)
+            from .decisions import front_end_possible
+            if self.interactive and front_end_possible():
+                from .picker import IncidentPicker
+                self.picker = IncidentPicker(incidents, self.choose, note=escape(self.problem))
+
+    def _open(self, incident_id: str) -> None:
+        self.incident_id = incident_id
+        self.data = self._load()
         self.incident_id = self.data.incident_id
+        # Each incident its own folder unless one is named: a retro never overwrites another's.
+        self.output_dir = (output_folder(self._output_option) if self._output_option
+                           else incident_folder(DEFAULT_OUTPUT_ROOT, self.incident_id))
+
+    def choose(self, incident_id: str) -> None:
+        """Load the incident picked in the picker and fill every cell already run with it."""
+        self._open(incident_id)
+        waiting, self._waiting = self._waiting, []
+        for output, method, args, kwargs in waiting:
+            output.clear_output()
+            shown = method(self, *args, **kwargs)
+            if shown is not None:
+                output.append_display_data(shown)
 
     @classmethod
     def open(cls, store: str | Path | None, incident_id: str | None = None, **options: Any) -> "RetrospectiveView":
@@ -60,11 +122,13 @@ class RetrospectiveView:
         """Turning redaction on (or off) reads the incident again, redacted (or not)."""
         changed = bool(value) != self._redact
         self._redact = bool(value)
-        if changed and hasattr(self, "data"):
+        if changed and getattr(self, "data", None) is not None:
             self.reload()
 
-    def reload(self) -> IncidentData:
+    def reload(self) -> IncidentData | None:
         """Read the store again (after the room edited annotations, milestones or items)."""
+        if self.data is None:
+            return None
         self.data = self._load()
         return self.data
 
@@ -85,13 +149,6 @@ class RetrospectiveView:
             self.redactor.add_people(redactor_for(data, {}, authors).people)
         return redact_incident(data, self.redactor)
 
-    def _default_incident(self) -> str:
-        incidents = self.store.incidents()
-        if incidents.empty:
-            from ..errors import StoreError
-            raise StoreError(f"{self.store.url}: the store holds no incidents; ingest some first")
-        return str(incidents.sort_values("created_at").iloc[-1]["incident_id"])
-
     def _text(self, value: Any) -> Any:
         """A text the view adds to what it loaded, redacted like the rest."""
         if not self.redact or value is None:
@@ -100,6 +157,19 @@ class RetrospectiveView:
 
     # --- cells -----------------------------------------------------------------------------
     def header(self):
+        """The incident's facts; before an incident is chosen, the picker (live) or one line
+        naming the closest ids (headless)."""
+        if self.data is None:
+            from IPython.display import HTML
+            if self.picker is None:
+                return HTML(f"<p class='rk-not-chosen'>{escape(self.problem or '')}</p>")
+            import ipywidgets as widgets
+            output = widgets.Output()
+            self._waiting.append((output, RetrospectiveView._header, (), {}))
+            return widgets.VBox([self.picker, output])
+        return self._header()
+
+    def _header(self):
         from html import escape
 
         from IPython.display import HTML
@@ -115,6 +185,7 @@ class RetrospectiveView:
                        for k, v in facts)
         return HTML(f"<h2>{escape(str(title))}</h2><table>{rows}</table>")
 
+    @_cell
     def milestones_table(self):
         metrics = self.data.metrics
         return _table(pd.DataFrame({
@@ -124,6 +195,7 @@ class RetrospectiveView:
                        "the timeline" if not human.is_missing(metrics.get(k)) else "—"
                        for k in MILESTONE_LABELS]}), numeric=("Time (UTC)",))
 
+    @_cell
     def metrics_table(self):
         from ..analysis.retrospective import silences_by_audience
         metrics = self.data.metrics
@@ -149,6 +221,7 @@ class RetrospectiveView:
             self._past = (key, past_incident_metrics(self.store, self.data))
         return ranks_among(self._past[1], self.data)
 
+    @_cell
     def against_history(self):
         """Each duration beside its rank among past incidents of the same severity."""
         metrics, ranks = self.data.metrics, self._ranks()
@@ -166,6 +239,7 @@ class RetrospectiveView:
         return _table(pd.DataFrame(rows, columns=["Measure", "This incident", "Against history"]),
                       numeric=("This incident",))
 
+    @_cell
     def communication_audit(self):
         """Time to first update, the longest silence per audience and every gap between
         updates against the cadence policy: headline and table from one gap table."""
@@ -204,6 +278,7 @@ class RetrospectiveView:
         from ..analysis.retrospective import responder_actions
         return responder_actions(self.data.timeline)
 
+    @_cell
     def coordination(self):
         """Responders with first and last activity and their number of actions (the same
         rows the responder chart draws)."""
@@ -228,6 +303,7 @@ class RetrospectiveView:
         return _table(shown, numeric=("First activity (UTC)", "Last activity (UTC)", "Active for"),
                       lead=facts)
 
+    @_cell
     def responder_chart(self):
         """Who acted when, shown from responders.png (drawn when its data changed)."""
         from IPython.display import Image
@@ -244,6 +320,7 @@ class RetrospectiveView:
         from html import escape
         return escape(str(self._text(value)))
 
+    @_cell
     def timeline_chart(self):
         """The swimlane chart, shown from timeline.png (and written as timeline.svg when asked)."""
         from IPython.display import Image
@@ -314,6 +391,7 @@ class RetrospectiveView:
         key = chart_key("responders", RESPONDERS_DPI, events, responders)
         return chart_png(self.output_dir / "responders.png", key, draw, dpi=RESPONDERS_DPI)
 
+    @_cell
     def timeline_table(self, *, limit: int | None = 500, visible: int = 100):
         """Every event in order (the first ``visible`` shown, the rest up to ``limit`` behind a
         details element); every source text escaped (and redacted when asked)."""
@@ -332,6 +410,7 @@ class RetrospectiveView:
         return _table(shown, numeric=("Time (UTC)",), lead=note, max_rows=visible,
                       more=f"{human.count(len(shown) - visible)} more events")
 
+    @_cell
     def facilitator(self):
         """The facilitator's panel (explorer, key events, milestones, postmortem sections,
         action items; every change saved to the store at once) in a live session; under
@@ -391,6 +470,7 @@ class RetrospectiveView:
         return {"matches": cards, "considered": considered,
                 "empty": nothing_similar_text(considered, since) if not cards else None}
 
+    @_cell
     def seen_before(self):
         """Have we seen this before? The most similar past incidents, most similar first."""
         from IPython.display import HTML
@@ -398,17 +478,46 @@ class RetrospectiveView:
         from ..report.postmortem import seen_before_html
         return HTML(seen_before_html(self.seen_before_context()))
 
+    def authors(self) -> str | None:
+        """Who wrote the postmortem: ``[postmortem] authors`` (or ``facilitator``) in the
+        configuration, else the people who wrote its sections in the panel."""
+        section = self.config.get("postmortem") or {}
+        named = section.get("authors") or section.get("facilitator")
+        if named:
+            return human.listing(named) if isinstance(named, (list, tuple)) else str(named)
+        rows = self.store.annotation_rows([self.incident_id])
+        if rows.empty or "author" not in rows:
+            return None
+        people = [str(a) for a in rows.sort_values("updated_at", kind="stable")["author"].dropna()
+                  if str(a).strip()] if "updated_at" in rows else \
+            [str(a) for a in rows["author"].dropna() if str(a).strip()]
+        return human.listing(list(dict.fromkeys(people))) if people else None
+
+    def _postmortem_context(self) -> dict:
+        from ..report.postmortem import postmortem_context
+        data = self.data
+        return postmortem_context(
+            data.incident, data.metrics, data.timeline, data.annotations,
+            data.action_items.to_dict("records"), data.gaps, history_ranks=self._ranks(),
+            redact=self.redact, seen_before=self.seen_before_context(), authors=self.authors())
+
+    def export_postmortem(self) -> dict[str, Path]:
+        """Write postmortem.md and postmortem.html (a standalone page) from the store as it is."""
+        from ..report.postmortem import render_postmortem, render_postmortem_html
+        self.reload()
+        context = self._postmortem_context()
+        return {"markdown": write_file(self.output_dir / "postmortem.md",
+                                       render_postmortem(context, self.template)),
+                "html": write_file(self.output_dir / "postmortem.html",
+                                   render_postmortem_html(context))}
+
+    @_cell
     def postmortem(self):
         """The postmortem draft from the template, written as postmortem.md; shown as HTML
         made by the Markdown renderer and the sanitiser (what the report keeps), with the
         Markdown beside it."""
-        from ..report.postmortem import postmortem_context, render_postmortem
-        data = self.data
-        context = postmortem_context(
-            data.incident, data.metrics, data.timeline, data.annotations,
-            data.action_items.to_dict("records"), data.gaps, history_ranks=self._ranks(),
-            redact=self.redact, seen_before=self.seen_before_context())
-        text = render_postmortem(context, self.template)
+        from ..report.postmortem import render_postmortem
+        text = render_postmortem(self._postmortem_context(), self.template)
         write_file(self.output_dir / "postmortem.md", text)
         return SanitisedMarkdown(text)
 

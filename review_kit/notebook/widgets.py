@@ -325,8 +325,9 @@ class TimelineExplorer(widgets.VBox):
                                   placeholder="2024-06-11T14:00:00Z", continuous_update=False)
         self.end = widgets.Text(value=to_iso(last) or "", description="To (UTC)",
                                 placeholder="2024-06-11T18:00:00Z", continuous_update=False)
+        # Filters as the facilitator types (a keystroke re-filters the frame and redraws).
         self.search = widgets.Text(description="Search", placeholder="words in summary or actor",
-                                   continuous_update=False)
+                                   continuous_update=True)
         self.start.add_class("rk-filter-start")
         self.end.add_class("rk-filter-end")
         self.search.add_class("rk-filter-search")
@@ -757,12 +758,40 @@ class FacilitatorPanel(widgets.VBox):
                                           self.milestones, self.annotations, self.action_items,
                                           self.seen_before],
                                 titles=self.TAB_TITLES)
+        self.export_button = widgets.Button(description="Export postmortem", icon="download",
+                                            tooltip="Write postmortem.md and postmortem.html")
+        self.export_button.add_class("rk-export")
+        self.export_status = widgets.HTML()
+        self.export_status.add_class("rk-export-status")
+        self.export_button.on_click(lambda _b: self.export())
         super().__init__([widgets.HTML(f"<h3>Facilitator: {escape(str(view.incident_id))}</h3>"),
-                          self.author, self.tabs])
+                          self.author, self.tabs,
+                          widgets.HBox([self.export_button, self.export_status])])
         self.add_class("rk-facilitator")
 
     def current_author(self) -> str | None:
         return _author(self.author.value)
+
+    def export(self) -> dict[str, Any]:
+        """The postmortem as Markdown and as a standalone HTML page, from the store as it is
+        now, written beside the notebook's other outputs; links to both below the button."""
+        try:
+            written = self.view.export_postmortem()
+        except (ReviewKitError, OSError) as exc:
+            self.export_status.value = _error_html(f"{exc} (nothing exported)")
+            return {}
+        links = []
+        for name, path in written.items():
+            try:
+                href = os.path.relpath(path, os.getcwd())
+            except ValueError:  # another drive (Windows)
+                href = str(path)
+            label = "Markdown" if name == "markdown" else "HTML"
+            links.append(f'<a href="{escape(href.replace(os.sep, "/"))}" target="_blank" '
+                         f'rel="noopener">{label}: {escape(path.name)}</a>')
+        self.export_status.value = "Exported " + " · ".join(links) + escape(
+            f" in {written['markdown'].parent}")
+        return written
 
 
 # --- headless ----------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from ..model import (
     parse_timestamp,
 )
 from ..paths import TEMPLATES_DIR
-from .labels import LIFECYCLE_DURATION_LABELS, MILESTONE_LABELS
+from ..analysis.retrospective import silences_by_audience
+from .labels import LIFECYCLE_DURATION_LABELS, MILESTONE_LABELS, kind_label
 from .markup import markdown_html, safe_markdown
 from .redact import redact_value
 
@@ -293,7 +294,9 @@ def _event_rows(frame: pd.DataFrame, key_ids: set[str] | frozenset[str] = frozen
     rows = []
     for record in records.to_dict("records"):
         rows.append({
+            "_at": _timestamp(record.get("at")),
             "event_id": record.get("event_id"),
+            "event": kind_label(record.get("kind")),
             "at": format_time(record.get("at")),
             "time": format_time(record.get("at")),
             "source": _text(record.get("source")) or "",
@@ -317,19 +320,44 @@ def _sorted_events(events: pd.DataFrame | None) -> pd.DataFrame:
     return frame.sort_values(order, kind="stable")
 
 
-def _timeline(events: pd.DataFrame, annotations: Mapping[str, Any]) -> dict[str, Any]:
+def _timeline(events: pd.DataFrame, annotations: Mapping[str, Any],
+              metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every milestone, the key events the room marked and the lifecycle and communication
+    events, in time order. A marked event is never the whole timeline, and when the rows
+    must be cut the marked ones are kept first."""
     key_ids = {field[len(KEY_EVENT_PREFIX):] for field, value in annotations.items()
                if field.startswith(KEY_EVENT_PREFIX)
                and str(value).strip().lower() in _TRUE}
-    if key_ids and "event_id" in events.columns:
-        chosen = events[events["event_id"].astype(object).isin(key_ids)]
-        if not chosen.empty:
-            return {"basis": "key_events", "rows": _event_rows(chosen, key_ids), "omitted": 0,
-                    "key_event_count": len(chosen)}
-    chosen = events[events["kind"].astype(object).isin(FALLBACK_TIMELINE_KINDS)]
-    omitted = max(len(chosen) - MAX_TIMELINE_ROWS, 0)
-    return {"basis": "lifecycle", "rows": _event_rows(chosen.head(MAX_TIMELINE_ROWS)),
-            "omitted": omitted, "key_event_count": 0}
+    marked = (events["event_id"].astype(object).isin(key_ids) if key_ids and "event_id" in events.columns
+              else pd.Series(False, index=events.index))
+    lifecycle = events["kind"].astype(object).isin(FALLBACK_TIMELINE_KINDS)
+    chosen = events[marked | lifecycle]
+    room = MAX_TIMELINE_ROWS
+    if len(chosen) > room:
+        keep = chosen[marked[chosen.index]]
+        rest = chosen[~marked[chosen.index]].head(max(room - len(keep), 0))
+        chosen = pd.concat([keep, rest]).sort_values([c for c in ("at", "seq") if c in chosen],
+                                                     kind="stable")
+    omitted = int((marked | lifecycle).sum()) - len(chosen)
+    rows = _event_rows(chosen, key_ids)
+    for row in rows:
+        row["sort"] = row.pop("_at")
+        row["milestone"] = False
+    for field in MILESTONE_OVERRIDES:
+        stamp = _timestamp((metrics or {}).get(field))
+        if stamp is None:
+            continue
+        by_hand = _text(annotations.get(field)) is not None
+        rows.append({"event_id": None, "at": format_time(stamp), "time": format_time(stamp),
+                     "source": "set in the review" if by_hand else "from the timeline",
+                     "kind": "milestone", "event": f"Milestone: {MILESTONE_LABELS[field]}",
+                     "actor": "", "summary": "", "status": "", "is_key": False,
+                     "milestone": True, "sort": stamp})
+    rows.sort(key=lambda r: (r["sort"], not r["milestone"]))
+    for row in rows:
+        row.pop("sort")
+    return {"basis": "milestones_and_key_events", "rows": rows, "omitted": max(omitted, 0),
+            "key_event_count": int(marked.sum())}
 
 
 def _milestones(metrics: Mapping[str, Any], annotations: Mapping[str, Any]) -> list[dict]:
@@ -436,6 +464,54 @@ def _facts(events: pd.DataFrame, metrics: Mapping[str, Any], incident: Mapping[s
             "trigger": trigger}
 
 
+def _silences(gaps: pd.DataFrame | None, incident_id: Any) -> list[dict[str, str]]:
+    """The longest silence per audience, from the gap table the audit lists."""
+    if gaps is None or len(gaps) == 0:
+        return []
+    frame = gaps
+    if incident_id is not None and "incident_id" in frame.columns:
+        frame = frame[frame["incident_id"].astype(object) == incident_id]
+    table = silences_by_audience(frame)
+    return [{"audience": str(r["audience"]), "longest": format_duration(r["longest_silence"]),
+             "breaches": int(r["breaches"])} for r in table.to_dict("records")]
+
+
+def _impact_numbers(metrics: Mapping[str, Any], events: pd.DataFrame, breaches: list,
+                    silences: list[dict[str, str]]) -> list[str]:
+    """The incident in numbers, one short line each; a number nobody knows is left out."""
+    lines = []
+    started, mitigated = _timestamp(metrics.get("started_at")), _timestamp(metrics.get("mitigated_at"))
+    if not _missing(metrics.get("impact_duration")) and started is not None and mitigated is not None:
+        lines.append(f"Impact lasted {format_duration(metrics['impact_duration'])}, from "
+                     f"{format_time(started, seconds=False)} to {format_time(mitigated, seconds=False)} UTC.")
+    phases = [(name, label) for name, label in (("time_to_detect", "detected"),
+                                                ("time_to_acknowledge", "acknowledged"),
+                                                ("time_to_mitigate", "mitigated"),
+                                                ("time_to_resolve", "resolved"))
+              if not _missing(metrics.get(name))]
+    if phases:
+        lines.append("; ".join(f"{label} after {format_duration(metrics[name])}"
+                               for name, label in phases).capitalize()
+                     + " (detection measured from impact, the rest from detection).")
+    kinds = events["kind"].astype(object) if "kind" in events else pd.Series(dtype=object)
+    external, internal = int((kinds == "status_update").sum()), int((kinds == "stakeholder_update").sum())
+    updates = f"{external} status page update{'s' if external != 1 else ''} and {internal} " \
+              f"stakeholder update{'s' if internal != 1 else ''}"
+    if silences:
+        updates += "; longest silence " + human.listing(
+            [f"{s['audience']} {s['longest']}" for s in silences])
+    lines.append(updates + f"; {len(breaches)} gap{'s' if len(breaches) != 1 else ''} longer "
+                 "than the policy.")
+    responders = metrics.get("responder_count")
+    if not _missing(responders):
+        escalations = _int_or_none(metrics.get("escalations")) or 0
+        handoffs = _int_or_none(metrics.get("handoffs")) or 0
+        lines.append(f"{int(responders)} responder{'s' if int(responders) != 1 else ''}, "
+                     f"{escalations} escalation{'s' if escalations != 1 else ''}, "
+                     f"{handoffs} hand-off{'s' if handoffs != 1 else ''}.")
+    return lines
+
+
 def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
                        metrics_row: Mapping[str, Any] | pd.Series | None,
                        events: pd.DataFrame | None,
@@ -445,7 +521,8 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
                        history_ranks: Mapping[str, Any] | pd.DataFrame | None = None,
                        redact: bool = False,
                        figures: Mapping[str, str] | None = None,
-                       seen_before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                       seen_before: Mapping[str, Any] | None = None,
+                       authors: str | None = None) -> dict[str, Any]:
     """Everything the postmortem templates show, as plain values (text unescaped: the
     templates escape).
 
@@ -455,7 +532,8 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
     the context. ``figures``: name → relative path of a saved figure (``timeline`` →
     ``timeline.png``) to embed. ``seen_before``: the similar past incidents (``matches``,
     ``considered``, ``empty``: the sentence when nothing is similar), as
-    ``RetrospectiveView.seen_before_context`` gives them.
+    ``RetrospectiveView.seen_before_context`` gives them. ``authors``: who wrote it (the
+    facilitator), when the ``authors`` annotation does not say.
 
     Keys: ``incident_id, title, severity, service, team, commander, incident_status, url,
     date, authors, document_status, sections`` (annotation field → text or None),
@@ -473,6 +551,7 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
     durations = _durations(metrics, _history_ranks(history_ranks), severity)
     by_name = {d["name"]: d for d in durations}
     breaches, gap_count = _breach_rows(gaps, incident_id)
+    silences = _silences(gaps, incident_id)
     started = _timestamp(metrics.get("started_at")) or _timestamp(metrics.get("detected_at")) \
         or _timestamp(incident_d.get("created_at"))
     responders = metrics.get("responders")
@@ -496,7 +575,11 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
         "url": _text(incident_d.get("url")) or "",
         "url_href": safe_url(_text(incident_d.get("url"))),
         "date": started.strftime("%Y-%m-%d") if started is not None else "",
-        "authors": _text(notes.get("authors")),
+        "authors": _text(notes.get("authors")) or _text(authors),
+        "period": (f"{format_time(started, seconds=False)} to "
+                   f"{format_time(metrics.get('resolved_at'), seconds=False) or 'not resolved'}"
+                   if started is not None else ""),
+        "impact_numbers": _impact_numbers(metrics, frame, breaches, silences),
         "document_status": _text(notes.get("document_status")) or "Draft",
         "sections": {field: _text(notes.get(field)) for field in ANNOTATION_FIELDS},
         "facts": _facts(frame, metrics, incident_d, by_name),
@@ -505,6 +588,7 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
         "communication": {
             "time_to_first_update": format_duration(metrics.get("time_to_first_update")),
             "longest_silence": format_duration(metrics.get("longest_silence")),
+            "silences": silences,
             "cadence_breaches": int(metrics["cadence_breaches"])
             if not _missing(metrics.get("cadence_breaches")) else len(breaches),
             "breaches": breaches,
@@ -519,7 +603,7 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
             "reopened": _int_or_none(metrics.get("reopened")),
         },
         "action_items": _action_items(action_items),
-        "timeline": _timeline(frame, notes),
+        "timeline": _timeline(frame, notes, metrics),
         "supporting": {
             "event_count": int(len(frame)),
             "sources": [{"source": str(s), "events": int(n)} for s, n in sources.items()],

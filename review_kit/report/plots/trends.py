@@ -106,10 +106,21 @@ def _duration_axis(ax: Axes, axis: str, values: np.ndarray) -> None:
 
 
 def _period_labels(ax: Axes, labels: Sequence[str]) -> None:
+    """Period names under the bars: upright while a few fit, else turned on end and thinned
+    to what the axis width holds (a turned label needs about one line's height), so no two
+    ever touch; the last period (the one a partial mark goes on) is always named."""
     positions = np.arange(len(labels))
-    step = max(1, int(np.ceil(len(labels) / 16)))  # at most ~16 labels stay readable
-    ax.set_xticks(positions[::step], [labels[i] for i in positions[::step]],
-                  rotation=45 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
+    upright = len(labels) <= 6
+    if upright:
+        ax.set_xticks(positions, list(labels))
+        return
+    width_pt = ax.get_figure().get_size_inches()[0] * 72 * 0.75
+    lines = max(str(label).count("\n") + 1 for label in labels) if labels else 1
+    fit = max(1, int(width_pt // (14 * lines + 4)))
+    step = max(1, int(np.ceil(len(labels) / fit)))
+    chosen = positions[::-1][::step][::-1]  # counted back from the last period
+    ax.set_xticks(chosen, [str(labels[i]).replace("\n", " ") for i in chosen], rotation=90,
+                  ha="center")
 
 
 def _groups(frame: pd.DataFrame, by: str | None) -> pd.Series:
