@@ -121,6 +121,14 @@ def _wait_for_store(store_path: Path, read, expected, timeout: float = 15.0):
         time.sleep(0.2)
 
 
+def _incident_title(store_path: Path, incident_id: str) -> str:
+    store = Store.open(store_path, create=False)
+    try:
+        return str(store.incident(incident_id)["title"])
+    finally:
+        store.close()
+
+
 def _items(store: Store, incident_id: str, title: str) -> list[list[str]]:
     items = store.action_items(incident_id)
     return items.loc[items["title"] == title, ["owner", "type", "status"]].values.tolist()
@@ -133,7 +141,7 @@ def lab(tmp_path: Path):
     _browser_or_skip()
     store_path = _root_conftest().build_sample_store(tmp_path / "data", n_incidents=8)
     store = Store.open(store_path)
-    # The notebook's default incident: the most recent one.
+    # The incident the test picks in the picker: the most recent one (the picker's first).
     incident_id = str(store.incidents().sort_values("created_at").iloc[-1]["incident_id"])
     first = store.events(incident_id)["at"].min()
     chat = tmp_path / "data" / "chat.csv"
@@ -215,6 +223,27 @@ def test_facilitator_in_a_real_browser(lab) -> None:
                     return cells.length > 0 && cells.every(c => c.executionCount !== null)
                         && kernel.status === 'idle';
                 }""", timeout=RUN_ALL_TIMEOUT * 1000)
+            # incident_id is empty: the first cell shows the picker, the rest wait for it.
+            picker = page.locator(".rk-picker")
+            expect(picker).to_be_visible()
+            assert page.locator(".rk-facilitator").count() == 0
+            title = _incident_title(store_path, incident_id)
+            # Search filters as you type: a word of the title, then the id itself.
+            page.locator(".rk-picker-search input").press_sequentially(incident_id, delay=20)
+            options = page.locator(".rk-picker-list select option")
+            expect(options).to_have_count(1)
+            # (ipywidgets writes option labels with non-breaking spaces)
+            assert options.first.inner_text().replace("\xa0", " ").startswith(f"{incident_id} · ")
+            page.locator(".rk-picker-list select").select_option(index=0)
+            page.locator(".rk-picker-open").click()
+            # The review fills the cells already run: header, tables, charts, the panel.
+            expect(page.locator(".rk-facilitator")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text(title, exact=True).first).to_be_visible()
+            executed = page.evaluate(
+                """() => Array.from(window.jupyterapp.shell.currentWidget.content.model.cells)
+                        .filter(c => c.type === 'code').map(c => c.executionCount)""")
+            assert len(set(executed)) == len(executed)  # each cell ran once: no re-run
+
             errors = page.evaluate(
                 """() => Array.from(window.jupyterapp.shell.currentWidget.content.model.cells)
                         .flatMap(c => c.type === 'code' ? Array.from({length: c.outputs.length},
@@ -275,4 +304,68 @@ def test_facilitator_in_a_real_browser(lab) -> None:
                 folder = Path(os.environ["REVIEW_KIT_SCREENSHOTS"])
                 folder.mkdir(parents=True, exist_ok=True)
                 page.locator(".rk-facilitator").screenshot(path=str(folder / "facilitator.png"))
+            browser.close()
+
+
+# --- the reports, offline ---------------------------------------------------------------------
+
+ARTEFACTS = ROOT / "out"  # CI keeps this folder (gitignored) as the run's artefacts
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Both reports as a scheduled run writes them (CLI, papermill, HTML export)."""
+    _browser_or_skip()
+    from review_kit.cli import main
+    folder = tmp_path_factory.mktemp("reports")
+    store_path = _root_conftest().build_sample_store(folder / "data", n_incidents=80)
+    store = Store.open(store_path, create=False)
+    incident_id = str(store.incidents().sort_values("created_at").iloc[-1]["incident_id"])
+    store.close()
+    assert main(["--store", str(store_path), "retro", incident_id, "--out", str(folder), "--quiet"]) == 0
+    assert main(["--store", str(store_path), "trends", "--out", str(folder / "trends"), "--quiet"]) == 0
+    return {"retrospective": folder / incident_id / "retrospective.html",
+            "trends": folder / "trends" / "trends.html"}
+
+
+def test_both_reports_render_completely_offline(reports) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTEFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1300, "height": 900}, offline=True)
+        refused: list[str] = []
+
+        def only_local(route):
+            url = route.request.url
+            if url.startswith(("file:", "data:")):
+                return route.continue_()
+            refused.append(url)
+            return route.abort()
+
+        context.route("**/*", only_local)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            for name, path in reports.items():
+                page.goto(path.as_uri())
+                page.wait_for_load_state("load")
+                # Every chart decoded (an image that failed to load has no natural width) and
+                # described.
+                images = page.evaluate("""() => Array.from(document.images).map(i =>
+                    ({ok: i.complete && i.naturalWidth > 0, alt: i.alt}))""")
+                assert images and all(i["ok"] for i in images), (name, images)
+                assert all(len(i["alt"]) > 25 for i in images), (name, images)
+                assert page.locator("table.rk-table").count() >= 3, name
+                page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+            assert refused == [] and errors == []
+            trends = reports["trends"]
+            page.goto(trends.as_uri())
+            first_table = page.locator("table.rk-table").first
+            headers = first_table.locator("thead th").all_inner_texts()
+            assert headers[:3] == ["Figure", "Previous period", "This period"]
+            assert first_table.locator("tbody tr").count() == 7
+        finally:
             browser.close()

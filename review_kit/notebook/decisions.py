@@ -26,22 +26,17 @@ def stamp_text(stamps: pd.Series) -> pd.Series:
 
 
 def front_end_possible() -> bool:
-    """True when a live front end is attached to this kernel: JupyterLab's (or Notebook's, or
-    VS Code's) widget manager has opened ipywidgets' control channel, as it does when it
-    connects. Under papermill or nbval no front end ever does, so a plain headless run shows
-    the static summary whatever its ``interactive`` parameter says; outside a kernel, False."""
+    """True when a person's front end runs this cell: the request came from a client that
+    can answer input (JupyterLab, Notebook and VS Code send ``allow_stdin``; papermill's
+    nbclient and nbval never do). So a plain headless run shows the static summary
+    whatever its ``interactive`` parameter says; outside a kernel, False."""
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return False
-    try:
-        from ipywidgets import Widget
-    except ImportError:
-        return False
-    return getattr(Widget, "_control_comm", None) is not None
+    kernel = getattr(shell, "kernel", None) if shell is not None else None
+    return kernel is not None and bool(getattr(kernel, "_allow_stdin", False))
 
 
 def static_summary(view: Any):

@@ -181,7 +181,7 @@ class RetrospectiveView:
             ("Team", incident.get("team") or "—"), ("Commander", self._text(metrics.get("commander")) or "—"),
             ("Resolved", "yes" if metrics.get("is_resolved") else "no"),
         ]
-        rows = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
+        rows = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(str(v))}</td></tr>"
                        for k, v in facts)
         return HTML(f"<h2>{escape(str(title))}</h2><table>{rows}</table>")
 
