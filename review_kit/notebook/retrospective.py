@@ -484,13 +484,16 @@ class RetrospectiveView:
         section = self.config.get("postmortem") or {}
         named = section.get("authors") or section.get("facilitator")
         if named:
-            return human.listing(named) if isinstance(named, (list, tuple)) else str(named)
-        rows = self.store.annotation_rows([self.incident_id])
-        if rows.empty or "author" not in rows:
-            return None
-        people = [str(a) for a in rows.sort_values("updated_at", kind="stable")["author"].dropna()
-                  if str(a).strip()] if "updated_at" in rows else \
-            [str(a) for a in rows["author"].dropna() if str(a).strip()]
+            people = [str(p) for p in named] if isinstance(named, (list, tuple)) else [str(named)]
+        else:
+            rows = self.store.annotation_rows([self.incident_id])
+            if rows.empty or "author" not in rows:
+                return None
+            if "updated_at" in rows:
+                rows = rows.sort_values("updated_at", kind="stable")
+            people = [str(a) for a in rows["author"].dropna() if str(a).strip()]
+        # Redacted like every other name in the review (the redactor knows the authors).
+        people = [str(self._text(p)) for p in dict.fromkeys(people)]
         return human.listing(list(dict.fromkeys(people))) if people else None
 
     def _postmortem_context(self) -> dict:

@@ -320,9 +320,11 @@ def xmr_chart(chart: pd.DataFrame, metric: str | None = None) -> Figure:
             chosen = np.sort(chosen[np.argsort(-distance)[:MAX_POINT_LABELS]])
         names = chart["incident_id"].to_numpy()
         for k, index in enumerate(chosen):
+            # Above the point, inside the plot; neighbours alternate left and right of it.
+            right = k % 2 == 0
             top.annotate(str(names[index]), (xs[index], values[index]), textcoords="offset points",
-                         xytext=(4, 6 if k % 2 == 0 else -12), fontsize="x-small",
-                         color="#d55e00")
+                         xytext=(5 if right else -5, 5), ha="left" if right else "right",
+                         fontsize="x-small", color="#d55e00")
     _duration_axis(top, "y", np.concatenate([values, chart["ucl_value"].to_numpy(dtype=float),
                                              chart["lcl_value"].to_numpy(dtype=float)]))
     name = metric_label(metric) if metric else "Duration"
