@@ -488,13 +488,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_ids(args)
         _apply_limits(args)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
+        return code
     except ReviewKitError as exc:
         print(f"review-kit: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("review-kit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted. Point stdout at nothing so the flush at
+        # exit does not complain again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

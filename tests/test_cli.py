@@ -218,3 +218,23 @@ def test_the_command_does_not_pay_for_jsonschemas_iri_grammar():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_incidents_json_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+    rows = ["incident_id,title,severity,created_at"] + [
+        f"INC-{i},Incident number {i} with a title long enough,SEV3,2024-05-02T10:00:00Z"
+        for i in range(2000)]
+    (tmp_path / "incidents.csv").write_text("\n".join(rows) + "\n")
+    store = str(tmp_path / "review.db")
+    assert main(["--store", store, "ingest", "csv", str(tmp_path / "incidents.csv"), "--quiet"]) == 0
+    # `review-kit incidents --json | head -c 100`: the reader leaves after 100 bytes.
+    process = subprocess.Popen([sys.executable, "-m", "review_kit.cli", "--store", store,
+                                "incidents", "--json"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert len(process.stdout.read(100)) == 100
+    process.stdout.close()
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert error == ""
