@@ -345,3 +345,17 @@ def checked_load(loader: Loader, path: Path, ctx: LoadContext) -> Iterator[Batch
         check_batch(batch, path, seen, offset)
         offset += 0 if batch.events is None else len(batch.events)
         yield batch
+
+
+def events_source(events: pd.DataFrame) -> dict[str, str]:
+    """Per incident of an events frame, in order of first appearance, the source most of its
+    events come from (on a tie, the first by name): who an incident known only from events
+    belongs to."""
+    if events.empty:
+        return {}
+    counts = (events.groupby(["incident_id", "source"], sort=False).size()
+              .rename("n").reset_index())
+    counts = counts.sort_values(["n", "source"], ascending=[False, True], kind="stable")
+    best = counts.drop_duplicates("incident_id").set_index("incident_id")["source"]
+    order = pd.unique(events["incident_id"].astype(object))
+    return {str(i): str(best[i]) for i in order}

@@ -29,7 +29,8 @@ import pandas as pd
 
 from ..errors import InputError, TimestampError
 from ..model import ACTOR_TYPES, EVENT_KINDS, INCIDENT_COLUMNS, normalise_severity, parse_timestamps
-from .base import MAX_FIELD_CHARS, Batch, LoadContext, Loader, _read_text, events_frame, incident_row
+from .base import (MAX_FIELD_CHARS, Batch, LoadContext, Loader, _read_text, events_frame,
+                   events_source, incident_row)
 
 SOURCE = "csv"
 
@@ -215,9 +216,10 @@ def _events(path: Path, header: list[str], records: list[list[str]], lines: list
     rows["event_id"] = rows["event_id"].fillna(hashed) if "event_id" in rows else hashed
     rows["at"] = times  # parsed once; events_frame takes the frame as it is
     events = events_frame(rows, source=SOURCE, path=path, tz=ctx.tz, locate=locate)
-    # The incidents an events file names exist, with nothing known about them but their id.
-    incidents = [{"incident_id": incident_id, "source": SOURCE}
-                 for incident_id in dict.fromkeys(events["incident_id"].tolist())]
+    # The incidents an events file names exist, with nothing known about them but their id
+    # and the source their events come from (the most frequent; on a tie, the first by name).
+    incidents = [{"incident_id": incident_id, "source": source}
+                 for incident_id, source in events_source(events).items()]
     return Batch(incidents=incidents, events=events, aliases=[])
 
 

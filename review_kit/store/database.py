@@ -49,7 +49,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ..errors import SchemaVersionError, StoreError, UnknownIncidentError
 from ..loaders import Batch, LoadContext, Loader, get_loader
-from ..loaders.base import checked_load
+from ..loaders.base import checked_load, events_source
 from ..model import (
     ACTION_ITEM_STATUSES,
     ACTION_ITEM_TYPES,
@@ -422,9 +422,9 @@ class Store:
                 {k: (row.get(k) if row.get(k) is not None else previous.get(k)) for k in INCIDENT_COLUMNS}
         if len(frame):
             frame = frame.assign(incident_id=frame["incident_id"].astype(str).map(lambda i: remap.get(i, i)))
-            for incident_id in frame["incident_id"].unique().tolist():
+            for incident_id, owner in events_source(frame).items():
                 if incident_id not in incident_rows:
-                    incident_rows[incident_id] = {"incident_id": incident_id, "source": source}
+                    incident_rows[incident_id] = {"incident_id": incident_id, "source": owner}
         self._upsert_incidents(conn, list(incident_rows.values()))
         result.incidents += len(incident_rows)
         result.incident_ids |= set(incident_rows)
@@ -495,13 +495,15 @@ class Store:
         statement = dialect_insert(incidents)
         excluded = statement.excluded
         # The source that owns an incident refreshes it; other sources only fill its gaps.
-        same_source = or_(incidents.c.source == excluded.source, incidents.c.source.is_(None))
+        # Which source owns it does not depend on the order files arrive in (_owner_rule).
+        same_source = _takes_over(incidents.c, excluded, columns)
         if fill_only:
             same_source = and_(incidents.c.source.is_(None), excluded.source.is_(None))
         updates = {c: case((same_source, func.coalesce(excluded[c], incidents.c[c])),
                            else_=func.coalesce(incidents.c[c], excluded[c]))
                    for c in columns if c != "source"}
-        updates["source"] = func.coalesce(incidents.c.source, excluded.source)
+        updates["source"] = case((same_source, func.coalesce(excluded.source, incidents.c.source)),
+                                 else_=func.coalesce(incidents.c.source, excluded.source))
         conn.execute(statement.on_conflict_do_update(index_elements=["incident_id"], set_=updates), full)
 
     @staticmethod
@@ -924,3 +926,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # (at 64 MB, inserting the millionth event cost ten times the first).
     cursor.execute("PRAGMA cache_size=-262144")
     cursor.close()
+
+
+def _takes_over(current: Any, incoming: Any, columns: list[str]) -> Any:
+    """SQL: does an incoming incident row own the incident over the stored one?
+
+    The owner refreshes the row, every other source only fills its gaps; so that the same
+    files in any order give the same incidents, ownership is a rule, not an arrival order.
+    In turn: the source whose own id the incident carries (``source_id`` = ``incident_id``:
+    a PagerDuty incident linked to Alertmanager and Slack stays PagerDuty's); a row that says
+    something about the incident (any field beyond its id and source) over one that only
+    names it (an events file's incidents); the one created first (no creation time counts
+    as last); the source first by name. A row of the owning source refreshes its incident.
+    """
+    facts = [c for c in columns if c not in ("source", "source_id")]
+
+    def native(row: Any) -> Any:
+        return and_(row.source_id.isnot(None), row.source_id == row.incident_id)
+
+    def bare(row: Any) -> Any:
+        return and_(*(row[c].is_(None) for c in facts))
+
+    def same(flag: Any) -> Any:
+        return or_(and_(flag(incoming), flag(current)), and_(~flag(incoming), ~flag(current)))
+
+    source_first = incoming.source < current.source
+    same_time = or_(incoming.created_at == current.created_at,
+                    and_(incoming.created_at.is_(None), current.created_at.is_(None)))
+    earlier = or_(incoming.created_at < current.created_at,
+                  and_(current.created_at.is_(None), incoming.created_at.isnot(None)))
+    return or_(
+        current.source.is_(None),
+        current.source == incoming.source,
+        and_(native(incoming), ~native(current)),
+        and_(same(native), ~bare(incoming), bare(current)),
+        and_(same(native), same(bare), or_(earlier, and_(same_time, source_first))),
+    )
