@@ -203,7 +203,8 @@ def test_status_page_only_incident():
     assert row["time_to_mitigate"] == 3000.0
     assert row["time_to_resolve"] == 4200.0
     assert np.isnan(row["time_to_detect"]) and np.isnan(row["impact_duration"])
-    assert row["time_to_first_update"] == 0.0
+    # The first update is the detection itself: no time to first update to measure.
+    assert np.isnan(row["time_to_first_update"])
     assert row["longest_silence"] == 1800.0  # 10:20 → 10:50
     # The first update is the detection itself: no zero-length gap is listed.
     gaps = communication_gaps(frame, milestones(frame))

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..model import check_columns, normalise_severity, to_iso
-from .durations import DURATION_SPANS, measured_durations
+from .durations import DURATION_SPANS, RESOLUTION_SECONDS, measured_durations
 from .timeline import OrderedEvents, milestones_of, normalised, order_events
 
 __all__ = [
@@ -344,6 +344,11 @@ def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
     first[1:] = inc[1:] != inc[:-1]
     first_update = np.full(n_incidents, np.nan)
     first_update[inc[first]] = (at[first] - detected[inc[first]]) / 1e6
+
+    # As for every duration (durations.RESOLUTION_SECONDS): less than a second is no measure
+    # (a status page's first update is the detection itself), unknown rather than 0.
+    first_update[first_update < RESOLUTION_SECONDS] = np.nan
+    longest[longest < RESOLUTION_SECONDS] = np.nan
 
     gaps = _communication(ordered, detected, end, fields["severity"].to_numpy(dtype=object),
                           policy)

@@ -19,6 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .. import human
 from ..model import SEVERITIES, check_columns, parse_timestamp, parse_timestamps
+from .durations import DURATION_SPANS
 from .similarity import SimilarityIndex, text_tokens
 from .statistics import (
     PeriodComparison,
@@ -42,6 +43,7 @@ __all__ = [
     "action_item_follow_through", "overdue", "communication_trends", "responder_load",
     "group_order", "human_duration", "metric_label", "period_range", "last_two_periods",
     "summary_sentences", "HEADLINE_COLUMNS", "headline_figures",
+    "ComparedPeriods", "compared_periods", "missing_duration",
 ]
 
 DURATION_METRICS: tuple[str, ...] = (
@@ -166,6 +168,98 @@ def last_two_periods(asof: Any, freq: str = "Q") -> tuple[pd.Period, pd.Period]:
     """The last two complete periods before `asof`: (the one before, the last one)."""
     current = _bound(asof).tz_localize(None).to_period(_check_freq(freq))
     return current - 2, current - 1
+
+
+@dataclass(frozen=True)
+class ComparedPeriods:
+    """The two periods a trend report compares: ``after`` against ``before``.
+
+    ``partial`` says ``after`` is still running at ``asof``: its window ends there.
+    """
+
+    before: pd.Period
+    after: pd.Period
+    partial: bool
+    asof: pd.Timestamp
+
+    def windows(self) -> tuple[tuple[pd.Timestamp, pd.Timestamp], tuple[pd.Timestamp, pd.Timestamp]]:
+        """[start, end) of each period, the partial one cut at ``asof``."""
+        before = (_bound(self.before), _bound(self.before + 1))
+        end = min(_bound(self.after + 1), self.asof) if self.partial else _bound(self.after + 1)
+        return before, (_bound(self.after), end)
+
+    def labels(self) -> tuple[str, str]:
+        """"2025Q3 (2025-07-01 to 2025-09-30)" for each; "…, partial" for a running one."""
+        out = []
+        for period, (start, end) in zip((self.before, self.after), self.windows()):
+            last = (end - pd.Timedelta(microseconds=1)).strftime("%Y-%m-%d")
+            partial = ", partial" if period == self.after and self.partial else ""
+            out.append(f"{period} ({start.strftime('%Y-%m-%d')} to {last}{partial})")
+        return out[0], out[1]
+
+
+def compared_periods(times: pd.Series, asof: Any, freq: str = "Q") -> ComparedPeriods:
+    """The periods to compare, anchored to the data: the last complete period before
+    ``asof`` that holds an incident, and the one before it. When every incident falls in
+    the period still running at ``asof``, that period (partial) and the one before.
+
+    A history whose newest incident is a year old compares its last two quarters, not two
+    empty ones ending today.
+    """
+    asof = _bound(asof)
+    running = asof.tz_localize(None).to_period(_check_freq(freq))
+    periods = _periods(_as_utc(times).dropna(), freq)
+    periods = periods[periods <= running]
+    complete = periods[periods < running]
+    if len(complete):
+        last = complete.max()
+        return ComparedPeriods(last - 1, last, False, asof)
+    return ComparedPeriods(running - 1, running, True, asof)
+
+
+# What a duration needs, and how to get it when no incident has it.
+_MILESTONE_HINTS: dict[str, str] = {
+    "started_at": "an impact start (an impact_started event, alerts, or Impact started set "
+                  "by hand in the retrospective)",
+    "detected_at": "a detection time (alerts or the paging tool's triggered events: ingest "
+                   "Alertmanager, PagerDuty or Opsgenie, or set Detected by hand)",
+    "acknowledged_at": "an acknowledgement (ingest the paging tool's log: PagerDuty log "
+                       "entries, Opsgenie alert logs)",
+    "mitigated_at": "a mitigation or resolution time (ingest the incident tool's lifecycle "
+                    "or the status page's updates)",
+    "resolved_at": "a resolution (nothing in this window is resolved: ingest the incident "
+                   "tool's resolve events or the status page's resolved updates)",
+}
+
+
+def missing_duration(metrics: pd.DataFrame, metric: str, label: str | None = None) -> str | None:
+    """One sentence saying why no incident has a measured ``metric`` and how to get one, or
+    None when at least one has it."""
+    check_columns(metrics, [metric], "metrics frame")
+    measured = int(pd.to_numeric(metrics[metric], errors="coerce").notna().sum())
+    if measured:
+        return None
+    total = len(metrics)
+    name = label or metric_label(metric)
+    if total == 0:
+        return f"{name}: no incidents in this window."
+    start, end = DURATION_SPANS.get(metric, (None, None))
+    for milestone in (end, start):
+        if milestone in metrics and metrics[milestone].notna().sum() == 0:
+            return (f"{name}: measured for 0 of {total} incidents; none has "
+                    f"{_MILESTONE_HINTS[milestone]}.")
+    if start in metrics and end in metrics:
+        apart = (_as_utc(metrics[end]) - _as_utc(metrics[start])).dt.total_seconds() >= 1
+        if not apart.any():
+            # Every start falls on its end: the start is a fallback to the same record.
+            lacking = start if start == "started_at" else end
+            return (f"{name}: measured for 0 of {total} incidents; none has "
+                    f"{_MILESTONE_HINTS[lacking]} apart from its {end.removesuffix('_at')} "
+                    "time.")
+    return (f"{name}: measured for 0 of {total} incidents; no incident's milestones are a "
+            "second or more apart and in order (an incident posted on a status page after "
+            "the fact has none): ingest the incident tool's lifecycle, or set the milestones "
+            "by hand in the retrospective.")
 
 
 def _in_range(times: pd.Series, window: tuple[pd.Timestamp, pd.Timestamp]) -> pd.Series:

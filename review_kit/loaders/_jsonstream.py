@@ -6,6 +6,7 @@ messages; a JSON-lines file (a receiver's webhook log can be 1 GB) is never held
 """
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from pathlib import Path
@@ -125,9 +126,22 @@ def join_place(place: str, suffix: str) -> str:
 
 
 # --- telling formats apart ---------------------------------------------------------------------
+_COLON = re.compile(r"\s*:")
+
+
 def has_key(head: str, key: str) -> bool:
-    """True when `"key":` appears in raw JSON text (escaped quotes inside strings do not match)."""
-    return re.search(r'(?<!\\)"' + re.escape(key) + r'"\s*:', head) is not None
+    """True when `"key":` appears in raw JSON text (escaped quotes inside strings do not match).
+
+    A plain substring search, then a look at what follows: several times faster than one
+    regular expression over the text, which counts when a thousand small files are sniffed.
+    """
+    needle = f'"{key}"'
+    start = head.find(needle)
+    while start != -1:
+        if (start == 0 or head[start - 1] != "\\") and _COLON.match(head, start + len(needle)):
+            return True
+        start = head.find(needle, start + 1)
+    return False
 
 
 def looks_like_json(head: str) -> bool:
@@ -214,6 +228,9 @@ class BatchCollector:
         self.size = size or BATCH_EVENTS
         self.rows: list[dict] = []
         self.places: list[str] = []
+        # Rows of several files (load_many): where each file's rows start, and the file.
+        self._file_starts: list[int] = []
+        self._files: list[Path | str] = []
         self._seen: set[int] = set()
         self._emitted_incidents: dict[str, dict] = {}
         self._pending_incidents: dict[str, dict] = {}
@@ -228,6 +245,12 @@ class BatchCollector:
             return True
         self._seen.add(key)
         return False
+
+    def start_file(self, path: Path | str) -> None:
+        """The rows added from now on come from ``path`` (one collector over many files)."""
+        self.path = path
+        self._file_starts.append(len(self.rows))
+        self._files.append(path)
 
     def add_event(self, row: dict, place: str) -> None:
         self.rows.append(row)
@@ -260,8 +283,12 @@ class BatchCollector:
     def build_events(self) -> pd.DataFrame:
         """The collected event rows as a canonical frame (times parsed, ids made)."""
         places = self.places
+        path_of = None
+        if len(self._files) > 1:
+            starts, files = list(self._file_starts), list(self._files)
+            path_of = lambda i: files[bisect.bisect_right(starts, i) - 1]  # noqa: E731
         return events_frame(self.rows, source=self.source, path=self.path, tz=self.tz,
-                            locate=lambda i: places[i])
+                            locate=lambda i: places[i], path_of=path_of)
 
     def flush(self, final: bool = False, events: pd.DataFrame | None = None) -> Batch | None:
         """The collected rows as a Batch; None when there is nothing (a final call on a file
@@ -280,5 +307,7 @@ class BatchCollector:
         self._pending_incidents = {}
         self._pending_aliases = []
         self.rows, self.places = [], []
+        if self._files:  # the current file goes on in the next batch
+            self._file_starts, self._files = [0], [self._files[-1]]
         self.batches += 1
         return batch

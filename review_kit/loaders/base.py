@@ -73,9 +73,17 @@ class Loader:
         """The input files one PATH argument stands for (a folder may hold many)."""
         return [path]
 
+    def load_many(self, paths: list[Path], ctx: LoadContext) -> Iterator[Batch]:
+        """Batches for several input files read as one (the store writes them in one
+        transaction). Loaders whose per-file setup is costly share it here; by default,
+        each file's batches in turn."""
+        for path in paths:
+            yield from self.load(path, ctx)
+
 
 def events_frame(rows: list[dict] | pd.DataFrame, *, source: str, path: Path | str, tz: str | None,
-                 locate: Callable[[int], str] | None = None) -> pd.DataFrame:
+                 locate: Callable[[int], str] | None = None,
+                 path_of: Callable[[int], Path | str] | None = None) -> pd.DataFrame:
     """Canonical events from loader rows, timestamps parsed once for the whole batch.
 
     Rows are dicts, or a frame with those columns. Each holds `incident_id`, `at` (as the
@@ -83,9 +91,12 @@ def events_frame(rows: list[dict] | pd.DataFrame, *, source: str, path: Path | s
     `actor_type`, `target`, `status`, `summary`, `visibility` (default internal), `raw`
     (the record, JSON-encoded here when not text), `source_id` (the source's own id for the
     record: the stable event id) and `seq` (order among ties; default: row order).
-    `locate(i)` names row i's place in the file for error messages.
+    `locate(i)` names row i's place in the file for error messages; `path_of(i)` its file,
+    when the rows come from several (default: `path`).
     """
     locate = locate or (lambda i: f"record {i + 1}")
+    if path_of is not None:
+        locate = _FileLocator(locate, path_of)
     if isinstance(rows, pd.DataFrame):
         frame = rows.reset_index(drop=True)  # a loader that already works in columns
     else:
@@ -98,26 +109,26 @@ def events_frame(rows: list[dict] | pd.DataFrame, *, source: str, path: Path | s
     bad_kind = ~frame["kind"].isin(EVENT_KINDS)
     if bad_kind.any():
         i = int(bad_kind.to_numpy().nonzero()[0][0])
-        raise InputError(path, locate(i), f"unknown event kind {frame['kind'].iloc[i]!r}")
+        raise _row_error(path, locate, i, f"unknown event kind {frame['kind'].iloc[i]!r}")
     try:
         frame["at"] = parse_timestamps(frame["at"], tz)
     except TimestampError as exc:
         position = int(str(exc.where).split()[-1]) - 1 if exc.where else 0
-        raise InputError(path, locate(position), exc.problem) from None
+        raise _row_error(path, locate, position, exc.problem) from None
     missing_at = frame["at"].isna()
     if missing_at.any():
         i = int(missing_at.to_numpy().nonzero()[0][0])
-        raise InputError(path, locate(i), "event has no timestamp")
+        raise _row_error(path, locate, i, "event has no timestamp")
     missing_incident = frame["incident_id"].isna() | (frame["incident_id"].astype(str) == "")
     if missing_incident.any():
         i = int(missing_incident.to_numpy().nonzero()[0][0])
-        raise InputError(path, locate(i), "event belongs to no incident")
+        raise _row_error(path, locate, i, "event belongs to no incident")
     frame["source"] = frame["source"].fillna(source)
     frame["visibility"] = frame["visibility"].fillna("internal")
     bad_visibility = ~frame["visibility"].isin(VISIBILITIES)
     if bad_visibility.any():
         i = int(bad_visibility.to_numpy().nonzero()[0][0])
-        raise InputError(path, locate(i),
+        raise _row_error(path, locate, i,
                          f"visibility must be internal or external, not {frame['visibility'].iloc[i]!r}")
     if frame["seq"].isna().all():
         frame["seq"] = range(len(frame))
@@ -178,6 +189,23 @@ def incident_row(*, incident_id: str, source: str, severity_raw: Any = None,
         row["severity"] = normalise_severity(severity_raw, severity_map)
     row["created_at"] = parse_timestamp(created_at, tz) if created_at is not None else None
     return row
+
+
+class _FileLocator:
+    """`locate` for rows read from several files: also knows each row's file."""
+
+    def __init__(self, locate: Callable[[int], str], path_of: Callable[[int], Path | str]) -> None:
+        self.locate, self.path_of = locate, path_of
+
+    def __call__(self, i: int) -> str:
+        return self.locate(i)
+
+
+def _row_error(path: Path | str, locate: Callable[[int], str], i: int, problem: str) -> InputError:
+    """The one-line error for row i, naming the file it came from."""
+    if isinstance(locate, _FileLocator):
+        path = locate.path_of(i)
+    return InputError(path, locate(i), problem)
 
 
 def _read_text(path: Path) -> str:
@@ -343,6 +371,46 @@ def checked_load(loader: Loader, path: Path, ctx: LoadContext) -> Iterator[Batch
                 f"unexpected {type(exc).__name__}" + (f": {str(exc)[:120]}" if str(exc) else "")
             raise InputError(path, None, f"cannot read this {loader.name} input ({detail})") from None
         check_batch(batch, path, seen, offset)
+        offset += 0 if batch.events is None else len(batch.events)
+        yield batch
+
+
+def checked_load_many(loader: Loader, paths: list[Path], ctx: LoadContext) -> Iterator[Batch]:
+    """`checked_load` for several files of one source read as one (`Loader.load_many`). A
+    loader that does not share its per-file setup is read file by file, each checked as
+    its own input. When reading them together fails, the files are read again one by one to
+    name the one at fault, as a lone ingest of it would."""
+    if len(paths) == 1 or type(loader).load_many is Loader.load_many:
+        for path in paths:
+            yield from checked_load(loader, path, ctx)
+        return
+
+    def name_the_file() -> None:
+        for path in paths:
+            for _ in checked_load(loader, path, ctx):
+                pass
+
+    largest = max(paths, key=lambda p: os.path.getsize(p) if os.path.isfile(p) else 0)
+    seen: dict[str, tuple[int, int]] = {}
+    offset = 0
+    batches = loader.load_many(paths, ctx)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except InputError:
+            raise
+        except _INPUT_FAILURES:
+            if os.environ.get("REVIEW_KIT_DEBUG"):
+                raise
+            name_the_file()
+            raise
+        try:
+            check_batch(batch, largest, seen, offset)
+        except InputError:
+            name_the_file()
+            raise
         offset += 0 if batch.events is None else len(batch.events)
         yield batch
 

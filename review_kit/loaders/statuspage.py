@@ -71,14 +71,22 @@ class StatuspageLoader(Loader):
                                            "shortlink", "postmortem_body"))
 
     def load(self, path: Path, ctx: LoadContext) -> Iterator[Batch]:
+        return self.load_many([path], ctx)
+
+    def load_many(self, paths: list[Path], ctx: LoadContext) -> Iterator[Batch]:
+        # One collector for every file: a history kept as a thousand one-incident files
+        # builds its events frame once, not once per file.
         severities = severity_map(DEFAULT_SEVERITY_MAP, ctx.config or {}, SOURCE)
-        out = BatchCollector(source=SOURCE, path=path, tz=ctx.tz)
-        versions: dict[str, Any] = {}
-        for place, document in iter_documents(path):
-            for where, incident, maintenance in _incidents(path, place, document):
-                _load_incident(path, ctx, out, severities, versions, incident, where, maintenance)
-            if out.full:
-                yield out.flush()
+        out = BatchCollector(source=SOURCE, path=paths[0], tz=ctx.tz)
+        for path in paths:
+            out.start_file(path)
+            versions: dict[str, Any] = {}
+            for place, document in iter_documents(path):
+                for where, incident, maintenance in _incidents(path, place, document):
+                    _load_incident(path, ctx, out, severities, versions, incident, where,
+                                   maintenance)
+                if out.full:
+                    yield out.flush()
         final = out.flush(final=True)
         if final is not None:
             yield final

@@ -11,13 +11,33 @@ import pandas as pd
 
 from .. import human
 from ..analysis import trends as tr
+from ..analysis.durations import describe_finding, order_findings
 from ..analysis.metrics import compute_metrics
 from ..analysis.retrospective import cadence_policy
 from ..config import load_config
-from ..model import MILESTONE_OVERRIDES, parse_timestamp
+from ..model import COMMS_KINDS, MILESTONE_OVERRIDES, parse_timestamp
 from ..paths import output_folder, write_file
+from ..report.labels import MILESTONE_LABELS
 from ..report.plots import trends as trend_plots
 from ..store import Store
+
+NO_INCIDENTS = ("No incidents in this window: ingest an export (review-kit ingest auto FILE…) "
+                "or widen --since/--until.")
+NO_ACTION_ITEMS = ("No action items recorded: add them in each retrospective (the action items "
+                   "tab) so that follow-through can be tracked.")
+NO_DUE_DATES = ("No action item has a due date: set one on each action item in the "
+                "retrospective to see what is overdue.")
+NO_UPDATES = ("No communication updates: ingest the status page (Statuspage incidents.json) or "
+              "stakeholder updates (incident.io) to measure update cadence.")
+NO_RESPONDERS = ("No responders recorded: ingest the paging tool's log (acknowledgements, "
+                 "escalations) or the incident channel (Slack export).")
+
+
+def _missing(sentence: str):
+    """What a section shows when its data is absent: one sentence, no empty chart."""
+    from IPython.display import HTML
+    return HTML(f"<p class='rk-missing'>{escape(sentence)}</p>")
+
 
 TREND_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",
                        "actor_type", "target", "status")
@@ -70,7 +90,7 @@ class TrendsView:
         overrides = self.store.annotation_rows()
         overrides = overrides[overrides["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
         metrics = compute_metrics(events, incidents, overrides=overrides,
-                                  cadence=cadence_policy(self.config))
+                                  cadence=cadence_policy(self.config), asof=self.asof)
         when = tr.incident_times(metrics.merge(incidents[["incident_id", "created_at"]],
                                                on="incident_id", how="left"))
         keep = pd.Series(True, index=metrics.index)
@@ -83,7 +103,11 @@ class TrendsView:
         self.incidents = incidents[incidents["incident_id"].isin(ids)].reset_index(drop=True)
         self.events = events[events["incident_id"].isin(ids)]
         self.action_items = items[items["incident_id"].isin(ids)].reset_index(drop=True)
-        self.before, self.after = tr.last_two_periods(self.asof, self.freq)
+        # Anchored to the data: the last complete period holding incidents, and the one before.
+        self.compared = tr.compared_periods(tr.incident_times(self._with_created()), self.asof,
+                                            self.freq)
+        self.before, self.after = self.compared.before, self.compared.after
+        self.findings = order_findings(self.metrics)
 
     def _redacted(self, incidents: pd.DataFrame, events: pd.DataFrame, items: pd.DataFrame):
         """Every text of the fleet redacted before anything is computed from it, people as
@@ -123,17 +147,32 @@ class TrendsView:
 
         from ..report.trend_summary import summary_html
         if self.metrics.empty:
-            return HTML("<p>No incidents in this window.</p>")
+            return _missing(NO_INCIDENTS)
+        before, after = self.compared.labels()
         lead = (f"{human.count(len(self.metrics))} incidents from {self._first_day()} to "
-                f"{self._last_day()}; comparing {self.after} with {self.before}. Lower is better "
+                f"{self._last_day()} (as of {self.asof.strftime('%Y-%m-%d %H:%M UTC')}); "
+                f"comparing {after} with {before}. Lower is better "
                 "for every figure; durations are medians with a 95% bootstrap interval.")
-        return HTML(summary_html(self.headline(), self.before, self.after, lead))
+        return HTML(summary_html(self.headline(), self.before, self.after, lead)
+                    + self._data_quality_html())
+
+    def _data_quality_html(self) -> str:
+        """The incidents whose milestones are out of order: their durations are left out."""
+        if self.findings.empty:
+            return ""
+        lines = [describe_finding(f, MILESTONE_LABELS) for f in self.findings.to_dict("records")]
+        shown = "".join(f"<li>{escape(line)}</li>" for line in lines[:20])
+        more = f"<li>and {len(lines) - 20} more</li>" if len(lines) > 20 else ""
+        count = self.findings["incident_id"].nunique()
+        return (f"<p>Data quality: {count} incident(s) with milestones out of order; the "
+                f"durations that depend on them are left out.</p>"
+                f"<ul class='rk-data-quality'>{shown}{more}</ul>")
 
     def comparisons_by_group(self):
         """Each duration compared between the two periods, per group, as sentences."""
         from IPython.display import HTML
         if self.metrics.empty:
-            return HTML("<p>No incidents in this window.</p>")
+            return _missing(NO_INCIDENTS)
         sentences = tr.summary_sentences(self.metrics, (self.before, self.after), by=self.group_by,
                                          n_boot=self.n_boot)
         items = "".join(f"<li>{escape(s)}</li>" for s in sentences[1:])
@@ -171,6 +210,8 @@ class TrendsView:
         return tr.incident_counts(self._with_created(), freq=freq, by=self.group_by)
 
     def counts_chart(self, freq: str = "M"):
+        if self.metrics.empty:
+            return _missing(NO_INCIDENTS)
         counts = self.counts_table(freq)
         partial = _partial_period(counts.index, self.asof)
         figure = trend_plots.counts_chart(counts, title="Incidents per month", partial=partial)
@@ -184,9 +225,19 @@ class TrendsView:
 
     def rate_comparison(self):
         """Incidents per day in the two compared periods, with the exact (binomial) test."""
-        result = tr.rate_comparison(self._with_created(), self.before, self.after)
+        if self.metrics.empty:
+            return _missing(NO_INCIDENTS)
+        if len(self.metrics) < 2:
+            return _missing("1 incident in this window: comparing periods needs at least two; "
+                            "ingest a longer history or widen --since/--until.")
+        before_window, after_window = self.compared.windows()
+        result = tr.rate_comparison(self._with_created(), before_window, after_window)
+        before, after = self.compared.labels()
+        if result.count_before + result.count_after == 0:
+            return _missing(f"No incidents in {before} or {after}: nothing to compare; "
+                            "pass --since/--until to choose the periods.")
         return _table(pd.DataFrame([{
-            "Periods": f"{self.before} → {self.after}",
+            "Periods": f"{before} → {after}",
             "Incidents": f"{human.count(result.count_before)} → {human.count(result.count_after)}",
             "Per week": f"{human.number(result.rate_before * 7)} → {human.number(result.rate_after * 7)}",
             "Rate ratio (95% interval)": (
@@ -198,7 +249,13 @@ class TrendsView:
     def duration_table(self):
         """Median and p90 of each duration with 95% bootstrap intervals, in people's units;
         the mean stands only beside them."""
+        if self.metrics.empty:
+            return _missing(NO_INCIDENTS)
         table = tr.duration_table(self.metrics, by=self.group_by, n_boot=self.n_boot)
+        # Each statistic says how many incidents it measured out of how many.
+        labels = tr._labels(self.metrics, self.group_by)
+        totals = labels.value_counts()
+        of = table["group"].map(lambda g: int(totals.sum()) if g == tr.ALL else int(totals.get(g, 0)))
 
         def with_interval(row: pd.Series, stat: str) -> str:
             if not row["n"] or pd.isna(row[stat]):
@@ -207,13 +264,27 @@ class TrendsView:
 
         return _table(pd.DataFrame({
             "Measure": table["metric"].map(tr.metric_label), "Group": table["group"],
-            "Measured": table["n"],
+            "Measured": [f"{n} of {total}" for n, total in zip(table["n"], of)],
             "Median (95% interval)": table.apply(with_interval, axis=1, stat="median"),
             "p90 (95% interval)": table.apply(with_interval, axis=1, stat="p90"),
             "Mean": table["mean"].map(human.duration),
         }), numeric=("Median (95% interval)", "p90 (95% interval)", "Mean"))
 
+    def _measured(self, metric: str, at_least: int = 1):
+        """None when enough incidents have ``metric`` measured; else the sentence to show."""
+        reason = tr.missing_duration(self.metrics, metric)
+        if reason is None and at_least > 1:
+            n = int(pd.to_numeric(self.metrics[metric], errors="coerce").notna().sum())
+            if n < at_least:
+                reason = (f"{tr.metric_label(metric)}: measured for {n} of {len(self.metrics)} "
+                          f"incidents; this chart needs at least {at_least}: ingest a longer "
+                          "history or widen --since/--until.")
+        return None if reason is None else _missing(reason)
+
     def duration_distributions(self, metric: str = "time_to_resolve"):
+        missing = self._measured(metric)
+        if missing is not None:
+            return missing
         values = pd.to_numeric(self.metrics[metric], errors="coerce")
         alt = (f"{tr.metric_label(metric)}: share of incidents (y) that took at most a given time "
                f"(x, log scale), one curve per {self.group_by or 'group'}; {int(values.notna().sum())} "
@@ -222,6 +293,9 @@ class TrendsView:
                            f"distribution_{metric}", alt)
 
     def duration_boxes(self, metric: str = "time_to_resolve"):
+        missing = self._measured(metric)
+        if missing is not None:
+            return missing
         values = pd.to_numeric(self.metrics[metric], errors="coerce")
         alt = (f"Box plots of {tr.metric_label(metric).lower()} per {self.group_by or 'group'} "
                f"(log scale; median labelled on each box, whiskers at the 5th and 95th "
@@ -231,6 +305,9 @@ class TrendsView:
                            f"boxes_{metric}", alt)
 
     def median_over_time(self, metric: str = "time_to_mitigate"):
+        missing = self._measured(metric)
+        if missing is not None:
+            return missing
         over_time = tr.median_over_time(self.metrics, metric, freq=self.freq, n_boot=self.n_boot)
         partial = _partial_period(pd.Index(over_time["period"].unique()), self.asof)
         measured = over_time[over_time["n"] > 0]
@@ -243,6 +320,9 @@ class TrendsView:
                            f"median_{metric}", alt)
 
     def control_chart(self, metric: str = "time_to_resolve"):
+        missing = self._measured(metric, at_least=3)
+        if missing is not None:
+            return missing
         chart = tr.control_chart(self.metrics, metric)
         out = int(chart["out_of_control"].sum()) if len(chart) else 0
         alt = (f"XmR control chart of {tr.metric_label(metric).lower()} for {len(chart)} incidents "
@@ -329,6 +409,8 @@ class TrendsView:
         return self._follow
 
     def action_items_chart(self):
+        if self.action_items.empty:
+            return _missing(NO_ACTION_ITEMS)
         per_period = self._follow_through().per_period
         # Not past the end of the data: the months after the last incident hold nothing yet.
         last = self._data_end()
@@ -345,6 +427,8 @@ class TrendsView:
 
     def action_items_open_share(self):
         """Share of action items still open 30, 60 and 90 days after they were opened."""
+        if self.action_items.empty:
+            return _missing(NO_ACTION_ITEMS)
         table = self._follow_through().still_open
         return _table(pd.DataFrame({
             "Severity": table["severity"], "After": table["after_days"].map(lambda d: f"{d} days"),
@@ -354,6 +438,10 @@ class TrendsView:
             numeric=("After", "Still open"))
 
     def overdue(self, visible: int = 10):
+        if self.action_items.empty:
+            return _missing(NO_ACTION_ITEMS)
+        if pd.to_datetime(self.action_items["due"], errors="coerce").notna().sum() == 0:
+            return _missing(NO_DUE_DATES)
         table = tr.overdue(self.action_items, self.asof)
         if table.empty:
             from IPython.display import HTML
@@ -367,6 +455,14 @@ class TrendsView:
             max_rows=visible, more=f"{human.count(len(table) - visible)} more overdue items")
 
     def communication(self):
+        if self.metrics.empty:
+            return _missing(NO_INCIDENTS)
+        if not self.events["kind"].isin(list(COMMS_KINDS)).any():
+            return _missing(NO_UPDATES)
+        if pd.to_numeric(self.metrics["time_to_first_update"], errors="coerce").notna().sum() == 0:
+            return _missing(tr.missing_duration(self.metrics, "time_to_resolve")
+                            or "No update falls between an incident's detection and resolution: "
+                               "cadence cannot be measured.")
         frame = tr.communication_trends(self.metrics, by=self.group_by)
         policy = cadence_policy(self.config)
         with_policy = [g for g in frame["group"].astype(str).unique()
@@ -384,6 +480,8 @@ class TrendsView:
 
     def responder_load(self, visible: int = 15):
         table = tr.responder_load(self.metrics, self.events)
+        if table.empty:
+            return _missing(NO_RESPONDERS)
         return _table(pd.DataFrame({
             "Responder": table["responder"], "Incidents": table["incidents"],
             "Time in incidents": (table["hours"] * 3600).map(human.duration),

@@ -49,7 +49,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ..errors import SchemaVersionError, StoreError, UnknownIncidentError
 from ..loaders import Batch, LoadContext, Loader, get_loader
-from ..loaders.base import checked_load, events_source
+from ..loaders.base import checked_load_many, events_source
 from ..model import (
     ACTION_ITEM_STATUSES,
     ACTION_ITEM_TYPES,
@@ -391,12 +391,21 @@ class Store:
 
         Nothing is written when the loader raises: the transaction rolls back.
         """
+        return self.ingest_many(loader, [path], ctx, progress=progress)
+
+    def ingest_many(self, loader: Loader | str, paths: Iterable[str | os.PathLike],
+                    ctx: LoadContext | None = None, *,
+                    progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Load several input files of one source and write them in ONE transaction (the
+        loader's per-file setup paid once: ``Loader.load_many``). Nothing is written when
+        the loader raises on any of them."""
         loader = get_loader(loader) if isinstance(loader, str) else loader
         ctx = ctx or LoadContext()
+        paths = [Path(p) for p in paths]
 
         def write(conn: Connection) -> IngestResult:
-            result = IngestResult(files=1)  # afresh on a retried transaction
-            for batch in checked_load(loader, Path(path), ctx):
+            result = IngestResult(files=len(paths))  # afresh on a retried transaction
+            for batch in checked_load_many(loader, paths, ctx):
                 self._write_batch(conn, loader.name, batch, ctx, result)
                 if progress is not None and batch.events is not None:
                     progress(len(batch.events))
@@ -491,20 +500,10 @@ class Store:
         # One order for every writer: two ingests upserting the same incidents cannot deadlock.
         full = sorted(({c: row.get(c) for c in INCIDENT_COLUMNS} for row in rows),
                       key=lambda row: str(row["incident_id"]))
-        dialect_insert = _dialect_insert(conn)
-        statement = dialect_insert(incidents)
-        excluded = statement.excluded
-        # The source that owns an incident refreshes it; other sources only fill its gaps.
-        # Which source owns it does not depend on the order files arrive in (_owner_rule).
-        same_source = _takes_over(incidents.c, excluded, columns)
-        if fill_only:
-            same_source = and_(incidents.c.source.is_(None), excluded.source.is_(None))
-        updates = {c: case((same_source, func.coalesce(excluded[c], incidents.c[c])),
-                           else_=func.coalesce(incidents.c[c], excluded[c]))
-                   for c in columns if c != "source"}
-        updates["source"] = case((same_source, func.coalesce(excluded.source, incidents.c.source)),
-                                 else_=func.coalesce(incidents.c.source, excluded.source))
-        conn.execute(statement.on_conflict_do_update(index_elements=["incident_id"], set_=updates), full)
+        key = (conn.dialect.name, fill_only)
+        if key not in _INCIDENT_UPSERTS:  # built once: the expression costs more than a write
+            _INCIDENT_UPSERTS[key] = _incident_upsert(_dialect_insert(conn), columns, fill_only)
+        conn.execute(_INCIDENT_UPSERTS[key], full)
 
     @staticmethod
     def _insert_ignore(conn: Connection, table: Table, rows: list[dict], keys: tuple[str, ...]) -> int:
@@ -928,7 +927,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _takes_over(current: Any, incoming: Any, columns: list[str]) -> Any:
+def _takes_over(current: Any, incoming: Any) -> Any:
     """SQL: does an incoming incident row own the incident over the stored one?
 
     The owner refreshes the row, every other source only fills its gaps; so that the same
@@ -939,7 +938,7 @@ def _takes_over(current: Any, incoming: Any, columns: list[str]) -> Any:
     names it (an events file's incidents); the one created first (no creation time counts
     as last); the source first by name. A row of the owning source refreshes its incident.
     """
-    facts = [c for c in columns if c not in ("source", "source_id")]
+    facts = [c for c in INCIDENT_COLUMNS if c not in ("incident_id", "source", "source_id")]
 
     def native(row: Any) -> Any:
         return and_(row.source_id.isnot(None), row.source_id == row.incident_id)
@@ -962,3 +961,22 @@ def _takes_over(current: Any, incoming: Any, columns: list[str]) -> Any:
         and_(same(native), ~bare(incoming), bare(current)),
         and_(same(native), same(bare), or_(earlier, and_(same_time, source_first))),
     )
+
+
+_INCIDENT_UPSERTS: dict[tuple[str, bool], Any] = {}
+
+
+def _incident_upsert(dialect_insert: Any, columns: list[str], fill_only: bool) -> Any:
+    statement = dialect_insert(incidents)
+    excluded = statement.excluded
+    # The source that owns an incident refreshes it; other sources only fill its gaps.
+    # Which source owns it does not depend on the order files arrive in (_takes_over).
+    same_source = _takes_over(incidents.c, excluded)
+    if fill_only:
+        same_source = and_(incidents.c.source.is_(None), excluded.source.is_(None))
+    updates = {c: case((same_source, func.coalesce(excluded[c], incidents.c[c])),
+                       else_=func.coalesce(incidents.c[c], excluded[c]))
+               for c in columns if c != "source"}
+    updates["source"] = case((same_source, func.coalesce(excluded.source, incidents.c.source)),
+                             else_=func.coalesce(incidents.c.source, excluded.source))
+    return statement.on_conflict_do_update(index_elements=["incident_id"], set_=updates)

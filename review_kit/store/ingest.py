@@ -1,6 +1,7 @@
 """Ingest orchestration: pick the loader for each input (or recognise it), show progress."""
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -11,6 +12,7 @@ from ..loaders import LoadContext, Loader, loaders
 from .database import IngestResult, Store
 
 SNIFF_BYTES = 64 * 1024
+FILES_PER_TRANSACTION = 500
 
 
 def _head(path: Path) -> str:
@@ -27,6 +29,14 @@ def recognise(path: Path) -> list[Loader]:
     """Every loader that says the input is in its format."""
     head = _head(path)
     return [loader for loader in loaders.all() if loader.sniff(path, head)]
+
+
+def _folder_files(path: Path) -> list[Path]:
+    """A folder no loader claims as a whole (a Slack export is one) stands for the files in
+    it, in name order, hidden ones left out; anything else for itself."""
+    if not path.is_dir() or recognise(path):
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def choose_loader(source: str, path: Path) -> Loader:
@@ -60,19 +70,37 @@ def ingest_paths(store: Store, source: str, paths: Iterable[str | Path], *,
     config = config or {}
     total = IngestResult()
     inputs = [Path(p) for p in paths]
-    plan = [(choose_loader(source, path), path) for path in inputs]
+    if source == "auto":
+        inputs = [item for path in inputs for item in _folder_files(path)]
+    plan = []
+    for path in inputs:
+        previous = plan[-1][0] if plan else None
+        # A run of files of one format (a history kept as a thousand small files): once the
+        # first has been told apart from every other format, the next ones need only be
+        # claimed by the same loader; one it does not claim is recognised afresh.
+        if (source == "auto" and previous is not None and path.is_file()
+                and previous.sniff(path, _head(path))):
+            plan.append((previous, path))
+        else:
+            plan.append((choose_loader(source, path), path))
     progress_bar = None
     if not quiet:
         from tqdm import tqdm
         # Only worth drawing when it takes a while; tqdm's delay keeps quick ingests silent.
         progress_bar = tqdm(unit=" events", desc="ingest", delay=2.0, file=sys.stderr, leave=False)
     try:
-        for loader, path in plan:
+        # Files of one source in a row are read together and written in one transaction
+        # (at most FILES_PER_TRANSACTION at a time): a history kept as a thousand small
+        # files pays the per-file setup once, not a thousand times.
+        items = [(loader, item) for loader, path in plan for item in loader.expand(path)]
+        for loader, group in itertools.groupby(items, key=lambda pair: pair[0]):
+            files = [item for _, item in group]
             ctx = LoadContext(tz=tz, incident_id=incident_id,
                               config=source_options(config, loader.name), quiet=quiet)
-            for item in loader.expand(path):
-                result = store.ingest(loader, item, ctx,
-                                      progress=progress_bar.update if progress_bar is not None else None)
+            for start in range(0, len(files), FILES_PER_TRANSACTION):
+                result = store.ingest_many(
+                    loader, files[start:start + FILES_PER_TRANSACTION], ctx,
+                    progress=progress_bar.update if progress_bar is not None else None)
                 total.add(result)
     finally:
         if progress_bar is not None:
