@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -94,8 +95,13 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from .analysis.retrospective import load_incident
     from .analysis.durations import describe_finding
     from .report.labels import MILESTONE_LABELS
-    data = load_incident(_store(args), args.incident_id, config=_config(args))
+    from .model import parse_timestamp, to_iso
+    asof = parse_timestamp(args.asof, "UTC") if args.asof else \
+        parse_timestamp(datetime.now(timezone.utc)).floor("s")
+    data = load_incident(_store(args), args.incident_id, config=_config(args), asof=asof)
     document = metrics_to_json(data.metrics)
+    # An unresolved incident's longest silence runs up to this time.
+    document["as_of"] = to_iso(asof)
     findings = data.findings.to_dict("records")
     document["data_quality"] = [
         {**metrics_to_json(f), "problem": describe_finding(f, MILESTONE_LABELS)} for f in findings]
@@ -325,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = add_command("metrics", help="one incident's milestones and metrics")
     metrics.add_argument("incident_id", metavar="ID")
     metrics.add_argument("--json", action="store_true")
+    metrics.add_argument("--asof", metavar="TIME",
+                         help="the as-of time an unresolved incident's silence runs to "
+                              "(ISO 8601, UTC when no offset; default: now)")
     metrics.set_defaults(func=cmd_metrics)
 
     retro = add_command("retro", help="run the retrospective notebook for an incident")

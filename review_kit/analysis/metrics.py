@@ -6,8 +6,8 @@ one vectorised pass serves one incident or ten thousand.
 Communication windows. The comms points of an incident are its ``status_update`` and
 ``stakeholder_update`` events between ``detected_at`` and the end of the window, both
 inclusive. The window ends at ``resolved_at``; an incident that is not resolved has its
-window end at its last event, so a live or abandoned incident is measured up to what the
-record shows, never up to "now" (which would make the numbers change on every run).
+window end at the report's as-of time (``asof``, which the report states: the silence of a
+live incident counts until now), or, without one, at its last event.
 Points at the same instant are one point: gaps of zero length are not listed.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..model import check_columns, normalise_severity, to_iso
+from ..model import check_columns, normalise_severity, parse_timestamp, to_iso
 from .durations import DURATION_SPANS, RESOLUTION_SECONDS, measured_durations
 from .timeline import OrderedEvents, milestones_of, normalised, order_events
 
@@ -195,14 +195,25 @@ def _incident_fields(incidents: pd.DataFrame | None, ids: pd.Index) -> pd.DataFr
     return out
 
 
-def _window(ordered: OrderedEvents, detected: np.ndarray, resolved: np.ndarray) -> np.ndarray:
-    """Where each incident's communication window ends: resolution, else its last event."""
+def _window(ordered: OrderedEvents, detected: np.ndarray, resolved: np.ndarray,
+            asof: Any = None) -> np.ndarray:
+    """Where each incident's communication window ends: resolution, else the report's as-of
+    time when there is one, else its last event."""
     last_event = np.full(len(ordered.incidents), _NAT, dtype="int64")
-    if len(ordered):
+    if asof is not None:
+        last_event[:] = _asof_micros(asof)
+    elif len(ordered):
         end = np.ones(len(ordered), dtype=bool)
         end[:-1] = ordered.inc[1:] != ordered.inc[:-1]
         last_event[ordered.inc[end]] = ordered.at[end]
     return np.where(resolved != _NAT, resolved, last_event)
+
+
+def _asof_micros(asof: Any) -> int:
+    stamp = parse_timestamp(asof)
+    if stamp is None:
+        raise InputError(None, "asof", f"not a time: {asof!r}")
+    return int(np.datetime64(stamp.tz_convert("UTC").tz_localize(None), "us").astype("int64"))
 
 
 def _gaps(ordered: OrderedEvents, kinds: Iterable[str], start: np.ndarray, end: np.ndarray
@@ -291,7 +302,8 @@ def _responders(ordered: OrderedEvents) -> list[list[str]]:
 
 def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None, *,
                     overrides: pd.DataFrame | Mapping[str, Mapping[str, Any]] | None = None,
-                    cadence: CadencePolicy | Mapping[str, Any] | None = None) -> pd.DataFrame:
+                    cadence: CadencePolicy | Mapping[str, Any] | None = None,
+                    asof: Any = None) -> pd.DataFrame:
     """One row of review metrics per incident (columns ``METRIC_COLUMNS``), ordered by id.
 
     - milestones (``timeline.milestones``), ``reopened`` and ``is_resolved``;
@@ -313,24 +325,26 @@ def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None,
     ignored; an incident without events gets a row of unknowns); without, one per incident
     in ``events``, and the incident fields are null. Without a severity no cadence applies.
     ``overrides``: hand-set milestones, as for ``timeline.milestones``. ``cadence``: a
-    ``CadencePolicy`` or its configuration dict; default ``CadencePolicy()``.
+    ``CadencePolicy`` or its configuration dict; default ``CadencePolicy()``. ``asof``: the
+    report's as-of time; an unresolved incident's communication window (and so its longest
+    silence) runs up to it; without one, up to the incident's last event.
     """
     if incidents is not None:
         check_columns(incidents, ("incident_id",), "incidents")
         ordered = order_events(events, incident_ids=incidents["incident_id"])
     else:
         ordered = order_events(events)
-    return _metrics(ordered, incidents, overrides, _policy(cadence))
+    return _metrics(ordered, incidents, overrides, _policy(cadence), asof)
 
 
 def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
-             overrides: Any, policy: CadencePolicy) -> pd.DataFrame:
+             overrides: Any, policy: CadencePolicy, asof: Any = None) -> pd.DataFrame:
     marks = milestones_of(ordered, overrides)
     fields = _incident_fields(incidents, ordered.incidents)
     n_incidents = len(ordered.incidents)
 
     detected, resolved = _micros(marks["detected_at"]), _micros(marks["resolved_at"])
-    end = _window(ordered, detected, resolved)
+    end = _window(ordered, detected, resolved, asof)
     valid = (detected != _NAT) & (end != _NAT) & (end >= detected)
 
     gap_inc, gap_start, gap_end = _gaps(ordered, AUDIENCES.values(), detected, end)
@@ -384,7 +398,8 @@ def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
 
 def communication_gaps(events: pd.DataFrame, milestones_frame: pd.DataFrame,
                        incidents: pd.DataFrame | None = None,
-                       cadence: CadencePolicy | Mapping[str, Any] | None = None) -> pd.DataFrame:
+                       cadence: CadencePolicy | Mapping[str, Any] | None = None,
+                       asof: Any = None) -> pd.DataFrame:
     """Every silence between updates, per incident and audience, against the cadence policy.
 
     For each incident of ``milestones_frame`` (``timeline.milestones`` or
@@ -404,8 +419,8 @@ def communication_gaps(events: pd.DataFrame, milestones_frame: pd.DataFrame,
     if incidents is not None:
         check_columns(incidents, ("incident_id",), "incidents")
     severity = _incident_fields(incidents, ordered.incidents)["severity"].to_numpy(dtype=object)
-    gaps = _communication(ordered, detected, _window(ordered, detected, resolved), severity,
-                          _policy(cadence))
+    gaps = _communication(ordered, detected, _window(ordered, detected, resolved, asof),
+                          severity, _policy(cadence))
     return gaps.loc[:, list(GAP_COLUMNS)]
 
 

@@ -51,6 +51,8 @@ class IncidentData:
     # Milestones out of order (durations.order_findings): the data-quality list.
     findings: pd.DataFrame = field(default_factory=lambda: order_findings(
         pd.DataFrame(columns=["incident_id", *MILESTONES])))
+    # The as-of time an unresolved incident's silence runs to (None: its last event).
+    asof: Any = None
 
     @property
     def incident_id(self) -> str:
@@ -79,8 +81,10 @@ def cadence_policy(config: dict[str, Any] | None) -> CadencePolicy:
     return CadencePolicy.from_dict(section) if section else CadencePolicy()
 
 
-def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, Any] | None = None) -> IncidentData:
-    """Read one incident (an alias works too) and compute its metrics and comms gaps."""
+def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, Any] | None = None,
+                  asof: Any = None) -> IncidentData:
+    """Read one incident (an alias works too) and compute its metrics and comms gaps; an
+    unresolved incident's silence runs up to ``asof`` (the report's as-of time)."""
     config = load_config() if config is None else config
     incident = store.incident(incident_id)
     incident_id = incident["incident_id"]
@@ -90,7 +94,8 @@ def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, 
     overrides = {incident_id: {k: v.isoformat() for k, v in milestone_overrides(annotations).items()}}
     policy = cadence_policy(config)
     incidents = pd.DataFrame([incident])
-    metrics_frame = compute_metrics(timeline, incidents, overrides=overrides, cadence=policy)
+    metrics_frame = compute_metrics(timeline, incidents, overrides=overrides, cadence=policy,
+                                    asof=asof)
     findings = order_findings(metrics_frame)
     if metrics_frame.empty:
         metrics = {"incident_id": incident_id}
@@ -98,11 +103,12 @@ def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, 
     else:
         metrics = metrics_frame.iloc[0].to_dict()
         # The metrics row carries the milestones (overrides applied): no second derivation.
-        gaps = communication_gaps(timeline, metrics_frame, incidents, cadence=policy)
+        gaps = communication_gaps(timeline, metrics_frame, incidents, cadence=policy, asof=asof)
     return IncidentData(
         incident=incident, timeline=timeline, annotations=annotations,
         action_items=store.action_items(incident_id), metrics=metrics, gaps=gaps,
         cadence=policy, key_events=key_event_ids(annotations), findings=findings,
+        asof=None if asof is None else parse_timestamp(asof),
     )
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from ..analysis.retrospective import IncidentData, load_incident, not_chosen_line
 from ..errors import StoreError, UnknownIncidentError
 from ..config import load_config
+from ..model import parse_timestamp
 from .. import human
 from ..paths import incident_folder, output_folder, write_file
 from ..report.labels import DURATION_LABELS, MILESTONE_LABELS, kind_label
@@ -62,8 +63,10 @@ class RetrospectiveView:
 
     def __init__(self, store: Store, incident_id: str | None, output_dir: str | Path | None = None, *,
                  template: str | None = None, redact: bool = False, interactive: bool = True,
-                 config: dict | None = None, figure_formats: str = "png") -> None:
+                 config: dict | None = None, figure_formats: str = "png", asof: Any = None) -> None:
         self.store = store
+        # An unresolved incident's silence counts up to now: the report says when that was.
+        self.asof = parse_timestamp(asof, "UTC") if asof else pd.Timestamp.now(tz="UTC").floor("s")
         self.config = load_config() if config is None else config
         self._output_option = output_dir or None
         self.template = template or None
@@ -136,7 +139,8 @@ class RetrospectiveView:
         """The incident as every cell shows it: long texts cut for display, and with
         `redact` every text redacted here, once, before anything is drawn or written."""
         from ..report.bounds import bounded_incident, text_limit
-        data = bounded_incident(load_incident(self.store, self.incident_id, config=self.config),
+        data = bounded_incident(load_incident(self.store, self.incident_id, config=self.config,
+                                              asof=self.asof),
                                 text_limit(self.config))
         if not self.redact:
             return data
@@ -187,13 +191,29 @@ class RetrospectiveView:
 
     @_cell
     def milestones_table(self):
+        from html import escape
+
+        from ..analysis.durations import describe_finding
         metrics = self.data.metrics
-        return _table(pd.DataFrame({
+        findings = self.data.findings
+        after = ""
+        if findings is not None and not findings.empty:
+            # Data quality: milestones out of order, kept as the data says; durations unknown.
+            lines = "".join(f"<li>{escape(describe_finding(f, MILESTONE_LABELS))}</li>"
+                            for f in findings.to_dict("records"))
+            after = ("<p>Data quality: milestones out of order; the durations that depend on "
+                     f"them are left unknown.</p><ul class='rk-data-quality'>{lines}</ul>")
+        return self._with_after(after, _table(pd.DataFrame({
             "Milestone": list(MILESTONE_LABELS.values()),
             "Time (UTC)": [human.time(metrics.get(k)) for k in MILESTONE_LABELS],
             "Set by": ["the review" if self.data.annotations.get(k) else
                        "the timeline" if not human.is_missing(metrics.get(k)) else "—"
-                       for k in MILESTONE_LABELS]}), numeric=("Time (UTC)",))
+                       for k in MILESTONE_LABELS]}), numeric=("Time (UTC)",)))
+
+    @staticmethod
+    def _with_after(after: str, table):
+        from IPython.display import HTML
+        return HTML(table.data + after) if after else table
 
     @_cell
     def metrics_table(self):
@@ -257,7 +277,9 @@ class RetrospectiveView:
         longest = human.listing([f"{a} {human.duration(v)}" for a, v in
                                  zip(audiences["audience"], audiences["longest_silence"])])
         breaches = int(audiences["breaches"].sum())
-        lead = (f"<p>Time to first update: <b>{escape(first)}</b>; longest silence: "
+        until = "" if self.data.metrics.get("is_resolved") else \
+            f" (still open: counted up to {human.time(self.asof)} UTC)"
+        lead = (f"<p>Time to first update: <b>{escape(first)}</b>; longest silence{escape(until)}: "
                 f"<b>{escape(longest)}</b>; <b>{breaches}</b> gap{'s' if breaches != 1 else ''} "
                 "longer than the policy.</p>")
         shown = pd.DataFrame({
