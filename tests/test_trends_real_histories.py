@@ -139,3 +139,23 @@ def test_one_incident_says_a_comparison_needs_two(single, tmp_path) -> None:
     pages = render(single, tmp_path)
     assert "comparing periods needs at least two" in pages["rate_comparison"]
     assert "this chart needs at least 3" in pages["control_chart"]
+
+
+@pytest.mark.parametrize("history", ["page", "bare"])
+def test_the_trend_report_renders_whole(history, request, tmp_path) -> None:
+    """`review-kit trends` end to end: every cell runs, no warning or nan reaches the page."""
+    from bs4 import BeautifulSoup
+
+    from review_kit.cli import main
+    store = request.getfixturevalue(history)
+    assert main(["--store", str(store.url).removeprefix("sqlite:///"), "trends", "--out",
+                 str(tmp_path / "report"), "--quiet"]) == 0
+    page = (tmp_path / "report" / "trends.html").read_text()
+    soup = BeautifulSoup(page, "html.parser")
+    for hidden in soup(["script", "style"]):
+        hidden.decompose()
+    text = soup.get_text(" ")
+    assert not VISIBLE_NOTHING.search(text), VISIBLE_NOTHING.search(text)
+    assert "Warning" not in text and "Traceback" not in text and "Error" not in text
+    assert "comparing 2025Q4 (2025-10-01 to 2025-12-31) with 2025Q3 (2025-07-01 to 2025-09-30)" \
+        in text
