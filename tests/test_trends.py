@@ -586,13 +586,16 @@ def test_summary_sentences_text():
     assert sentences[0] == ("Incidents: 51 (3.9 a week) against 50 (3.8 a week) before: "
                             "not distinguishable from noise at these volumes.")
     sev1, sev2, sev4 = sentences[1:]
-    assert sev4 == "Time to mitigate for SEV4: too few incidents to compare (0 before, 1 after)."
+    assert sev4 == ("Time to mitigate for SEV4: too few incidents to compare (1 of 1 measured, "
+                    "0 of 0 before).")
     duration = r"\d+ (?:d|h|min|s)(?: \d+ (?:h|min|s))?"
     span = rf"{duration} – {duration}"
-    assert re.fullmatch(rf"Time to mitigate for SEV1: median {duration} \(95% CI {span}\)"
+    assert re.fullmatch(rf"Time to mitigate for SEV1 \(20 of 20 measured, 20 of 20 before\): "
+                        rf"median {duration} \(95% CI {span}\)"
                         rf" against {duration} \({span}\) before: improved, "
                         r"\d+% lower \(p (=|<) [\d.e-]+\)\.", sev1), sev1
-    assert re.fullmatch(rf"Time to mitigate for SEV2: median {duration} \(95% CI {span}\) against "
+    assert re.fullmatch(rf"Time to mitigate for SEV2 \(30 of 30 measured, 30 of 30 before\): "
+                        rf"median {duration} \(95% CI {span}\) against "
                         rf"{duration} \({span}\) before: not distinguishable from noise at these "
                         r"volumes; \d+ incidents per period would be needed to see a 25% "
                         r"reduction\.", sev2), sev2
@@ -612,7 +615,7 @@ def test_summary_sentences_are_seeded_and_accept_ranges():
                                 n_boot=500)
     assert first == T.summary_sentences(metrics, compare, ["time_to_mitigate"], by=None,
                                         seed=4, n_boot=500)
-    assert len(first) == 2 and first[1].startswith("Time to mitigate: median ")
+    assert len(first) == 2 and first[1].startswith("Time to mitigate (51 of 51 measured, 50 of 50 before): median ")
     by_name = T.summary_sentences(metrics, ("2024Q1", "2024Q2"), ["time_to_mitigate"],
                                   by=None, seed=4, n_boot=500)
     assert by_name == first

@@ -826,16 +826,19 @@ def summary_sentences(metrics: pd.DataFrame, compare: tuple[Any, Any],
             member = labels == group
             a = _values_in(metrics, metric, in_before & member)
             b = _values_in(metrics, metric, in_after & member)
+            # Every statistic says how many incidents it measured out of how many.
+            of_before, of_after = a.size, b.size
             a, b = a[~np.isnan(a)], b[~np.isnan(b)]
             if a.size == 0 and b.size == 0:
                 continue
             subject = metric_label(metric) + (f" for {group}" if by is not None else "")
+            measured = (f"{b.size} of {of_after} measured, {a.size} of {of_before} before")
             if min(a.size, b.size) < 2:
-                sentences.append(f"{subject}: too few incidents to compare "
-                                 f"({a.size} before, {b.size} after).")
+                sentences.append(f"{subject}: too few incidents to compare ({measured}).")
                 continue
             result = compare_periods(a, b, "median", n_boot, alpha, rng)
-            sentences.append(f"{subject}: {_comparison_text(result, percent, alpha, change)}")
+            sentences.append(f"{subject} ({measured}): "
+                             f"{_comparison_text(result, percent, alpha, change)}")
     return sentences
 
 
