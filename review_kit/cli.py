@@ -232,6 +232,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_milestone(args: argparse.Namespace) -> int:
+    from .model import to_iso
+    from .notebook.widgets import save_milestone
+    stamp = save_milestone(_store(args), args.incident_id, args.milestone, args.time)
+    print(f"{args.incident_id} {args.milestone} = {to_iso(stamp)}" if stamp is not None else
+          f"{args.incident_id} {args.milestone}: back to the time from the timeline")
+    return 0
+
+
 def cmd_link(args: argparse.Namespace) -> int:
     store = _store(args)
     store.link(args.incident_id, args.source, args.external_id)
@@ -413,6 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add_command("demo", help="sample data, a retrospective and a trend report")
     demo.add_argument("--out", default="demo-output", help="output folder (default ./demo-output)")
     demo.set_defaults(func=cmd_demo)
+
+    milestone = add_command("milestone", help="set a milestone by hand (as the facilitator's "
+                            "widget does); refused if it would put the milestones out of order")
+    milestone.add_argument("incident_id", metavar="ID")
+    milestone.add_argument("milestone", metavar="MILESTONE",
+                           help="started_at, detected_at, acknowledged_at, mitigated_at or resolved_at")
+    milestone.add_argument("time", metavar="TIME", nargs="?", default=None,
+                           help="ISO 8601 (UTC when no offset); leave out to clear the override")
+    milestone.set_defaults(func=cmd_milestone)
 
     link = add_command("link", help="say that another system's id names an incident")
     link.add_argument("incident_id", metavar="ID")

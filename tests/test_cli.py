@@ -194,7 +194,7 @@ def test_link_attaches_another_systems_id(store, capsys):
 
 
 @pytest.mark.parametrize("command", ["ingest", "incidents", "timeline", "metrics", "retro", "trends",
-                                     "demo", "link"])
+                                     "demo", "link", "milestone"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
@@ -238,3 +238,18 @@ def test_incidents_json_into_a_pipe_closed_early_ends_quietly(tmp_path):
     error = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0
     assert error == ""
+
+
+def test_a_milestone_set_from_the_command_line_is_refused_out_of_order(store, capsys):
+    code, _, err = run(capsys, "--store", str(store), "milestone", "INC-7", "resolved_at",
+                       "2024-05-02T10:30:00Z")
+    assert code == 2
+    assert err == ("review-kit: Resolved at 2024-05-02 10:30:00 UTC would come before Mitigated "
+                   "(2024-05-02 10:45:00 UTC); milestones must stay in order\n")
+    code, out, _ = run(capsys, "--store", str(store), "milestone", "INC-7", "resolved_at",
+                       "2024-05-02T11:40:00Z")
+    assert code == 0 and out == "INC-7 resolved_at = 2024-05-02T11:40:00Z\n"
+    code, out, _ = run(capsys, "--store", str(store), "metrics", "INC-7", "--json")
+    assert json.loads(out)["time_to_resolve"] == 5700  # 10:05 → 11:40
+    code, out, _ = run(capsys, "--store", str(store), "milestone", "INC-7", "resolved_at")
+    assert code == 0 and "back to the time from the timeline" in out
