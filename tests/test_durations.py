@@ -176,3 +176,33 @@ def test_status_page_history_posted_after_the_fact(page_history) -> None:
     assert metrics["time_to_resolve"].notna().sum() == 10
     assert metrics["time_to_resolve"].median().round(3) == 3000.0
     assert order_findings(compute_metrics(events, frame)).empty
+
+
+def test_an_incident_declared_after_it_ended_gets_no_negative_time_to_mitigate(tmp_path) -> None:
+    """incident.io, retrospective mode: declared (created, hence triggered) at 15:00, its
+    impact began 12:00 and was fixed 13:30, resolved 14:00."""
+    def stamp(name: str, value: str | None) -> dict:
+        return {"incident_timestamp": {"id": f"ts-{name}", "name": name, "rank": 0},
+                "value": {"value": value} if value else None}
+
+    incident = {
+        "id": "01HRETRO0000000000000000AA", "reference": "INC-77", "name": "Backfilled outage",
+        "mode": "retrospective", "created_at": "2024-03-14T15:00:00Z",
+        "updated_at": "2024-03-14T15:05:00Z",
+        "incident_status": {"name": "Closed", "category": "closed"},
+        "severity": {"name": "Major", "rank": 1}, "visibility": "public",
+        "incident_role_assignments": [],
+        "incident_timestamp_values": [
+            stamp("Reported at", None), stamp("Impact started at", "2024-03-14T12:00:00Z"),
+            stamp("Fixed at", "2024-03-14T13:30:00Z"), stamp("Resolved at", "2024-03-14T14:00:00Z")],
+    }
+    path = write_json(tmp_path / "incidents.json", {"incidents": [incident],
+                                                     "pagination_meta": {"page_size": 25}})
+    incidents, events, _ = load_all(get_loader("incidentio"), path)
+    metrics = compute_metrics(events, pd.DataFrame(list(incidents.values())))
+    row = metrics.iloc[0]
+    assert row["detected_at"] == utc("2024-03-14T15:00:00Z")  # the declaration
+    assert np.isnan(row["time_to_mitigate"]) and np.isnan(row["time_to_resolve"])
+    assert row["impact_duration"] == 5400.0  # 12:00 → 13:30, both ends sound
+    assert order_findings(metrics)[["earlier", "later", "seconds"]].values.tolist() == [
+        ["detected_at", "mitigated_at", 5400.0], ["detected_at", "resolved_at", 3600.0]]
