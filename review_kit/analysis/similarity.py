@@ -12,7 +12,8 @@ recurrence groups and its "fixes that did not hold"), a pure function of frames:
   (TF-IDF: ``(1 + log tf) · log(N / df)``, rows L2-normalised per kind of term);
 - two incidents are **similar** when they share an alert or a fingerprint that is not
   common, or share the service and rare words (word cosine ≥ ``SERVICE_WORDS``), or share
-  at least ``MIN_SHARED_WORDS`` rare words or phrases with a word cosine ≥ ``WORDS_ALONE``.
+  at least ``MIN_SHARED_WORDS`` rare words or phrases (a two-word phrase is three: its two
+  words and the pair) with a word cosine ≥ ``WORDS_ALONE``.
   A shared service alone is not enough: a busy service has hundreds of unrelated incidents.
 - the **score** ranks matches: alert cosine + word cosine + 0.5 for the same service; each
   match carries what it shared, for the reader to judge.
@@ -43,9 +44,11 @@ __all__ = [
 TERMS_VERSION = 1
 COMMON_SHARE = 0.05
 COMMON_FLOOR = 3
-MIN_SHARED_WORDS = 2
+MIN_SHARED_WORDS = 3
 SERVICE_WORDS = 0.15
-WORDS_ALONE = 0.3
+WORDS_ALONE = 0.4
+# Recurrence groups join mutual nearest neighbours: each among the other's NEIGHBOURS most similar.
+NEIGHBOURS = 5
 SERVICE_WEIGHT = 0.5
 # Events whose text counts: chat and notes (messages), alerts (names and fingerprints).
 TEXT_KINDS: tuple[str, ...] = ("message", "note", "alert_firing")
@@ -288,6 +291,7 @@ class SimilarityIndex:
     idf: dict[str, np.ndarray]
     common: dict[str, int]
     _pairs: pd.DataFrame | None = field(default=None, repr=False)
+    _neighbours: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, incidents: pd.DataFrame,
@@ -361,8 +365,8 @@ class SimilarityIndex:
         return int(found[0])
 
     # --- one incident against all --------------------------------------------------------------
-    def _scores(self, left: np.ndarray, right: sparse.csr_matrix | None = None) -> dict[str, Any]:
-        """Similarity parts of rows `left` against every row (or the rows of `right`)."""
+    def _scores(self, left: np.ndarray) -> dict[str, Any]:
+        """Similarity parts of rows `left` against every row: cosines and shared-term counts."""
         out = {}
         for block in ("alert", "word"):
             w, b = self.weighted[block], self.present[block]
@@ -481,6 +485,43 @@ class SimilarityIndex:
                                  "score": pd.Series([], dtype=float)})
         return pd.DataFrame({"left": np.concatenate(lefts), "right": np.concatenate(rights),
                              "score": np.concatenate(scores)})
+
+    def neighbour_pairs(self, k: int = NEIGHBOURS) -> pd.DataFrame:
+        """The similar pairs in which each incident is among the other's `k` most similar ones
+        (ties broken by nearness in time): what recurrence groups are chained from, so a few
+        loose links cannot merge a whole history into one group."""
+        if k not in self._neighbours:
+            self._neighbours[k] = self._mutual(k)
+        return self._neighbours[k]
+
+    def _mutual(self, k: int) -> pd.DataFrame:
+        pairs = self.pairs()
+        if pairs.empty:
+            return pairs
+        left = pairs["left"].to_numpy(dtype=np.int64)
+        right = pairs["right"].to_numpy(dtype=np.int64)
+        stamps = self.times.map(_stamp).to_numpy(dtype=float)
+        hours = np.abs(stamps[left] - stamps[right]) / 3.6e9
+        hours = np.minimum(np.nan_to_num(hours, nan=2**20 - 1, posinf=2**20 - 1), 2**20 - 1)
+        # One int64 key per direction: node, then the higher score, then the nearer in time.
+        closeness = (2**22 - 1) - np.minimum(np.round(pairs["score"].to_numpy() * 1e6),
+                                              2**22 - 1)
+        tail = (closeness.astype(np.int64) << 20) | hours.astype(np.int64)
+        node = np.concatenate([left, right])
+        other = np.concatenate([right, left])
+        order = np.argsort((node << 42) | np.concatenate([tail, tail]), kind="stable")
+        node, other = node[order], other[order]
+        starts = np.flatnonzero(np.concatenate([[True], node[1:] != node[:-1]]))
+        rank = np.arange(node.size) - np.repeat(starts, np.diff(np.append(starts, node.size)))
+        n = np.int64(len(self))
+        chosen = np.sort(node[rank < k] * n + other[rank < k])
+
+        def among(keys: np.ndarray) -> np.ndarray:
+            at = np.minimum(np.searchsorted(chosen, keys), chosen.size - 1)
+            return chosen[at] == keys
+
+        keep = among(left * n + right) & among(right * n + left)
+        return pairs[keep].reset_index(drop=True)
 
     def why(self, i: int, j: int) -> str:
         same = bool(self.service[i] == self.service[j] and self.service[i] >= 0)

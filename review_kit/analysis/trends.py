@@ -396,9 +396,10 @@ def _index_for(incidents: pd.DataFrame, index: SimilarityIndex | None,
 
 def recurring_groups(incidents: pd.DataFrame, index: SimilarityIndex | None = None, *,
                      terms: Any = None) -> pd.Series:
-    """Group incidents that keep coming back: the connected components of the similar pairs
-    of `analysis.similarity` (a shared alert, the same service with rare words in common, or
-    rare words and phrases alone), so A~B and B~C put A, B and C together.
+    """Group incidents that keep coming back: chains of similar pairs (`analysis.similarity`:
+    a shared alert, the same service with rare words in common, or rare words and phrases
+    alone) in which each incident is among the other's five most similar, so A~B and B~C
+    put A, B and C together while a stray link between two busy services does not merge them.
 
     `index` is a `SimilarityIndex` of these incidents (built here from `terms`, the kept
     terms of their events, when not given). Returns the group number per incident (indexed
@@ -410,7 +411,7 @@ def recurring_groups(incidents: pd.DataFrame, index: SimilarityIndex | None = No
     if n == 0:
         return pd.Series([], dtype="int64", index=pd.Index([], name="incident_id"),
                          name="group")
-    pairs = _index_for(incidents, index, terms).pairs()
+    pairs = _index_for(incidents, index, terms).neighbour_pairs()
     graph = sparse.coo_matrix((np.ones(len(pairs)), (pairs["left"].to_numpy(),
                                                      pairs["right"].to_numpy())), shape=(n, n))
     _, raw = connected_components(graph, directed=False)
@@ -429,7 +430,7 @@ def recurrence_reasons(incidents: pd.DataFrame, groups: pd.Series,
                        index: SimilarityIndex | None = None, *, terms: Any = None) -> pd.Series:
     """Why each group of two or more matched: what its strongest link shared (group → text)."""
     index = _index_for(incidents, index, terms)
-    pairs = index.pairs()
+    pairs = index.neighbour_pairs()
     if pairs.empty:
         return pd.Series([], dtype=object, name="why")
     group_of = groups.reindex(incidents["incident_id"].to_numpy()).to_numpy()

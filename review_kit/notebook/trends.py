@@ -396,12 +396,12 @@ class TrendsView:
         lead = (f"<p>{human.count(len(repeats))} repeat(s) after fix: an incident like an earlier "
                 "one whose action items were all done before it began.</p>")
         return _table(pd.DataFrame({
-            "Earlier": repeats["earlier"], "On": repeats["earlier_at"].map(human.date),
-            "Repeated by": repeats["later"], "On ": repeats["later_at"].map(human.date),
+            "Earlier": repeats["earlier"], "Earlier on": repeats["earlier_at"].map(human.date),
+            "Repeated by": repeats["later"], "Repeated on": repeats["later_at"].map(human.date),
             "Gap (days)": repeats["gap_days"],
             "Days after the last fix": repeats["days_after_fix"],
             "Action items that were to prevent it": repeats["fixes"].map("; ".join),
-            "Why alike": repeats["why"]}), numeric=("On", "On "), lead=lead)
+            "Why alike": repeats["why"]}), numeric=("Earlier on", "Repeated on"), lead=lead)
 
     def _follow_through(self) -> "tr.FollowThrough":
         if not hasattr(self, "_follow"):
