@@ -81,13 +81,14 @@ class Loader:
             yield from self.load(path, ctx)
 
 
-def events_frame(rows: list[dict] | pd.DataFrame, *, source: str, path: Path | str, tz: str | None,
+def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source: str,
+                 path: Path | str, tz: str | None,
                  locate: Callable[[int], str] | None = None,
                  path_of: Callable[[int], Path | str] | None = None) -> pd.DataFrame:
     """Canonical events from loader rows, timestamps parsed once for the whole batch.
 
-    Rows are dicts, or a frame with those columns. Each holds `incident_id`, `at` (as the
-    source wrote it, or already parsed to UTC), `kind`, and any of `actor`,
+    Rows are dicts, lists by column name, or a frame with those columns. Each holds
+    `incident_id`, `at` (as the source wrote it, or already parsed to UTC), `kind`, and any of `actor`,
     `actor_type`, `target`, `status`, `summary`, `visibility` (default internal), `raw`
     (the record, JSON-encoded here when not text), `source_id` (the source's own id for the
     record: the stable event id) and `seq` (order among ties; default: row order).
@@ -99,6 +100,8 @@ def events_frame(rows: list[dict] | pd.DataFrame, *, source: str, path: Path | s
         locate = _FileLocator(locate, path_of)
     if isinstance(rows, pd.DataFrame):
         frame = rows.reset_index(drop=True)  # a loader that already works in columns
+    elif isinstance(rows, Mapping):
+        frame = pd.DataFrame(dict(rows))
     else:
         frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["at"])
     for column in EVENT_COLUMNS:

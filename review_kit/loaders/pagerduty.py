@@ -44,8 +44,10 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ..errors import InputError, TimestampError
+from . import _jsonstream
 from ._jsonstream import iter_documents
-from .base import Batch, LoadContext, Loader, events_frame, incident_row, require, require_id, require_text
+from .base import (Batch, LoadContext, Loader, dumps, events_frame, incident_row, require, require_id,
+                   require_text)
 
 SOURCE = "pagerduty"
 
@@ -145,7 +147,11 @@ class PagerDutyLoader(Loader):
         reader = _Reader(Path(path), ctx)
         for place, document in iter_documents(path):
             reader.document(place, document)
-        yield reader.batch()
+            if reader.pending >= _jsonstream.BATCH_EVENTS:
+                # Between documents: a page is never split, and memory stays one batch deep.
+                yield reader.batch()
+        if reader.batches == 0 or reader.pending or reader.touched or reader.pending_aliases:
+            yield reader.batch()
 
 
 def _join(base: str, suffix: str) -> str:
@@ -178,24 +184,71 @@ def _actor(agent: Any) -> tuple[str | None, str | None]:
     return _summary(agent), ACTOR_TYPES.get(str(agent.get("type")))
 
 
+class _Rows:
+    """Event rows of one kind, kept column by column (no dict per row) until the next batch."""
+
+    COLUMNS = ("incident_id", "at", "kind", "actor", "actor_type", "target", "summary", "raw",
+               "source_id", "seq")
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list] = {c: [] for c in self.COLUMNS}
+        self.places: list[str] = []
+
+    def add(self, place: str, *values: Any) -> None:
+        for column, value in zip(self.columns.values(), values):
+            column.append(value)
+        self.places.append(place)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def frame(self, path: Path, tz: str | None) -> pd.DataFrame:
+        return events_frame(self.columns, source=SOURCE, path=path, tz=tz, locate=self.places.__getitem__)
+
+
 class _Reader:
-    """Collects rows from every document of one file, then builds one Batch."""
+    """Collects rows from the documents of one file and hands them out as Batches.
+
+    Events leave with each batch. What is kept for the whole file is one entry per
+    incident: every field's value with the rank that set it, so that however the file is
+    cut into batches the incident row written last is the one a single pass would merge
+    (references first, then webhook snapshots oldest first, then API incident objects,
+    each filling or overriding the fields it knows)."""
 
     def __init__(self, path: Path, ctx: LoadContext) -> None:
         self.path = path
         self.ctx = ctx
         self.severity_map = {**DEFAULT_SEVERITY_MAP, **dict(ctx.config.get("severity_map") or {})}
-        self.incidents: list[tuple[int, dict]] = []          # (rank, row)
+        self.fields: dict[str, dict[str, tuple[tuple, Any]]] = {}  # incident -> field -> (rank key, value)
+        self.touched: dict[str, None] = {}                          # incidents changed since the last batch
+        self.order = 0                                              # file order, the last tie-breaker
         self.referenced: set[tuple[str, str]] = set()
-        self.webhook_snapshots: list[tuple[int, dict]] = []  # (webhook row index, row)
-        self.aliases: dict[tuple[str, str], dict] = {}
-        self.log_rows: list[dict] = []
-        self.log_places: list[str] = []
+        self.webhook_snapshots: list[tuple[int, int, dict]] = []    # (webhook row, file order, row)
+        self.aliases: set[tuple[str, str]] = set()
+        self.pending_aliases: list[dict] = []
+        self.log = _Rows()
         self.log_count = 0
-        self.webhook_rows: list[dict] = []
-        self.webhook_places: list[str] = []
-        self.note_rows: list[dict] = []
-        self.note_places: list[str] = []
+        self.webhooks = _Rows()
+        self.webhook_count = 0
+        self.notes_rows = _Rows()
+        self.batches = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.log) + len(self.webhooks) + len(self.notes_rows)
+
+    def merge(self, row: dict, key: tuple) -> None:
+        fields = self.fields.setdefault(row["incident_id"], {})
+        for name, value in row.items():
+            if value is not None:
+                held = fields.get(name)
+                if held is None or key > held[0]:
+                    fields[name] = (key, value)
+        self.touched[row["incident_id"]] = None
+
+    def ranked(self, rank: int, at: int = 0) -> tuple:
+        self.order += 1
+        return (rank, at, self.order)
 
     # --- documents -----------------------------------------------------------------------------
     def document(self, place: str, doc: Any) -> None:
@@ -240,8 +293,10 @@ class _Reader:
         if isinstance(external_id, (dict, list, bool)):  # the safety net names the file
             raise TypeError(f"expected an id or number, found {type(external_id).__name__}")
         key = (incident_id, str(external_id))
-        self.aliases.setdefault(key, {"incident_id": incident_id, "source": SOURCE,
-                                      "external_id": str(external_id), "merge": merge})
+        if key not in self.aliases:
+            self.aliases.add(key)
+            self.pending_aliases.append({"incident_id": incident_id, "source": SOURCE,
+                                         "external_id": key[1], "merge": merge})
 
     def incident(self, obj: Any, where: str, rank: int = _RANK_INCIDENT) -> str:
         """One incident object (REST API or webhook data): its row and aliases."""
@@ -265,9 +320,10 @@ class _Reader:
         number = obj.get("incident_number", obj.get("number"))
         if rank == _RANK_WEBHOOK:
             # Ordered by the event's time once parsed: the latest snapshot is the truest.
-            self.webhook_snapshots.append((len(self.webhook_rows), row))
+            self.order += 1
+            self.webhook_snapshots.append((len(self.webhooks), self.order, row))
         else:
-            self.incidents.append((rank, row))
+            self.merge(row, self.ranked(rank))
         for external in (pd_id, number):
             self.alias(incident_id, external)
         self.alias(incident_id, obj.get("incident_key"), merge=False)
@@ -290,7 +346,7 @@ class _Reader:
         row = {"incident_id": incident_id, "source": SOURCE, "source_id": pd_id, "title": title,
                "url": ref.get("html_url"), "service": _summary(service),
                "team": _summary(teams[0]) if isinstance(teams, list) and teams else None}
-        self.incidents.append((_RANK_REFERENCE, row))
+        self.merge(row, self.ranked(_RANK_REFERENCE))
         self.alias(incident_id, pd_id)
         return incident_id
 
@@ -338,12 +394,8 @@ class _Reader:
             target = _names(entry.get("assignees")) or _summary(entry.get("escalation_policy"))
         if entry_type in MACHINE_LOG_ENTRIES:
             actor_type = "service"
-        self.log_rows.append({
-            "incident_id": incident_id, "at": entry.get("created_at"), "kind": kind,
-            "actor": actor, "actor_type": actor_type, "target": target, "summary": summary,
-            "raw": entry, "source_id": entry.get("id"), "seq": position,
-        })
-        self.log_places.append(f"{where}.created_at")
+        self.log.add(f"{where}.created_at", incident_id, entry.get("created_at"), kind, actor,
+                     actor_type, target, summary, dumps(entry), entry.get("id"), position)
 
     # --- notes ---------------------------------------------------------------------------------
     def notes(self, doc: Mapping, place: str) -> None:
@@ -365,12 +417,9 @@ class _Reader:
                 raise InputError(self.path, where, f"expected a note object, found {type(note).__name__}")
             actor, actor_type = _actor(note.get("user"))
             note_id = note.get("id")
-            self.note_rows.append({
-                "incident_id": incident_id, "at": note.get("created_at"), "kind": "note",
-                "actor": actor, "actor_type": actor_type, "summary": note.get("content"),
-                "raw": note, "source_id": f"note:{note_id}" if note_id else None,
-            })
-            self.note_places.append(f"{where}.created_at")
+            self.notes_rows.add(f"{where}.created_at", incident_id, note.get("created_at"), "note",
+                                actor, actor_type, None, note.get("content"), dumps(note),
+                                f"note:{note_id}" if note_id else None, None)
 
     # --- webhooks ------------------------------------------------------------------------------
     def webhook(self, event: Mapping, where: str) -> None:
@@ -434,48 +483,38 @@ class _Reader:
                 summary += f" to {target}"
             if actor and event_type != "incident.triggered":
                 summary += f" by {actor}"
-        self.webhook_rows.append({
-            "incident_id": incident_id, "at": event.get("occurred_at"), "kind": kind,
-            "actor": actor, "actor_type": actor_type, "target": target, "summary": summary,
-            "raw": {"event": dict(event)}, "source_id": source_id, "seq": len(self.webhook_rows),
-        })
-        self.webhook_places.append(f"{where}.occurred_at")
+        self.webhooks.add(f"{where}.occurred_at", incident_id, event.get("occurred_at"), kind, actor,
+                          actor_type, target, summary, dumps({"event": dict(event)}), source_id,
+                          self.webhook_count)
+        self.webhook_count += 1
 
     # --- the batch -----------------------------------------------------------------------------
     def batch(self) -> Batch:
+        """The rows collected since the last batch: events, the incidents they changed (each
+        merged over the whole file so far) and the aliases not handed out yet."""
         tz = self.ctx.tz
         frames = []
-        if self.log_rows:
-            frames.append(_true_order(events_frame(self.log_rows, source=SOURCE, path=self.path,
-                                                   tz=tz, locate=self.log_places.__getitem__)))
-        webhook_times: list[Any] = []
-        if self.webhook_rows:
-            hooks = events_frame(self.webhook_rows, source=SOURCE, path=self.path, tz=tz,
-                                 locate=self.webhook_places.__getitem__)
-            webhook_times = hooks["at"].tolist()
+        if len(self.log):
+            frames.append(_true_order(self.log.frame(self.path, tz)))
+        if len(self.webhooks):
+            hooks = self.webhooks.frame(self.path, tz)
+            micros = hooks["at"].astype("int64").tolist()
+            # Webhook snapshots in the order of their events' times: the latest is the truest.
+            for index, order, row in self.webhook_snapshots:
+                self.merge(row, (_RANK_WEBHOOK, micros[index], order))
             frames.append(hooks)
-        if self.note_rows:
-            frames.append(events_frame(self.note_rows, source=SOURCE, path=self.path, tz=tz,
-                                       locate=self.note_places.__getitem__))
+        if len(self.notes_rows):
+            frames.append(self.notes_rows.frame(self.path, tz))
         if frames:
             events = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         else:
             events = events_frame([], source=SOURCE, path=self.path, tz=tz)
-        return Batch(incidents=self.merged_incidents(webhook_times), events=events,
-                     aliases=list(self.aliases.values()))
-
-    def merged_incidents(self, webhook_times: list[Any]) -> list[dict]:
-        """One row per incident: references first, then webhook snapshots oldest first, then
-        API incident objects, each filling or overriding the fields it knows."""
-        snapshots = sorted(self.webhook_snapshots, key=lambda pair: webhook_times[pair[0]])
-        ordered = ([row for rank, row in self.incidents if rank == _RANK_REFERENCE]
-                   + [row for _, row in snapshots]
-                   + [row for rank, row in self.incidents if rank == _RANK_INCIDENT])
-        merged: dict[str, dict] = {}
-        for row in ordered:
-            target = merged.setdefault(row["incident_id"], {})
-            target.update({k: v for k, v in row.items() if v is not None})
-        return list(merged.values())
+        incidents = [{name: value for name, (_, value) in self.fields[i].items()} for i in self.touched]
+        batch = Batch(incidents=incidents, events=events, aliases=self.pending_aliases)
+        self.touched, self.pending_aliases, self.webhook_snapshots = {}, [], []
+        self.log, self.webhooks, self.notes_rows = _Rows(), _Rows(), _Rows()
+        self.batches += 1
+        return batch
 
 
 def _true_order(frame: pd.DataFrame) -> pd.DataFrame:
