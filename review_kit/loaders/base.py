@@ -17,6 +17,7 @@ from ..model import (
     EVENT_KINDS,
     INCIDENT_COLUMNS,
     VISIBILITIES,
+    empty_events,
     event_id,
     normalise_severity,
     parse_timestamp,
@@ -88,56 +89,124 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
     """Canonical events from loader rows, timestamps parsed once for the whole batch.
 
     Rows are dicts, lists by column name, or a frame with those columns. Each holds
-    `incident_id`, `at` (as the source wrote it, or already parsed to UTC), `kind`, and any of `actor`,
-    `actor_type`, `target`, `status`, `summary`, `visibility` (default internal), `raw`
-    (the record, JSON-encoded here when not text), `source_id` (the source's own id for the
-    record: the stable event id) and `seq` (order among ties; default: row order).
+    `incident_id`, `at` (as the source wrote it, or already parsed to UTC), `kind`, and any of
+    `actor`, `actor_type`, `target`, `status`, `summary`, `visibility` (default internal),
+    `raw` (the record, JSON-encoded here when not text), `source_id` (the source's own id for
+    the record: the stable event id) and `seq` (order among ties; default: row order).
     `locate(i)` names row i's place in the file for error messages; `path_of(i)` its file,
     when the rows come from several (default: `path`).
+
+    The columns are checked and filled as numpy arrays and the frame is built once at the
+    end: per-column pandas calls cost more than the work for a batch of a few events (a
+    webhook delivery), and no less for a big one.
     """
     locate = locate or (lambda i: f"record {i + 1}")
     if path_of is not None:
         locate = _FileLocator(locate, path_of)
-    if isinstance(rows, pd.DataFrame):
-        frame = rows.reset_index(drop=True)  # a loader that already works in columns
-    elif isinstance(rows, Mapping):
-        frame = pd.DataFrame(dict(rows))
-    else:
-        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=["at"])
-    for column in EVENT_COLUMNS:
-        if column not in frame.columns:
-            frame[column] = None
-    if frame.empty:
-        return _typed(frame)
-    bad_kind = ~frame["kind"].isin(EVENT_KINDS)
-    if bad_kind.any():
-        i = int(bad_kind.to_numpy().nonzero()[0][0])
-        raise _row_error(path, locate, i, f"unknown event kind {frame['kind'].iloc[i]!r}")
+    columns, n = _columns(rows)
+    if n == 0:
+        return empty_events()
+
+    def column(name: str) -> np.ndarray:
+        values = columns.get(name)
+        return np.full(n, None, dtype=object) if values is None else values
+
+    kind = column("kind")
+    _refuse_first(~_member(kind, EVENT_KINDS), path, locate, lambda i: f"unknown event kind {kind[i]!r}")
+    at_given = columns.get("at")
     try:
-        frame["at"] = parse_timestamps(frame["at"], tz)
+        at = parse_timestamps(at_given if isinstance(at_given, pd.Series) else
+                              pd.Series(column("at"), dtype=object), tz)
     except TimestampError as exc:
         position = int(str(exc.where).split()[-1]) - 1 if exc.where else 0
         raise _row_error(path, locate, position, exc.problem) from None
-    missing_at = frame["at"].isna()
-    if missing_at.any():
-        i = int(missing_at.to_numpy().nonzero()[0][0])
-        raise _row_error(path, locate, i, "event has no timestamp")
-    missing_incident = frame["incident_id"].isna() | (frame["incident_id"].astype(str) == "")
-    if missing_incident.any():
-        i = int(missing_incident.to_numpy().nonzero()[0][0])
-        raise _row_error(path, locate, i, "event belongs to no incident")
-    frame["source"] = frame["source"].fillna(source)
-    frame["visibility"] = frame["visibility"].fillna("internal")
-    bad_visibility = ~frame["visibility"].isin(VISIBILITIES)
-    if bad_visibility.any():
-        i = int(bad_visibility.to_numpy().nonzero()[0][0])
-        raise _row_error(path, locate, i,
-                         f"visibility must be internal or external, not {frame['visibility'].iloc[i]!r}")
-    if frame["seq"].isna().all():
-        frame["seq"] = range(len(frame))
-    frame["raw"] = [r if r is None or isinstance(r, str) else dumps(r) for r in frame["raw"].tolist()]
-    frame["event_id"] = _event_ids(frame)
-    return _typed(frame)
+    _refuse_first(at.isna().to_numpy(), path, locate, lambda i: "event has no timestamp")
+    incident = column("incident_id")
+    _refuse_first(pd.isna(incident) | (incident == ""), path, locate,
+                  lambda i: "event belongs to no incident")
+    sources = _filled(column("source"), source)
+    visibility = _filled(column("visibility"), "internal")
+    _refuse_first(~_member(visibility, VISIBILITIES), path, locate,
+                  lambda i: f"visibility must be internal or external, not {visibility[i]!r}")
+    seq = columns.get("seq")
+    if seq is None or pd.isna(seq).all():
+        seq = np.arange(n, dtype="int64")
+    else:
+        seq = pd.to_numeric(pd.Series(seq)).fillna(0).to_numpy(dtype="int64")
+    raw = _nulls(column("raw"))
+    encode = np.flatnonzero(_needs_dump(raw).astype(bool)) if n else []
+    for i in encode:  # records not yet text (loaders that dump at read time have none)
+        raw[i] = dumps(raw[i])
+    out = {
+        "event_id": None, "incident_id": incident, "seq": seq, "source": sources, "kind": kind,
+    }
+    for name in ("actor", "actor_type", "target", "status", "summary"):
+        out[name] = _nulls(column(name))
+    out["visibility"], out["raw"] = visibility, raw
+    out["incident_id"] = _nulls(incident)
+    out["event_id"] = _event_ids(_nulls(column("event_id")), _nulls(column("source_id")), out, at)
+    frame = pd.DataFrame({c: out[c] for c in EVENT_COLUMNS if c != "at"}, dtype=object)
+    frame["seq"] = seq
+    frame.insert(2, "at", at.dt.as_unit("us").array)  # the array: no index to align
+    return frame
+
+
+def _columns(rows: list[dict] | Mapping[str, list] | pd.DataFrame) -> tuple[dict[str, Any], int]:
+    """Each event column the rows give (plus `source_id`) as an object array; `at` of a frame
+    stays a Series (it may be parsed already)."""
+    wanted = (*EVENT_COLUMNS, "source_id")
+    if isinstance(rows, pd.DataFrame):
+        found = {c: (rows[c] if c == "at" else rows[c].to_numpy(dtype=object))
+                 for c in wanted if c in rows.columns}
+        return found, len(rows)
+    if not isinstance(rows, Mapping):
+        if not rows:
+            return {}, 0
+        present = {key for row in rows for key in row}
+        rows = {c: [row.get(c) for row in rows] for c in wanted if c in present}
+    found = {}
+    for c in wanted:
+        if c in rows:
+            values = np.empty(len(rows[c]), dtype=object)
+            values[:] = rows[c]
+            found[c] = values
+    n = len(next(iter(found.values()))) if found else 0
+    return found, n
+
+
+_needs_dump = np.frompyfunc(lambda value: value is not None and type(value) is not str, 1, 1)
+_text = np.frompyfunc(str, 1, 1)
+_length = np.frompyfunc(len, 1, 1)
+
+
+def _member(values: np.ndarray, allowed: frozenset[str]) -> np.ndarray:
+    """Element-wise `value in allowed` (a ufunc: C loop, no pandas call overhead)."""
+    return np.frompyfunc(allowed.__contains__, 1, 1)(values).astype(bool) if len(values) else \
+        np.zeros(0, dtype=bool)
+
+
+def _nulls(values: np.ndarray) -> np.ndarray:
+    """Missing values (None, NaN, NaT) as None."""
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    return values
+
+
+def _filled(values: np.ndarray, default: str) -> np.ndarray:
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = default
+    return values
+
+
+def _refuse_first(bad: np.ndarray, path: Path | str, locate: Callable[[int], str],
+                  problem: Callable[[int], str]) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise _row_error(path, locate, i, problem(i))
 
 
 def dumps(record: Any) -> str:
@@ -148,32 +217,25 @@ def dumps(record: Any) -> str:
         return json.dumps(record, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
-def _event_ids(frame: pd.DataFrame) -> list:
+def _event_ids(given: np.ndarray, source_ids: np.ndarray, out: dict[str, np.ndarray],
+               at: pd.Series) -> np.ndarray:
     """Given ids as they are; `source:source_id` where the source has its own id (vectorised);
     a hash of the row where it has none."""
-    ids = frame["event_id"].astype(object)
-    source_ids = frame["source_id"] if "source_id" in frame.columns else pd.Series(None, index=frame.index)
-    has_own = ids.isna() & source_ids.notna() & (source_ids.astype(str) != "")
+    ids = given.copy()
+    has_own = (ids == None) & (source_ids != None)  # noqa: E711  (element-wise on object arrays)
     if has_own.any():
-        ids = ids.where(~has_own, frame["source"].astype(str) + ":" + source_ids.astype(str))
-    too_long = has_own & (ids.astype(str).str.len() > 160)
-    for i in np.flatnonzero((ids.isna() | too_long).to_numpy()):
-        row = frame.iloc[i]
-        own = row["source_id"] if has_own.iloc[i] else None
-        ids.iloc[i] = event_id(row["source"], own, row["incident_id"], row["at"], row["kind"],
-                               row["actor"], row["summary"])
-    return ids.tolist()
-
-
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.loc[:, list(EVENT_COLUMNS)].copy()
-    out["at"] = pd.to_datetime(out["at"], utc=True).dt.as_unit("us") if len(out) else \
-        pd.Series([], dtype="datetime64[us, UTC]")
-    out["seq"] = pd.to_numeric(out["seq"]).fillna(0).astype("int64")
-    for column in EVENT_COLUMNS:
-        if column not in ("at", "seq"):
-            out[column] = out[column].astype(object).where(out[column].notna(), None)
-    return out
+        own = _text(source_ids[has_own])
+        has_own[has_own] = own != ""
+        own = own[own != ""]
+    too_long = np.zeros(len(ids), dtype=bool)
+    if has_own.any():
+        ids[has_own] = out["source"][has_own] + ":" + own
+        too_long[has_own] = _length(ids[has_own]).astype("int64") > 160
+    for i in np.flatnonzero((ids == None) | too_long):  # noqa: E711
+        own_id = source_ids[i] if has_own[i] else None
+        ids[i] = event_id(out["source"][i], own_id, out["incident_id"][i], at.iloc[i],
+                          out["kind"][i], out["actor"][i], out["summary"][i])
+    return ids
 
 
 def incident_row(*, incident_id: str, source: str, severity_raw: Any = None,
