@@ -136,8 +136,12 @@ class _Recording(Loader):
         for batch in self.inner.load(path, ctx):
             events = batch.events
             if events is not None and len(events):
+                kinds = events["kind"].to_numpy(dtype=object)
                 for kind, target in (("resolved", self.resolved), ("alert_resolved", self.alerts_resolved)):
-                    latest = events.loc[events["kind"] == kind].groupby("incident_id")["at"].max()
+                    chosen = kinds == kind
+                    if not chosen.any():
+                        continue
+                    latest = events.loc[chosen].groupby("incident_id")["at"].max()
                     for incident_id, at in latest.items():
                         target[str(incident_id)] = max(at, target.get(str(incident_id), at))
             yield batch
