@@ -12,11 +12,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from statistics import NormalDist
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = [
     "Interval", "PeriodComparison", "RateComparison", "ShareComparison", "VERDICTS",
@@ -35,7 +35,10 @@ VERDICTS: tuple[str, ...] = ("improved", "worse", "not distinguishable")
 # Mann–Whitney's, an upper bound: the detectable ratio is then optimistic.
 EFFICIENCY_MANN_WHITNEY = 3 / math.pi
 EFFICIENCY_MEDIAN = 2 / math.pi
-EFFICIENCY_P90 = float(stats.norm.pdf(stats.norm.ppf(0.9)) ** 2 / (0.9 * 0.1))
+# The standard normal from the standard library: scipy.stats costs a second to import, so
+# only the rank and binomial tests import it, when first run.
+_NORMAL = NormalDist()
+EFFICIENCY_P90 = _NORMAL.pdf(_NORMAL.inv_cdf(0.9)) ** 2 / (0.9 * 0.1)
 SMALL_SAMPLE = 10
 # Bootstraps bigger than this many indices run in blocks of ~1 M on a thread pool.
 _PARALLEL_ELEMENTS = 2_000_000
@@ -218,7 +221,7 @@ def log_spread(*samples: Any) -> float:
 
 @lru_cache(maxsize=64)
 def _z_total(alpha: float, power: float) -> float:
-    return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    return _NORMAL.inv_cdf(1 - alpha / 2) + _NORMAL.inv_cdf(power)
 
 
 def min_detectable_ratio(spread: float, n_before: int, n_after: int, alpha: float = 0.05,
@@ -276,6 +279,7 @@ def compare_periods(before: Any, after: Any, stat: StatLike = "median", n_boot: 
         ci_low, ci_high = _percentile_interval(boot_b - boot_a, level)
         before_low, before_high = _percentile_interval(boot_a, level)
         after_low, after_high = _percentile_interval(boot_b, level)
+        from scipy import stats
         p_value = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
     else:
         ci_low, ci_high, p_value = math.nan, math.nan, math.nan
@@ -352,6 +356,7 @@ def compare_rates(count_before: int, exposure_before: Any, count_after: int,
         return RateComparison(c1, c2, e1, e2, rate1, rate2, ratio, math.nan, math.nan,
                               math.nan, "not distinguishable")
     share = e2 / (e1 + e2)
+    from scipy import stats
     test = stats.binomtest(c2, total, share, alternative="two-sided")
     low, high = test.proportion_ci(1 - alpha, method="exact")
     # share of events after ↔ rate ratio: p / (1 − p) · e1 / e2

@@ -18,7 +18,6 @@ from ..config import load_config
 from ..model import COMMS_KINDS, MILESTONE_OVERRIDES, parse_timestamp
 from ..paths import output_folder, write_file
 from ..report.labels import MILESTONE_LABELS
-from ..report.plots import trends as trend_plots
 from ..store import Store
 
 NO_INCIDENTS = ("No incidents in this window: ingest an export (review-kit ingest auto FILE…) "
@@ -42,6 +41,13 @@ def _missing(sentence: str):
 TREND_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",
                        "actor_type", "target", "status")
 COMPARE_FREQ = {"quarter": "Q", "month": "M", "week": "W"}
+
+
+def _plots():
+    """The trend figures, imported at the first chart: matplotlib takes a second to import
+    and the first cells (the summary, the tables) draw nothing."""
+    from ..report.plots import trends as trend_plots
+    return trend_plots
 
 
 def _day(value: str | None) -> pd.Timestamp | None:
@@ -214,7 +220,7 @@ class TrendsView:
             return _missing(NO_INCIDENTS)
         counts = self.counts_table(freq)
         partial = _partial_period(counts.index, self.asof)
-        figure = trend_plots.counts_chart(counts, title="Incidents per month", partial=partial)
+        figure = _plots().counts_chart(counts, title="Incidents per month", partial=partial)
         busiest = counts.sum(axis=1).idxmax() if len(counts) else None
         alt = (f"Stacked bars of incidents per month by {self.group_by or 'group'}, "
                f"{len(counts)} months from {counts.index.min()} to {counts.index.max()}; "
@@ -289,7 +295,7 @@ class TrendsView:
         alt = (f"{tr.metric_label(metric)}: share of incidents (y) that took at most a given time "
                f"(x, log scale), one curve per {self.group_by or 'group'}; {int(values.notna().sum())} "
                f"incidents measured, overall median {human.duration(values.median())}.")
-        return self._chart(trend_plots.ecdf_chart(self.metrics, metric, by=self.group_by),
+        return self._chart(_plots().ecdf_chart(self.metrics, metric, by=self.group_by),
                            f"distribution_{metric}", alt)
 
     def duration_boxes(self, metric: str = "time_to_resolve"):
@@ -301,7 +307,7 @@ class TrendsView:
                f"(log scale; median labelled on each box, whiskers at the 5th and 95th "
                f"percentiles); overall median {human.duration(values.median())} over "
                f"{int(values.notna().sum())} incidents.")
-        return self._chart(trend_plots.box_chart(self.metrics, metric, by=self.group_by),
+        return self._chart(_plots().box_chart(self.metrics, metric, by=self.group_by),
                            f"boxes_{metric}", alt)
 
     def median_over_time(self, metric: str = "time_to_mitigate"):
@@ -316,7 +322,7 @@ class TrendsView:
                + (f"; last: {measured['period'].iloc[-1]}, {human.duration(measured['median'].iloc[-1])}"
                   if len(measured) else "") + (f"; {partial} is partial" if partial is not None else "")
                + "; periods without incidents are left empty.")
-        return self._chart(trend_plots.median_chart(over_time, metric, partial=partial),
+        return self._chart(_plots().median_chart(over_time, metric, partial=partial),
                            f"median_{metric}", alt)
 
     def control_chart(self, metric: str = "time_to_resolve"):
@@ -330,7 +336,7 @@ class TrendsView:
                f"range below; {out} incident{'s' if out != 1 else ''} outside the limits"
                + (": " + human.listing(chart.loc[chart['out_of_control'], 'incident_id'].astype(str).head(5))
                   if out else "") + ".")
-        return self._chart(trend_plots.xmr_chart(chart, metric), f"control_{metric}", alt)
+        return self._chart(_plots().xmr_chart(chart, metric), f"control_{metric}", alt)
 
     def _similarity(self):
         """The similarity of this window's incidents (one index for every recurrence cell)."""
@@ -422,7 +428,7 @@ class TrendsView:
                f"end (line), {len(per_period)} months"
                + (f"; {int(per_period['open_at_end'].iloc[-1])} open at the end" if len(per_period) else "")
                + (f"; {partial} is partial" if partial is not None else "") + ".")
-        return self._chart(trend_plots.action_items_chart(per_period, partial=partial),
+        return self._chart(_plots().action_items_chart(per_period, partial=partial),
                            "action_items", alt)
 
     def action_items_open_share(self):
@@ -474,7 +480,7 @@ class TrendsView:
                + (f"; breach rates drawn only for severities with a cadence policy "
                   f"({human.listing(with_policy)})" if with_policy is not None else "")
                + (f"; {partial} is partial" if partial is not None else "") + ".")
-        return self._chart(trend_plots.communication_chart(frame, with_policy=with_policy,
+        return self._chart(_plots().communication_chart(frame, with_policy=with_policy,
                                                            partial=partial),
                            "communication", alt)
 
