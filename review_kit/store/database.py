@@ -895,6 +895,9 @@ def _insert_events_postgresql(conn: Connection, frame: pd.DataFrame) -> int:
         # Per connection, emptied at every commit; LIKE copies the columns' types and collations.
         cursor.execute("CREATE TEMP TABLE IF NOT EXISTS incoming_events (LIKE events) "
                        "ON COMMIT DELETE ROWS")
+        # The sort by event id holds a whole batch, raw records included (~80 MB at 50,000
+        # events): at the default 4 MB of work_mem it spills to disk, a third of the insert.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
         with cursor.copy(f"COPY incoming_events ({columns}) FROM STDIN") as copy:
             for row in zip(*data):
                 copy.write_row(row)
