@@ -258,3 +258,37 @@ def test_duplicate_and_empty_files(tmp_path):
     assert error_of(twice) == f"{twice}: line 1: column 'at' appears twice"
     empty = write(tmp_path, "", "empty.csv")
     assert error_of(empty) == f"{empty}: file is empty"
+
+
+# --- streaming ----------------------------------------------------------------------------------
+def test_a_big_events_file_streams_in_batches_that_add_up_to_one(tmp_path, monkeypatch):
+    """Read in chunks, an events file gives the events one whole read gives: the same ids,
+    and rows without a seq keep their place in the whole file, not in their chunk."""
+    from review_kit.loaders import _jsonstream
+
+    whole = load(EVENTS).events
+    monkeypatch.setattr(_jsonstream, "BATCH_EVENTS", 2)
+    batches = list(LOADER.load(EVENTS, LoadContext()))
+    assert len(batches) == -(-len(whole) // 2)
+    streamed = pd.concat([b.events for b in batches], ignore_index=True)
+    pd.testing.assert_frame_equal(streamed, whole)
+    assert streamed["seq"].tolist() == list(range(len(whole)))
+
+
+def test_a_bad_row_in_a_later_chunk_names_its_line(tmp_path, monkeypatch):
+    from review_kit.loaders import _jsonstream
+
+    monkeypatch.setattr(_jsonstream, "BATCH_EVENTS", 2)
+    rows = "".join(f"INC-1,2024-06-11T14:0{i}:00Z,note,Ann,note {i}\n" for i in range(5))
+    path = write(tmp_path, HEADER + rows + "INC-1,2024-06-11T14:09:00Z,note,Ann\n")
+    assert error_of_batches(path) == f"{path}: line 7: 4 fields where the header has 5"
+    raw = path.read_bytes().replace(b"note 4", b"note \xff")
+    path.write_bytes(raw)
+    offset = raw.index(b"\xff")
+    assert error_of_batches(path) == f"{path}: byte {offset}: not UTF-8 text"
+
+
+def error_of_batches(path: Path) -> str:
+    with pytest.raises(InputError) as caught:
+        list(LOADER.load(path, LoadContext()))
+    return str(caught.value)

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
+import itertools
 import re
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError, TimestampError
 from ..model import ACTOR_TYPES, EVENT_KINDS, INCIDENT_COLUMNS, normalise_severity, parse_timestamps
-from .base import (MAX_FIELD_CHARS, Batch, LoadContext, Loader, _read_text, events_frame,
+from . import _jsonstream
+from .base import (MAX_FIELD_CHARS, Batch, LoadContext, Loader, dumps, events_frame,
                    events_source, incident_row)
 
 SOURCE = "csv"
@@ -58,11 +59,21 @@ class CsvLoader(Loader):
 
     def load(self, path: Path, ctx: LoadContext) -> Iterator[Batch]:
         path = Path(path)
-        header, records, lines = _read_records(path)
+        header, chunks = _read_records(path)
         columns = set(header)
         if columns & {"at", "kind"}:
-            yield _events(path, header, records, lines, ctx)
+            # An events file streams: a batch per chunk of rows, so memory stays one chunk deep.
+            offset = 0
+            for records, lines in chunks:
+                yield _events(path, header, records, lines, ctx, offset)
+                offset += len(records)
+            if offset == 0:  # a header alone: still checked, an empty batch
+                yield _events(path, header, [], [], ctx)
         elif "incident_id" in columns:
+            records, lines = [], []
+            for chunk_records, chunk_lines in chunks:  # checked whole: an id may not repeat
+                records += chunk_records
+                lines += chunk_lines
             yield _incidents(path, header, records, lines, ctx)
         else:
             raise InputError(path, "line 1", "not a review-kit CSV: an events file needs the "
@@ -74,54 +85,100 @@ def _delimiter(header_line: str) -> str:
     return max(_DELIMITERS, key=header_line.count) if header_line else ","
 
 
-def _read_records(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header (normalised names), the data records, and the line each record starts on."""
-    text = _read_text(path)
-    if not text.strip():
-        raise InputError(path, None, "file is empty")
-    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+def _read_records(path: Path) -> tuple[list[str], Iterator[tuple[list[list[str]], list[int]]]]:
+    """Header (normalised names), and the data records in chunks of at most BATCH_EVENTS,
+    each with the line every record starts on. The file is read as it goes, never whole."""
     # The csv module's own cap (128 KiB) would refuse a long pasted log; ours is the limit.
     if csv.field_size_limit() < MAX_FIELD_CHARS:
         csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True)
-    records: list[list[str]] = []
-    lines: list[int] = []
-    header: list[str] | None = None
-    previous_end = 0
     try:
-        for record in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if not record or all(not field.strip() for field in record):
-                continue
-            if header is None:
-                header = [_column_name(c) for c in record]
-                header_line = start
-                continue
-            records.append(record)
-            lines.append(start)
-    except csv.Error as exc:
-        raise InputError(path, f"line {reader.line_num}", f"malformed CSV: {exc}") from None
-    if header is None:
-        raise InputError(path, None, "file has no header line")
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated or "" in header:
-        problem = (f"column {duplicated[0]!r} appears twice" if duplicated
-                   else f"column {header.index('') + 1} has no name")
-        raise InputError(path, f"line {header_line}", problem)
-    for record, line in zip(records, lines):
-        if len(record) != len(header):
-            raise InputError(path, f"line {line}", f"{len(record)} fields where the header "
-                             f"has {len(header)}")
-    return header, records, lines
+        # Universal newlines, as the whole-file read had: a CRLF inside a quoted cell is "\n".
+        handle = open(path, encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(path, None, exc.strerror or str(exc)) from None
+    try:
+        try:
+            first = handle.readline()
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
+        reader = csv.reader(itertools.chain([first], handle), delimiter=_delimiter(first), strict=True)
+        previous_end = 0
+        header: list[str] | None = None
+        try:
+            for record in reader:
+                start, previous_end = previous_end + 1, reader.line_num
+                if "".join(record).strip():
+                    header = [_column_name(c) for c in record]
+                    break
+        except csv.Error as exc:
+            raise _malformed(path, reader, exc) from None
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
+        if header is None:
+            handle.seek(0)
+            raise InputError(path, None, "file has no header line" if handle.read().strip() else "file is empty")
+        duplicated = sorted({c for c in header if header.count(c) > 1})
+        if duplicated or "" in header:
+            problem = (f"column {duplicated[0]!r} appears twice" if duplicated
+                       else f"column {header.index('') + 1} has no name")
+            raise InputError(path, f"line {start}", problem)
+    except BaseException:
+        handle.close()
+        raise
+
+    def chunks() -> Iterator[tuple[list[list[str]], list[int]]]:
+        nonlocal previous_end
+        with handle:
+            records: list[list[str]] = []
+            starts: list[int] = []
+            width = len(header)
+            try:
+                for record in reader:
+                    start, previous_end = previous_end + 1, reader.line_num
+                    if not "".join(record).strip():
+                        continue
+                    if len(record) != width:
+                        raise InputError(path, f"line {start}", f"{len(record)} fields where the "
+                                         f"header has {width}")
+                    records.append(record)
+                    starts.append(start)
+                    if len(records) >= _jsonstream.BATCH_EVENTS:
+                        yield records, starts
+                        records, starts = [], []
+            except csv.Error as exc:
+                raise _malformed(path, reader, exc) from None
+            except UnicodeDecodeError:
+                raise _not_utf8(path) from None
+            if records:
+                yield records, starts
+
+    return header, chunks()
+
+
+def _not_utf8(path: Path) -> InputError:
+    """Where the first byte that is not UTF-8 is (read again: only on this error path)."""
+    try:
+        Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return InputError(path, f"byte {exc.start}", "not UTF-8 text")
+    return InputError(path, None, "not UTF-8 text")
+
+
+def _malformed(path: Path, reader: Any, exc: csv.Error) -> InputError:
+    return InputError(path, f"line {reader.line_num}", f"malformed CSV: {exc}")
+
+
+_strip = np.frompyfunc(str.strip, 1, 1)
 
 
 def _frame(header: list[str], records: list[list[str]]) -> pd.DataFrame:
     """The records as text columns, blanks as None (an empty cell means unknown)."""
-    frame = pd.DataFrame(records, columns=header, dtype=object)
-    for column in header:
-        values = frame[column].str.strip()
-        frame[column] = values.where(values != "", None)
-    return frame
+    cells = np.empty((len(records), len(header)), dtype=object)
+    if records:
+        cells[:] = records
+    cells = _strip(cells)
+    cells[cells == ""] = None
+    return pd.DataFrame(cells, columns=header, dtype=object)
 
 
 def _locate(lines: list[int]) -> Callable[[int], str]:
@@ -157,7 +214,7 @@ def _row_ids(rows: pd.DataFrame, at: pd.Series) -> pd.Series:
 
 
 def _events(path: Path, header: list[str], records: list[list[str]], lines: list[int],
-            ctx: LoadContext) -> Batch:
+            ctx: LoadContext, offset: int = 0) -> Batch:
     required = [c for c in EVENT_REQUIRED if not (c == "incident_id" and ctx.incident_id)]
     missing = [c for c in required if c not in header]
     if missing:
@@ -192,6 +249,7 @@ def _events(path: Path, header: list[str], records: list[list[str]], lines: list
             raise InputError(path, locate(i), f"actor_type must be one of "
                              f"{', '.join(sorted(ACTOR_TYPES))}, not {frame['actor_type'].iloc[i]!r}")
         rows["actor_type"] = actor_type
+    place = pd.Series(range(offset, offset + len(frame)), index=frame.index)  # in the whole file
     if "seq" in frame.columns:
         seq = pd.to_numeric(frame["seq"], errors="coerce")
         bad = frame["seq"].notna() & (seq.isna() | (seq != seq.round()))
@@ -199,14 +257,15 @@ def _events(path: Path, header: list[str], records: list[list[str]], lines: list
             i = _first_bad(bad)
             raise InputError(path, locate(i), f"seq must be a whole number, not {frame['seq'].iloc[i]!r}")
         # Rows without a seq keep their place in the file.
-        rows["seq"] = seq.fillna(pd.Series(range(len(frame)), index=frame.index)).astype("int64")
+        rows["seq"] = seq.fillna(place).astype("int64")
+    else:
+        rows["seq"] = place
     if "raw" in frame.columns:
         rows["raw"] = frame["raw"]
     else:
-        # pandas writes the JSON in C; one record per line, newlines inside values escaped
-        # (split on "\n" alone: U+2028 inside a value is not a line break here).
-        rows["raw"] = pd.DataFrame(records, columns=header).to_json(
-            orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n")
+        # The record as the file has it, each cell under its column name (orjson, per row:
+        # nothing to split, so a U+2028 inside a value stays text).
+        rows["raw"] = [dumps(dict(zip(header, record))) for record in records]
     rows["source"] = rows["source"].fillna(SOURCE) if "source" in rows else SOURCE
     missing_incident = rows["incident_id"].isna()
     if missing_incident.any():

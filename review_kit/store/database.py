@@ -531,13 +531,15 @@ class Store:
         micros = (frame["at"].dt.as_unit("us").astype("int64")).tolist()
         data = [micros if c == "at" else frame[c].astype("int64").tolist() if c == "seq"
                 else frame[c].tolist() for c in columns]
-        rows = list(zip(*data))
         sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                "ON CONFLICT (event_id) DO NOTHING")
-        added = 0
-        for start in range(0, len(rows), 50_000):
-            added += max(conn.exec_driver_sql(sql, rows[start:start + 50_000]).rowcount, 0)
-        return added
+        # One executemany for the batch, its rows zipped from the columns as sqlite3 reads them.
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(sql, zip(*data))
+            return max(cursor.rowcount, 0)
+        finally:
+            cursor.close()
 
     # --- reading ---------------------------------------------------------------------------
     def incidents(self, incident_ids: Iterable[str] | None = None, *, severity: str | None = None,
