@@ -124,6 +124,22 @@ def test_same_event_id_is_kept_once():
     assert timeline["summary"].iloc[1] == "first version"
 
 
+def test_repeated_ids_are_found_among_many_and_blank_ids_never_repeat():
+    """Hashes find the candidates, values decide: ids whose text is alike but whose values
+    differ (1 and "1") are two events; rows without an id are all kept."""
+    rows = [{"event_id": f"pd:{i}", "at": f"2024-03-01T10:{i % 60:02d}:00Z", "kind": "note"}
+            for i in range(500)]
+    rows += [{"event_id": "pd:7", "at": "2024-03-01T11:00:00Z", "kind": "note"},
+             {"event_id": None, "at": "2024-03-01T12:00:00Z", "kind": "note"},
+             {"event_id": None, "at": "2024-03-01T12:00:00Z", "kind": "message"},
+             {"event_id": 1, "at": "2024-03-01T12:01:00Z", "kind": "note"},
+             {"event_id": "1", "at": "2024-03-01T12:02:00Z", "kind": "note"}]
+    timeline = build_timeline(literal_events(*rows, id_format=None))
+    assert len(timeline) == 504
+    assert timeline["event_id"].tolist().count("pd:7") == 1
+    assert timeline["at"][timeline["event_id"] == "pd:7"].tolist() == [utc("2024-03-01T10:07:00Z")]
+
+
 def test_webhook_and_rest_report_of_one_acknowledgement_is_one_event():
     frame = events(
         {"event_id": "pd:rest-ack", "at": "2024-03-01T10:05:00Z", "kind": "acknowledged",

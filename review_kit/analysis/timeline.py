@@ -234,7 +234,7 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
 
     # 1. one row per event_id, the first in timeline order (rows without an id cannot be
     # told apart, so they all stay). Hashing runs in input order: cheaper than in sorted.
-    repeated = (event_ids.duplicated(keep=False) & event_ids.notna()).to_numpy()
+    repeated = _repeated(event_ids)
     if repeated.any():
         position = np.flatnonzero(repeated[order])
         ids = event_ids.iloc[order[position]].astype(object).reset_index(drop=True)
@@ -249,6 +249,27 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     order = order[keep]
     return OrderedEvents(frame=events, rows=order, incidents=incidents, inc=inc_codes[order],
                          at=at[order], kind=kind_codes[keep].astype("int64"), kinds=kinds)
+
+
+def _repeated(ids: pd.Series) -> np.ndarray:
+    """Mask of the rows whose event_id another row has too (a missing id never repeats).
+
+    A 64-bit hash of every id first, vectorised: a hash table of a million distinct ids
+    costs four times as much. Only rows whose hashes collide are compared by value."""
+    values = ids.to_numpy(dtype=object)
+    present = np.flatnonzero(~pd.isna(values))
+    repeated = np.zeros(len(values), dtype=bool)
+    if len(present) < 2:
+        return repeated
+    try:
+        hashed = pd.util.hash_array(values[present], categorize=False)
+    except TypeError:  # ids that are not text (a frame built by hand): hash their text
+        hashed = pd.util.hash_array(values[present].astype(str).astype(object), categorize=False)
+    candidates = present[pd.Series(hashed).duplicated(keep=False).to_numpy()]
+    if len(candidates):
+        same = pd.Series(values[candidates], dtype=object).duplicated(keep=False).to_numpy()
+        repeated[candidates[same]] = True
+    return repeated
 
 
 def _merge_reports(events: pd.DataFrame, order: np.ndarray, inc: np.ndarray, at: np.ndarray,
