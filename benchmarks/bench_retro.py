@@ -3,6 +3,10 @@
 Not part of the test suite.
 
     .venv/bin/python benchmarks/bench_retro.py [--runs 5] [--events 100 2000]
+    .venv/bin/python benchmarks/bench_retro.py --stores SMALL_STORE ID BIG_STORE ID
+
+`--stores` compares one incident's retrospective in a small store and in a big one (issue 17:
+a 20-incident and a 100,000-incident store within 1.1x), runs interleaved.
 """
 from __future__ import annotations
 
@@ -19,12 +23,39 @@ from review_kit.demo.sample import generate_sample
 from review_kit.store import Store
 
 
+def compare_stores(small: tuple[str, str], big: tuple[str, str], runs: int) -> int:
+    work = Path(tempfile.mkdtemp(prefix="review-kit-bench-retro-"))
+    try:
+        times: dict[str, list[float]] = {"small": [], "big": []}
+        floors = []
+        for _ in range(runs):  # interleaved, so a slow spell hits both alike
+            floors.append(papermill_floor(work))
+            for label, (path, incident_id) in (("small", small), ("big", big)):
+                times[label].append(best_of(1, f"retro of {incident_id} in the {label} store",
+                                            fresh_retro, Path(path), incident_id, work / label))
+        counts = {label: Store.open(path, create=False).counts()["incidents"]
+                  for label, (path, _) in (("small", small), ("big", big))}
+        best = {label: min(values) for label, values in times.items()}
+        print("\nresults (best of each)")
+        print(f"  retro in the {counts['small']:,}-incident store {best['small']:.2f} s, in the "
+              f"{counts['big']:,}-incident store {best['big']:.2f} s: ratio "
+              f"{best['big'] / best['small']:.2f}x  [goal <= 1.1x]; papermill floor {min(floors):.2f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", nargs=4, metavar=("SMALL", "ID", "BIG", "ID"), default=None,
+                        help="compare one retrospective in a small and in a big store")
     parser.add_argument("--runs", type=int, default=5, help="runs of each; the best counts")
     parser.add_argument("--events", type=int, nargs="+", default=[100, 2000],
                         help="events per incident, one store each")
     args = parser.parse_args()
+    if args.stores:
+        return compare_stores((args.stores[0], args.stores[1]), (args.stores[2], args.stores[3]),
+                              args.runs)
     work = Path(tempfile.mkdtemp(prefix="review-kit-bench-retro-"))
     try:
         stores = {}

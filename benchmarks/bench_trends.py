@@ -3,11 +3,17 @@ resamples per interval, and the whole trends notebook (papermill + HTML) on that
 each beside the papermill floor measured in the same run. Not part of the test suite.
 
     .venv/bin/python benchmarks/bench_trends.py [--incidents 10000] [--store PATH]
+    .venv/bin/python benchmarks/bench_trends.py --curve STORE [STORE ...]
+
+`--curve` times `review-kit trends` end to end (a process of its own: imports, reading the
+store, metrics, the notebook and its HTML) on each store, beside the papermill floor measured
+in the same run (issue 17: 10,000 incidents and 1M events under 6 s, 100,000 under 30 s).
 """
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +47,46 @@ def computations(view: TrendsView) -> None:
     tr.responder_load(metrics, view.events)
 
 
+def cli_trends(store: Path, out: Path) -> None:
+    """`review-kit trends` as a person runs it."""
+    subprocess.run([sys.executable, "-c", "from review_kit.cli import main; main()",
+                    "--store", str(store), "trends", "--out", str(out)],
+                   check=True, capture_output=True)
+
+
+def curve(stores: list[Path], runs: int) -> int:
+    work = Path(tempfile.mkdtemp(prefix="review-kit-trends-curve-"))
+    try:
+        floor = min(papermill_floor(work) for _ in range(runs))
+        rows = []
+        for path in stores:
+            counts = Store.open(path, create=False).counts()
+            seconds = min(timed(f"review-kit trends on {counts['incidents']:,} incidents (run {i + 1})",
+                                cli_trends, path, work / f"out-{i}")[1] for i in range(runs))
+            rows.append((counts["incidents"], counts["events"], seconds))
+        print("\nresults (best of each; review-kit trends end to end)")
+        for incidents, events, seconds in rows:
+            goal = "  [goal < 6 s at 10,000 incidents]" if incidents == 10_000 else \
+                "  [goal < 30 s at 100,000 incidents]" if incidents == 100_000 else ""
+            print(f"  {incidents:>9,} incidents, {events:>11,} events: {seconds:6.2f} s "
+                  f"= {seconds / floor:.2f}x the papermill floor ({floor:.2f} s){goal}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--curve", type=Path, nargs="+", default=None,
+                        help="time `review-kit trends` on these stores instead")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each for --curve; the best counts")
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--events-per-incident", type=int, default=None,
                         help="default: the sample's own (about 22)")
     parser.add_argument("--store", type=Path, default=None, help="use this store instead")
     args = parser.parse_args()
+    if args.curve:
+        return curve(args.curve, args.runs)
     work = Path(tempfile.mkdtemp(prefix="review-kit-trends-"))
     if args.store is None:
         store_path, _ = timed(f"build a store of {args.incidents} incidents", build_demo_store,
