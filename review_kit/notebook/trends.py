@@ -196,7 +196,11 @@ class TrendsView:
         return None if times.empty else times.max()
 
     def _with_created(self) -> pd.DataFrame:
-        return self.metrics.merge(self.incidents[["incident_id", "created_at"]], on="incident_id", how="left")
+        # Merged once: the summary, the counts and the rate comparison all read it.
+        if getattr(self, "_created", None) is None:
+            self._created = self.metrics.merge(self.incidents[["incident_id", "created_at"]],
+                                               on="incident_id", how="left")
+        return self._created
 
     def _chart(self, figure, name: str, alt: str):
         """A chart as the report shows it: saved beside the report, shown with its alt text."""
