@@ -351,8 +351,69 @@ def _may_hold_long_texts(path: Path | str) -> bool:
         return True
 
 
-def check_batch(batch: Batch, path: Path | str, seen: dict[str, tuple[int, int]],
-                offset: int = 0) -> None:
+class SeenEvents:
+    """The event ids met so far in one input, each with (event number, content hash).
+
+    Kept as 128-bit hashes of the ids in sorted numpy arrays, a block per batch, not as a
+    dict of a million strings: memory stays a few dozen bytes an event, and a batch is
+    looked up vectorised. Two hashes of 64 bits with different keys make a false match
+    beyond any input's reach (about 1 in 10^25 for a million ids)."""
+
+    _KEYS = ("0123456789abcdef", "fedcba9876543210")
+    _MERGE_AT = 8  # blocks merged into one past this many, so a lookup searches few
+
+    def __init__(self) -> None:
+        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._recent: dict[str, tuple[int, int]] = {}  # set one by one (repeated ids)
+
+    def __bool__(self) -> bool:
+        return bool(self._blocks or self._recent)
+
+    @classmethod
+    def _hashes(cls, ids: list) -> tuple[np.ndarray, np.ndarray]:
+        values = np.asarray(ids, dtype=object)
+        return tuple(pd.util.hash_array(values, hash_key=key, categorize=False) for key in cls._KEYS)
+
+    def _find(self, ids: list) -> list[tuple[int, int] | None]:
+        """(number, digest) of each id, or None."""
+        found: list[tuple[int, int] | None] = [self._recent.get(i) for i in ids]
+        if not self._blocks or not ids:
+            return found
+        first, second = self._hashes(ids)
+        for a, b, numbers, digests in self._blocks:
+            left = np.searchsorted(a, first, side="left")
+            right = np.searchsorted(a, first, side="right")
+            for row in np.flatnonzero(right > left):  # rows whose first hash is known: rare
+                for k in range(left[row], right[row]):
+                    if b[k] == second[row] and found[row] is None:
+                        found[row] = (int(numbers[k]), int(digests[k]))
+        return found
+
+    def contains(self, ids: list) -> np.ndarray:
+        return np.fromiter((f is not None for f in self._find(ids)), dtype=bool, count=len(ids))
+
+    def get(self, event: str) -> tuple[int, int] | None:
+        return self._find([event])[0]
+
+    def setdefault(self, event: str, value: tuple[int, int]) -> None:
+        if self.get(event) is None:
+            self._recent[event] = value
+
+    def add(self, ids: list, numbers: np.ndarray, digests: np.ndarray) -> None:
+        """Ids not met before, with their event numbers and content hashes."""
+        if not len(ids):
+            return
+        first, second = self._hashes(ids)
+        self._blocks.append((first, second, np.asarray(numbers, dtype="int64"),
+                             np.asarray(digests, dtype="uint64")))
+        if len(self._blocks) > self._MERGE_AT:
+            self._blocks = [tuple(np.concatenate(parts) for parts in zip(*self._blocks))]
+        a, b, numbers, digests = self._blocks[-1]
+        order = np.lexsort((b, a))
+        self._blocks[-1] = (a[order], b[order], numbers[order], digests[order])
+
+
+def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 0) -> None:
     """Refuse, in one line, a batch the store cannot keep as it is: a text field holding
     something else (a list where a title belongs), a text longer than MAX_FIELD_CHARS, an
     incident id with control characters, or an event id seen before in this input with
@@ -384,18 +445,21 @@ def check_batch(batch: Batch, path: Path | str, seen: dict[str, tuple[int, int]]
         if position is not None:
             raise InputError(path, f"event {offset + position + 1}: {column}",
                              f"expected text, found {_type_name(frame[column].iloc[position])}")
-        lengths = frame[column].str.len() if measure else None
-        if lengths is not None and len(lengths) and lengths.max() > MAX_FIELD_CHARS:
-            position = int(np.argmax(lengths.fillna(0).to_numpy()))
-            raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
-                             f"{MAX_FIELD_CHARS:,} characters ({int(lengths.iloc[position]):,})")
+        if measure:  # lengths by a ufunc over the texts: pandas' .str.len() loops in Python
+            values = frame[column].to_numpy(dtype=object)
+            present = np.flatnonzero(~pd.isna(values))
+            lengths = _length(values[present]).astype("int64") if len(present) else present
+            if len(lengths) and lengths.max() > MAX_FIELD_CHARS:
+                position = int(present[np.argmax(lengths)])
+                raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
+                                 f"{MAX_FIELD_CHARS:,} characters ({int(lengths.max()):,})")
     for incident_id in frame["incident_id"].unique().tolist():
         check_incident_id(incident_id, path, "event")
     content = pd.util.hash_pandas_object(frame[list(_CONTENT)], index=False).to_numpy()
     ids = frame["event_id"].tolist()
     repeated = frame["event_id"].duplicated(keep=False).to_numpy()
     if seen:
-        repeated = repeated | np.fromiter((i in seen for i in ids), dtype=bool, count=len(ids))
+        repeated = repeated | seen.contains(ids)
     for position in np.flatnonzero(repeated):
         event, digest = ids[position], int(content[position])
         first = seen.get(event)
@@ -405,8 +469,8 @@ def check_batch(batch: Batch, path: Path | str, seen: dict[str, tuple[int, int]]
         seen.setdefault(event, (offset + position + 1, digest))
     if not repeated.all():
         fresh = np.flatnonzero(~repeated)
-        seen.update(zip([ids[p] for p in fresh] if repeated.any() else ids,
-                        zip((fresh + offset + 1).tolist(), content[fresh].tolist())))
+        seen.add([ids[p] for p in fresh] if repeated.any() else ids, fresh + offset + 1,
+                 content[fresh])
 
 
 # Exceptions a loader meets on input it does not expect (a list where a text belongs, a
@@ -419,7 +483,7 @@ def checked_load(loader: Loader, path: Path, ctx: LoadContext) -> Iterator[Batch
     """`loader.load(path, ctx)` with every batch checked (`check_batch`), and any failure of
     the loader on unexpected input turned into an InputError naming the file (set
     REVIEW_KIT_DEBUG to see the loader's own traceback instead)."""
-    seen: dict[str, tuple[int, int]] = {}
+    seen = SeenEvents()
     offset = 0
     batches = loader.load(path, ctx)
     while True:
