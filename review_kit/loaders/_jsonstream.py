@@ -20,7 +20,7 @@ from ..model import SEVERITIES, empty_events
 from .base import Batch, events_frame
 
 #: Events per Batch: big enough to keep pandas busy, small enough to bound memory.
-BATCH_EVENTS = 50_000
+BATCH_EVENTS = 20_000
 
 
 def iter_documents(path: Path | str, *, skip_repeated_lines: bool = False) -> Iterator[tuple[str, Any]]:
