@@ -195,6 +195,8 @@ def main() -> int:
     ]
     if args.skip_retro:
         print("\nresults", *summary, sep="\n")
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
         return 0
     print("retrospective (papermill + HTML)")
     floor_nb = min(papermill_floor(work) for _ in range(args.runs))
