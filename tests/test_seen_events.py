@@ -21,7 +21,7 @@ def test_ids_are_found_again_across_blocks_with_their_number_and_content():
     ids = [f"fake:{i}" for i in range(5000)]
     for start in range(0, 5000, 500):  # more blocks than are kept apart: merged on the way
         seen.add(ids[start:start + 500], np.arange(start, start + 500) + 1,
-                 np.arange(start, start + 500, dtype="uint64") * 7)
+                 lambda start=start: np.arange(start, start + 500, dtype="uint64") * 7)
     assert seen.contains(["fake:0", "fake:4999", "fake:5000", "other"]).tolist() == [True, True, False, False]
     assert seen.get("fake:1234") == (1235, 1234 * 7)
     assert seen.get("fake:x") is None

@@ -365,9 +365,12 @@ class SeenEvents:
     def __init__(self) -> None:
         self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._recent: dict[str, tuple[int, int]] = {}  # set one by one (repeated ids)
+        # The last batch's ids, hashed only when a later batch looks them up: an input of one
+        # batch (a webhook delivery) never pays for it.
+        self._pending: tuple[list, np.ndarray, Callable[[], np.ndarray]] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self._blocks or self._recent)
+        return bool(self._blocks or self._recent or self._pending)
 
     @classmethod
     def _hashes(cls, ids: list) -> tuple[np.ndarray, np.ndarray]:
@@ -376,6 +379,7 @@ class SeenEvents:
 
     def _find(self, ids: list) -> list[tuple[int, int] | None]:
         """(number, digest) of each id, or None."""
+        self._settle()
         found: list[tuple[int, int] | None] = [self._recent.get(i) for i in ids]
         if not self._blocks or not ids:
             return found
@@ -399,13 +403,20 @@ class SeenEvents:
         if self.get(event) is None:
             self._recent[event] = value
 
-    def add(self, ids: list, numbers: np.ndarray, digests: np.ndarray) -> None:
-        """Ids not met before, with their event numbers and content hashes."""
-        if not len(ids):
+    def add(self, ids: list, numbers: np.ndarray, digests: Callable[[], np.ndarray]) -> None:
+        """Ids not met before, with their event numbers and (a function giving) their
+        content hashes."""
+        self._settle()
+        if len(ids):
+            self._pending = (ids, np.asarray(numbers, dtype="int64"), digests)
+
+    def _settle(self) -> None:
+        if self._pending is None:
             return
+        ids, numbers, digests = self._pending
+        self._pending = None
         first, second = self._hashes(ids)
-        self._blocks.append((first, second, np.asarray(numbers, dtype="int64"),
-                             np.asarray(digests, dtype="uint64")))
+        self._blocks.append((first, second, numbers, np.asarray(digests(), dtype="uint64")))
         if len(self._blocks) > self._MERGE_AT:
             self._blocks = [tuple(np.concatenate(parts) for parts in zip(*self._blocks))]
         a, b, numbers, digests = self._blocks[-1]
@@ -455,13 +466,19 @@ def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 
                                  f"{MAX_FIELD_CHARS:,} characters ({int(lengths.max()):,})")
     for incident_id in frame["incident_id"].unique().tolist():
         check_incident_id(incident_id, path, "event")
-    content = pd.util.hash_pandas_object(frame[list(_CONTENT)], index=False).to_numpy()
+    contents: list[np.ndarray] = []
+
+    def content() -> np.ndarray:  # hashed when first needed: a lone batch without repeats never is
+        if not contents:
+            contents.append(pd.util.hash_pandas_object(frame[list(_CONTENT)], index=False).to_numpy())
+        return contents[0]
+
     ids = frame["event_id"].tolist()
     repeated = frame["event_id"].duplicated(keep=False).to_numpy()
     if seen:
         repeated = repeated | seen.contains(ids)
     for position in np.flatnonzero(repeated):
-        event, digest = ids[position], int(content[position])
+        event, digest = ids[position], int(content()[position])
         first = seen.get(event)
         if first is not None and first[1] != digest:
             raise InputError(path, f"event {offset + position + 1}", f"event id {event[:80]!r} "
@@ -470,7 +487,7 @@ def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 
     if not repeated.all():
         fresh = np.flatnonzero(~repeated)
         seen.add([ids[p] for p in fresh] if repeated.any() else ids, fresh + offset + 1,
-                 content[fresh])
+                 lambda: content()[fresh])
 
 
 # Exceptions a loader meets on input it does not expect (a list where a text belongs, a
