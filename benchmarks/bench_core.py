@@ -91,11 +91,13 @@ def ingest_process(store: Path, plan: list[tuple[str, Path]]) -> tuple[float, fl
             "start = time.perf_counter()\n"
             "for name, path in json.loads(sys.argv[2]):\n"
             "    ingest_paths(store, name, [path], quiet=True)\n"
-            "print(json.dumps([time.perf_counter() - start,\n"
-            "                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))\n")
+            "peak = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+            "peak_mb = int(peak[0].split()[1]) / 1024 if peak else \\\n"
+            "    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "print(json.dumps([time.perf_counter() - start, peak_mb]))\n")
     done = subprocess.run([sys.executable, "-c", code, str(store),
                            json.dumps([(name, str(path)) for name, path in plan])],
-                          check=True, capture_output=True, text=True)
+                          check=True, capture_output=True, text=True, cwd=str(Path(store).parent))
     seconds, peak_mb = json.loads(done.stdout.strip().splitlines()[-1])
     return seconds, peak_mb
 
