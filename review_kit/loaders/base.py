@@ -537,7 +537,7 @@ def checked_load_many(loader: Loader, paths: list[Path], ctx: LoadContext) -> It
                 pass
 
     largest = max(paths, key=lambda p: os.path.getsize(p) if os.path.isfile(p) else 0)
-    seen: dict[str, tuple[int, int]] = {}
+    seen = SeenEvents()
     offset = 0
     batches = loader.load_many(paths, ctx)
     while True:
