@@ -504,6 +504,7 @@ class Store:
     def _upsert_incidents(self, conn: Connection, rows: list[dict], *, fill_only: bool = False) -> None:
         if not rows:
             return
+        columns = [c for c in INCIDENT_COLUMNS if c != "incident_id"]
         # One order for every writer: two ingests upserting the same incidents cannot deadlock.
         full = sorted(({c: row.get(c) for c in INCIDENT_COLUMNS} for row in rows),
                       key=lambda row: str(row["incident_id"]))
