@@ -402,6 +402,7 @@ def compare_shares(count_before: int, n_before: int, count_after: int, n_after: 
         return ShareComparison(k1, n1, k2, n2, p1, p2, p2 - p1, math.nan, math.nan, math.nan,
                                "not distinguishable")
     level = 1 - alpha
+    from scipy import stats
     l1, u1 = stats.binomtest(k1, n1).proportion_ci(level, method="wilson")
     l2, u2 = stats.binomtest(k2, n2).proportion_ci(level, method="wilson")
     difference = p2 - p1

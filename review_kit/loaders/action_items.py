@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import InputError, TimestampError
 from ..model import ACTION_ITEM_TYPES, parse_timestamps
-from .csv_events import _first_bad, _frame, _locate, _read_records
+from .csv_events import _first_bad, _frame, _gathered, _locate, _read_records
 
 __all__ = ["ACTION_ITEM_CSV_COLUMNS", "read_action_items"]
 
@@ -39,7 +39,8 @@ def read_action_items(path: str | Path, tz: str | None = None) -> pd.DataFrame:
     due, url, created_at, closed_at, line), checked; a bad cell raises InputError naming the
     file, the line and the problem."""
     path = Path(path)
-    header, records, lines = _read_records(path)
+    header, chunks = _read_records(path)
+    records, lines = _gathered(chunks)
     header = [_ALIASES.get(c, c) for c in header]
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:

@@ -70,10 +70,7 @@ class CsvLoader(Loader):
             if offset == 0:  # a header alone: still checked, an empty batch
                 yield _events(path, header, [], [], ctx)
         elif "incident_id" in columns:
-            records, lines = [], []
-            for chunk_records, chunk_lines in chunks:  # checked whole: an id may not repeat
-                records += chunk_records
-                lines += chunk_lines
+            records, lines = _gathered(chunks)  # checked whole: an id may not repeat
             yield _incidents(path, header, records, lines, ctx)
         else:
             raise InputError(path, "line 1", "not a review-kit CSV: an events file needs the "
@@ -162,6 +159,16 @@ def _not_utf8(path: Path) -> InputError:
     except UnicodeDecodeError as exc:
         return InputError(path, f"byte {exc.start}", "not UTF-8 text")
     return InputError(path, None, "not UTF-8 text")
+
+
+def _gathered(chunks: Iterator[tuple[list[list[str]], list[int]]]) -> tuple[list[list[str]], list[int]]:
+    """Every chunk's records and lines as one list each (files checked whole)."""
+    records: list[list[str]] = []
+    lines: list[int] = []
+    for chunk_records, chunk_lines in chunks:
+        records += chunk_records
+        lines += chunk_lines
+    return records, lines
 
 
 def _malformed(path: Path, reader: Any, exc: csv.Error) -> InputError:
