@@ -42,16 +42,21 @@ EXPECTED: dict[str, list[tuple[str, str, str | None, str]]] = {
         ("q746ybtyb6q0", "status_update", "investigating", "2018-09-17T19:29:21.201Z"),
         ("q746ybtyb6q0", "status_update", "investigating", "2018-09-17T19:30:08.049Z"),
         ("q746ybtyb6q0", "status_update", "monitoring", "2018-09-17T21:35:06.492Z"),
+        # the incident's own monitoring_at: Statuspage's mitigation time
+        ("q746ybtyb6q0", "mitigated", None, "2018-09-17T21:35:06.492Z"),
         ("wqfk9mzs5qt1", "status_update", "resolved", "2018-09-17T22:53:05.057Z"),
         ("q746ybtyb6q0", "status_update", "resolved", "2018-09-18T07:45:41.290Z"),
     ],
     "statuspage/githubstatus_incidents_2024-09-17_via_slok-stactus.json": [
+        # each incident's own started_at: Statuspage's impact start
+        ("r3x7x31k7nn1", "impact_started", None, "2024-09-16T13:29:47.155Z"),
         ("r3x7x31k7nn1", "status_update", "investigating", "2024-09-16T13:29:47.204Z"),
         ("r3x7x31k7nn1", "status_update", "investigating", "2024-09-16T13:30:07.571Z"),
         ("r3x7x31k7nn1", "status_update", "investigating", "2024-09-16T13:38:25.023Z"),
         ("r3x7x31k7nn1", "status_update", "investigating", "2024-09-16T14:11:07.786Z"),
         ("r3x7x31k7nn1", "status_update", "investigating", "2024-09-16T14:27:52.696Z"),
         ("r3x7x31k7nn1", "status_update", "resolved", "2024-09-16T14:28:03.812Z"),
+        ("69sb0f8lydp4", "impact_started", None, "2024-09-16T21:31:02.713Z"),
         ("69sb0f8lydp4", "status_update", "investigating", "2024-09-16T21:31:02.798Z"),
         ("69sb0f8lydp4", "status_update", "investigating", "2024-09-16T21:37:26.995Z"),
         ("69sb0f8lydp4", "status_update", "investigating", "2024-09-16T21:52:44.092Z"),
@@ -60,7 +65,8 @@ EXPECTED: dict[str, list[tuple[str, str, str | None, str]]] = {
         ("69sb0f8lydp4", "status_update", "resolved", "2024-09-16T22:08:39.333Z"),
     ],
 }
-# The summary snapshot: one unresolved incident with 21 updates (20 investigating, then monitoring).
+# The summary snapshot: one unresolved incident with 21 updates (20 investigating, then monitoring),
+# framed by its own started_at (impact start) and monitoring_at (mitigated).
 SUMMARY = "statuspage/githubstatus_summary_snapshot_via_outages-github-outages.json"
 
 # incident_id → (severity, severity_raw, status, created_at UTC)
@@ -108,12 +114,16 @@ def test_sample_yields_expected_events(shared_samples: Path, relative: str) -> N
 
 def test_summary_snapshot(shared_samples: Path) -> None:
     events, _ = _load(SUMMARY)
-    assert len(events) == 21 and set(events["incident_id"]) == {"qcvjkzcs7j74"}
-    assert set(events["kind"]) == {"status_update"} and set(events["visibility"]) == {"external"}
-    assert list(events["status"]) == ["investigating"] * 20 + ["monitoring"]
-    assert events["at"].iloc[0] == pd.Timestamp("2026-08-06T15:22:49.100Z")
-    assert events["at"].iloc[-1] == pd.Timestamp("2026-08-07T00:06:24.906Z")
-    assert list(events["seq"]) == list(range(21))
+    assert len(events) == 23 and set(events["incident_id"]) == {"qcvjkzcs7j74"}
+    assert list(events["kind"]) == ["impact_started"] + ["status_update"] * 21 + ["mitigated"]
+    assert set(events["visibility"]) == {"external"}
+    updates = events[events["kind"] == "status_update"]
+    assert list(updates["status"]) == ["investigating"] * 20 + ["monitoring"]
+    assert updates["at"].iloc[0] == pd.Timestamp("2026-08-06T15:22:49.100Z")
+    assert updates["at"].iloc[-1] == pd.Timestamp("2026-08-07T00:06:24.906Z")
+    assert events["at"].iloc[0] == pd.Timestamp("2026-08-06T15:22:49.021Z")    # started_at
+    assert events["at"].iloc[-1] == pd.Timestamp("2026-08-07T00:06:24.906Z")   # monitoring_at
+    assert list(updates["seq"]) == list(range(21))   # the updates keep their order
     assert events["at"].is_monotonic_increasing
 
 
