@@ -91,3 +91,17 @@ def test_backfill_runs_in_parallel_and_hostile_ids_stay_inside_the_output_folder
     assert main(["--store", store_path, "retro", "--all", "--since", "2024-04-03", "--jobs", "2",
                  "--out", str(out), "-q"]) == 0
     assert capsys.readouterr().out.strip() == "0 retrospective(s) done, 0 failed, 0 to retry"
+
+
+def test_index_lists_open_incidents_when_nothing_is_resolved(tmp_path):
+    store = Store.open(tmp_path / "review.db")
+    (tmp_path / "events.csv").write_text(
+        HEADER + "INC-9,2024-04-01T08:00:00Z,triggered,pd,Paged\n", encoding="utf-8")
+    store.ingest("csv", tmp_path / "events.csv")
+    out = tmp_path / "out"
+    (out / "INC-9").mkdir(parents=True)
+    (out / "INC-9" / "retrospective.html").write_text("<html></html>", encoding="utf-8")
+    page = rebuild_index(store, out).read_text(encoding="utf-8")
+    rows = re.findall(r"<tr><td>.*?</tr>", page)
+    assert len(rows) == 1 and 'href="INC-9/retrospective.html"' in rows[0]
+    assert '<td class="when"></td>' in rows[0]   # open: no resolution time, not a made-up one

@@ -67,7 +67,8 @@ def retrospective_rows(store: Store, out_dir: str | os.PathLike) -> pd.DataFrame
     present = incidents["folder"].map(lambda f: (out / f / RETRO_HTML).is_file())
     incidents = incidents[present]
     resolved = resolved_incidents(store).set_index("incident_id")["resolved_at"]
-    incidents = incidents.assign(resolved_at=incidents["incident_id"].map(resolved))
+    # reindex, not map: with nothing resolved, map of an empty time series fails on pandas 3
+    incidents = incidents.assign(resolved_at=resolved.reindex(incidents["incident_id"]).to_numpy())
     runs = list_runs(store)
     last = runs.drop_duplicates("incident_id").set_index("incident_id")["status"] if len(runs) else pd.Series(dtype=object)
     incidents = incidents.assign(run_status=incidents["incident_id"].map(last))
