@@ -261,14 +261,14 @@ def test_facilitator_in_a_real_browser(lab) -> None:
             rows_before = page.locator(".rk-explorer-table tbody tr").count()
 
             # A filter changes the table: choose one kind (the injected chat message is one).
-            page.locator(".rk-filter-kind select").select_option(label="message")
+            page.locator(".rk-filter-kind select").select_option(label="Chat message")
             expect(count).not_to_have_text(before)
             shown = int(count.inner_text().split(" of ")[0])
             assert 0 < shown < total
             expect(page.locator(".rk-explorer-table tbody tr")).to_have_count(shown)
             assert shown < rows_before
             kinds = page.locator(".rk-explorer-table tbody tr td:nth-child(4)").all_inner_texts()
-            assert set(kinds) == {"message"}
+            assert set(kinds) == {"Chat message"}
 
             # The chat payload shows as text, in the explorer and in the timeline table; it
             # created no element and its handler never ran.

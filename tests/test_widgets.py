@@ -216,8 +216,13 @@ def test_explorer_filters_update_count_table_and_chart(view: RetrospectiveView) 
     assert isinstance(explorer, TimelineExplorer)
     assert explorer.count.value == "9 of 9 events"
     assert table_rows(explorer.table.value) == 9
-    assert explorer.kinds.options == ("acknowledged", "alert_firing", "deploy", "message", "mitigated",
-                                      "resolved", "status_update", "triggered")
+    # Kinds are offered in words and filter by the stored kind.
+    assert [value for _, value in explorer.kinds.options] == [
+        "acknowledged", "alert_firing", "deploy", "message", "mitigated", "resolved",
+        "status_update", "triggered"]
+    assert dict(explorer.kinds.options)["Chat message"] == "message"
+    assert "<th>Event</th>" in explorer.table.value and "<th>kind</th>" not in explorer.table.value
+    assert "Chat message" in explorer.table.value
     chart_all = explorer.chart.value
     assert chart_all[:8] == b"\x89PNG\r\n\x1a\n"
     seen = []

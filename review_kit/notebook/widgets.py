@@ -33,7 +33,7 @@ from ..model import (
     parse_timestamp,
     to_iso,
 )
-from ..report.labels import DURATION_LABELS, MILESTONE_LABELS, SECTION_LABELS
+from ..report.labels import DURATION_LABELS, MILESTONE_LABELS, SECTION_LABELS, kind_label
 from ..report.postmortem import safe_table_html, safe_url
 from ..store import Store
 from .decisions import front_end_possible, redacted_column, stamp_text, static_summary  # noqa: F401
@@ -311,15 +311,18 @@ class TimelineExplorer(widgets.VBox):
         last = self.timeline["at"].max() if len(self.timeline) else None
         self.span = (first, last)
 
-        def select(label: str, column: str, css: str) -> widgets.SelectMultiple:
+        def select(label: str, column: str, css: str, words: Callable[[Any], str] | None = None
+                   ) -> widgets.SelectMultiple:
             options = _options(self.timeline[column])
+            if words is not None:   # shown in words, filtered by the stored value
+                options = [(words(o), o) for o in options]
             box = widgets.SelectMultiple(options=options, rows=min(max(len(options), 2), 6),
                                          description=label, layout=widgets.Layout(width="32%"))
             box.add_class(css)
             return box
 
         self.sources = select("Source", "source", "rk-filter-source")
-        self.kinds = select("Kind", "kind", "rk-filter-kind")
+        self.kinds = select("Kind", "kind", "rk-filter-kind", kind_label)
         self.actors = select("Actor", "actor", "rk-filter-actor")
         self.start = widgets.Text(value=to_iso(first) or "", description="From (UTC)",
                                   placeholder="2024-06-11T14:00:00Z", continuous_update=False)
@@ -398,10 +401,10 @@ class TimelineExplorer(widgets.VBox):
     def _render_table(self) -> None:
         shown = self.filtered.head(self.max_rows)
         table = pd.DataFrame({
-            "key": np.where(shown["event_id"].astype(str).isin(self.marked), "★", ""),
-            "at (UTC)": stamp_text(shown["at"]), "source": shown["source"].astype(object),
-            "kind": shown["kind"].astype(object), "actor": redacted_column(shown["actor"], self.redact),
-            "summary": redacted_column(shown["summary"], self.redact),
+            "Key": np.where(shown["event_id"].astype(str).isin(self.marked), "★", ""),
+            "When (UTC)": stamp_text(shown["at"]), "Source": shown["source"].astype(object),
+            "Event": shown["kind"].map(kind_label), "Who": redacted_column(shown["actor"], self.redact),
+            "What": redacted_column(shown["summary"], self.redact),
         })
         note = ""
         if len(self.filtered) > len(shown):
