@@ -141,3 +141,30 @@ def test_postgresql_urls_and_secrets(pg_database):
     store = Store.open(pg_database.replace("postgresql+psycopg://", "postgresql://"))
     assert store.engine.dialect.driver == "psycopg" and store.schema_version == SCHEMA_VERSION
     store.close()
+
+
+def test_a_known_event_id_with_other_content_keeps_the_stored_event_and_says_so(store_location, tmp_path, capsys):
+    from review_kit.cli import main
+    header = "event_id,incident_id,at,kind,actor,summary\n"
+    first, edited = tmp_path / "first.csv", tmp_path / "edited.csv"
+    first.write_text(header + "e-1,INC-7,2024-06-11T14:00:00Z,message,Ann,deploy started\n"
+                     "e-2,INC-7,2024-06-11T14:05:00Z,message,Bob,rolling back\n")
+    # The same ids again: e-1 unchanged, e-2 edited (text and time), e-3 new.
+    edited.write_text(header + "e-1,INC-7,2024-06-11T14:00:00Z,message,Ann,deploy started\n"
+                      "e-2,INC-7,2024-06-11T14:06:00Z,message,Bob,rolling back (edited)\n"
+                      "e-3,INC-7,2024-06-11T14:09:00Z,message,Ann,error rate normal\n")
+    location = store_location()
+    assert main(["--store", location, "ingest", "--quiet", "csv", str(first)]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["--store", location, "ingest", "--quiet", "csv", str(first)]) == 0
+    assert "note:" not in capsys.readouterr().err  # the same file again: nothing differs
+    assert main(["--store", location, "ingest", "--quiet", "csv", str(edited)]) == 0
+    captured = capsys.readouterr()
+    assert "1 new event(s) of 3 read" in captured.out
+    assert captured.err.strip() == (
+        "note: 1 event(s) already in the store came with other content, e.g. event id 'e-2' "
+        "(its time and summary) differs from the one stored in incident 'INC-7'; the stored "
+        "version is kept")
+    stored = Store.open(location).events("INC-7").set_index("event_id")
+    assert stored.loc["e-2", "summary"] == "rolling back"
+    assert stored.loc["e-3", "summary"] == "error rate normal"

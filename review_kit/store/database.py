@@ -195,9 +195,15 @@ class IngestResult:
     events_added: int = 0
     aliases: int = 0
     incident_ids: set[str] = field(default_factory=set)
+    # Known event ids whose content in this input differs from the stored event (the stored
+    # one is kept), and the first of them, for the message that says so.
+    events_differing: int = 0
+    first_differing: str | None = None
 
     def add(self, other: "IngestResult") -> None:
         self.files += other.files
+        self.events_differing += other.events_differing
+        self.first_differing = self.first_differing or other.first_differing
         self.incidents += other.incidents
         self.events_seen += other.events_seen
         self.events_added += other.events_added
@@ -453,7 +459,12 @@ class Store:
             result.aliases += self._insert_ignore(conn, aliases, alias_rows, ("source", "external_id"))
         if len(frame):
             result.events_seen += len(frame)
-            result.events_added += self._insert_events(conn, frame)
+            added = self._insert_events(conn, frame)
+            result.events_added += added
+            if added < len(frame):  # some ids were known: are they the same events?
+                differing, first = _differing_events(conn, frame)
+                result.events_differing += differing
+                result.first_differing = result.first_differing or first
 
     def _incident_map(self, conn: Connection, source: str, batch: Batch, frame: pd.DataFrame,
                       ctx: LoadContext) -> dict[str, str]:
@@ -877,6 +888,53 @@ def _micros(value: Any) -> int:
     # pandas' scalar arithmetic costs more than the rest of an incident row's upsert.
     stamp = value if isinstance(value, pd.Timestamp) and value.tzinfo is not None else parse_timestamp(value)
     return int(stamp.as_unit("us").asm8.view("int64"))
+
+
+# What makes two records of one event id the same event. The incident is left out: an alias
+# learnt later may file the same event under another incident id, which is a link, not a change.
+_EVENT_CONTENT = ("at", "kind", "actor", "summary")
+
+
+def _differing_events(conn: Connection, frame: pd.DataFrame) -> tuple[int, str | None]:
+    """How many events of ``frame`` (just written with ON CONFLICT DO NOTHING) are stored
+    with other content under the same id, and a description of the first.
+
+    Sources re-send an event with new text under its old id (an edited chat message, an
+    alert's annotation templated on the current value, a status update whose display time
+    was moved): the stored version is kept, and the ingest says how many differ."""
+    ids = frame["event_id"].astype(str).tolist()
+    stored = []
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        rows = conn.execute(select(events.c.event_id, events.c.incident_id,
+                                   *[events.c[c] for c in _EVENT_CONTENT])
+                            .where(events.c.event_id.in_(chunk))).all()
+        stored.extend(tuple(r) for r in rows)
+    if not stored:
+        return 0, None
+    old = pd.DataFrame(stored, columns=["event_id", "stored_incident", *_EVENT_CONTENT])
+    new = pd.DataFrame({"event_id": ids,
+                        "at": frame["at"].dt.as_unit("us").astype("int64").to_numpy(),
+                        **{c: frame[c].to_numpy(dtype=object) for c in _EVENT_CONTENT[1:]}})
+    both = new.merge(old, on="event_id", suffixes=("", "_stored"))
+    differs = np.zeros(len(both), dtype=bool)
+    fields: list[np.ndarray] = []
+    for column in _EVENT_CONTENT:
+        if column == "at":
+            here = both["at"].to_numpy() != both["at_stored"].astype("int64").to_numpy()
+        else:
+            here = (both[column].fillna("").astype(str).to_numpy()
+                    != both[f"{column}_stored"].fillna("").astype(str).to_numpy())
+        fields.append(here)
+        differs |= here
+    if not differs.any():
+        return 0, None
+    position = int(np.flatnonzero(differs)[0])
+    what = [c if c != "at" else "time" for c, here in zip(_EVENT_CONTENT, fields) if here[position]]
+    row = both.iloc[position]
+    first = (f"event id {str(row['event_id'])[:80]!r} (its {' and '.join(what)}) differs from the "
+             f"one stored in incident {str(row['stored_incident'])[:80]!r}")
+    return int(differs.sum()), first
 
 
 def _insert_events_postgresql(conn: Connection, frame: pd.DataFrame) -> int:

@@ -206,6 +206,9 @@ class PullResult:
         if self.ingested is not None:
             line += (f"; ingested {self.ingested.events_added} new event(s) of "
                      f"{self.ingested.events_seen} read")
+            if self.ingested.events_differing:
+                line += (f"; {self.ingested.events_differing} known event(s) came with other "
+                         f"content, the stored version kept (e.g. {self.ingested.first_differing})")
         return line
 
 
