@@ -384,3 +384,41 @@ def test_saving_draws_the_chart_once(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(Figure, "draw", lambda self, renderer: (draws.append(1), original(self, renderer)))
     save_figure(fig, tmp_path / "timeline", formats=("png",))
     assert len(draws) == 1
+
+
+def _grey(colour: str) -> float:
+    """Luminance (0 black … 1 white) of a colour, as a greyscale print shows it."""
+    red, green, blue = matplotlib.colors.to_rgb(colour)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def test_kind_groups_differ_in_shape_as_well_as_colour() -> None:
+    """In greyscale or to a colour-blind reader two groups may look alike in colour: every
+    group has its own marker shape, in the chart and in its legend."""
+    from review_kit.report.plots.timeline import KIND_GROUP_COLOURS, KIND_GROUP_MARKERS
+    assert set(KIND_GROUP_MARKERS) == set(KIND_GROUP_COLOURS)
+    assert len(set(KIND_GROUP_MARKERS.values())) == len(KIND_GROUP_MARKERS)
+    assert not {"^", "v"} & set(KIND_GROUP_MARKERS.values())  # the audiences' update markers
+    fig = timeline_chart(SMALL, METRICS, GAPS, lanes="kind_group")
+    shapes = {gid: tuple(map(tuple, np.round(c.get_paths()[0].vertices, 3)))
+              for gid, c in by_gid(fig, "events-").items()}
+    assert len(set(shapes.values())) == len(shapes) == 5
+    legend = {h.get_label(): h.get_marker() for legend in fig.legends for h in legend.legend_handles
+              if h.get_label() in KIND_GROUP_MARKERS}
+    assert set(legend) == {"alerts", "paging", "chat", "lifecycle", "changes"}
+    assert legend == {g: KIND_GROUP_MARKERS[g] for g in legend}
+    # The marks are solid enough to read on white paper: no group paler than 75% grey.
+    assert max(_grey(c) for c in KIND_GROUP_COLOURS.values()) < 0.75
+
+
+def test_responder_actions_use_their_groups_marker() -> None:
+    from review_kit.report.plots.timeline import KIND_GROUP_MARKERS
+    fig = responder_activity_chart(SMALL, ["Ana", "Bo"])
+    drawn = by_gid(fig, "actions-")
+    assert drawn, "the responder chart draws its actions"
+    for gid, collection in drawn.items():
+        group = gid.removeprefix("actions-")
+        expected = matplotlib.markers.MarkerStyle(KIND_GROUP_MARKERS[group]).get_path()
+        expected = expected.transformed(matplotlib.markers.MarkerStyle(KIND_GROUP_MARKERS[group])
+                                        .get_transform())
+        assert np.allclose(collection.get_paths()[0].vertices, expected.vertices)

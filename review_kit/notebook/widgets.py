@@ -255,7 +255,8 @@ def _explorer_chart(events: pd.DataFrame, kinds: Sequence[str], window: tuple[An
     """PNG of the events as markers over time, one row per kind, coloured by kind group."""
     import matplotlib.dates as mdates
 
-    from ..report.plots.timeline import KIND_GROUP_COLOURS, KIND_GROUPS, DisplayFigure, kind_group
+    from ..report.plots.timeline import (KIND_GROUP_COLOURS, KIND_GROUP_MARKERS, KIND_GROUPS,
+                                         DisplayFigure, kind_group)
     lane_order = [k for group in KIND_GROUPS.values() for k in group]
     # Kinds in the swimlane chart's order (alerts, paging, … changes), top to bottom.
     rows = sorted(kinds, key=lambda k: (lane_order.index(k) if k in lane_order else len(lane_order), k))
@@ -270,11 +271,10 @@ def _explorer_chart(events: pd.DataFrame, kinds: Sequence[str], window: tuple[An
         kind = events["kind"].astype(object)
         y = kind.map({k: i for i, k in enumerate(rows)}).to_numpy(dtype=float)
         group = kind_group(kind)
-        markers = {"alerts": "^", "paging": "s", "response": "h", "chat": "o", "comms": "D",
-                   "lifecycle": "*", "changes": "P"}
         for name in group.unique().tolist():
             chosen = (group == name).to_numpy()
-            ax.scatter(x[chosen], y[chosen], marker=markers.get(name, "x"), s=28, alpha=0.75,
+            ax.scatter(x[chosen], y[chosen], s=28, alpha=0.75,
+                       marker=KIND_GROUP_MARKERS.get(name, KIND_GROUP_MARKERS["other"]),
                        color=KIND_GROUP_COLOURS.get(name, KIND_GROUP_COLOURS["other"]), label=name)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     else:

@@ -30,7 +30,8 @@ from ...paths import replacing
 from . import DisplayFigure
 
 __all__ = [
-    "COMMS_LANE", "DisplayFigure", "KIND_GROUPS", "KIND_GROUP_COLOURS", "MILESTONES", "PHASES",
+    "COMMS_LANE", "DisplayFigure", "KIND_GROUPS", "KIND_GROUP_COLOURS", "KIND_GROUP_MARKERS",
+    "MILESTONES", "PHASES",
     "kind_group", "responder_activity_chart", "save_figure", "timeline_chart",
 ]
 
@@ -46,9 +47,15 @@ KIND_GROUPS: dict[str, tuple[str, ...]] = {
 }
 _GROUP_OF_KIND: dict[str, str] = {k: g for g, kinds in KIND_GROUPS.items() for k in kinds}
 OTHER_GROUP = "other"
+# Okabe and Ito's palette (told apart by the common colour blindnesses), and a marker shape
+# per group so that the groups stay apart in greyscale too.
 KIND_GROUP_COLOURS: dict[str, str] = {
-    "alerts": "#e6550d", "paging": "#756bb1", "response": "#31a354", "chat": "#6baed6",
-    "comms": "#08519c", "lifecycle": "#252525", "changes": "#8c6d31", OTHER_GROUP: "#969696",
+    "alerts": "#D55E00", "paging": "#CC79A7", "response": "#009E73", "chat": "#56B4E9",
+    "comms": "#0072B2", "lifecycle": "#000000", "changes": "#E69F00", OTHER_GROUP: "#999999",
+}
+KIND_GROUP_MARKERS: dict[str, str] = {
+    "alerts": "D", "paging": "s", "response": "o", "chat": "h", "comms": "p",
+    "lifecycle": "X", "changes": "P", OTHER_GROUP: "*",
 }
 MILESTONES: tuple[tuple[str, str], ...] = (
     ("started_at", "started"), ("detected_at", "detected"),
@@ -333,7 +340,8 @@ def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Ser
     # Markers: one collection per group keeps a 5,000-event chart to a handful of artists.
     plain = sparse[sparse["audience"].isna()]
     for group, rows in plain.groupby("group", sort=False):
-        ax.scatter(rows["x"].to_numpy(), rows["y"].to_numpy(), s=marker_size, marker="o",
+        ax.scatter(rows["x"].to_numpy(), rows["y"].to_numpy(), s=marker_size,
+                   marker=KIND_GROUP_MARKERS.get(group, KIND_GROUP_MARKERS[OTHER_GROUP]),
                    color=KIND_GROUP_COLOURS.get(group, KIND_GROUP_COLOURS[OTHER_GROUP]),
                    linewidths=0, alpha=0.85, zorder=3, gid=f"events-{group}")
         drawn_groups.add(group)
@@ -374,8 +382,8 @@ def timeline_chart(events: pd.DataFrame, metrics_row: Mapping[str, Any] | pd.Ser
 
     for group in (*KIND_GROUPS, OTHER_GROUP):
         if group in drawn_groups:
-            legend.append(Line2D([], [], linestyle="", marker="o", markersize=6,
-                                 color=KIND_GROUP_COLOURS[group], label=group))
+            legend.append(Line2D([], [], linestyle="", marker=KIND_GROUP_MARKERS[group],
+                                 markersize=6, color=KIND_GROUP_COLOURS[group], label=group))
     for aud in ("external", "internal"):
         if (points["audience"] == aud).any():
             legend.append(Line2D([], [], linestyle="", marker=_AUDIENCE_MARKER[aud],
@@ -490,7 +498,7 @@ def responder_activity_chart(events: pd.DataFrame, responders: Sequence[str], *,
         for name in (*KIND_GROUPS, OTHER_GROUP):
             mask = group == name
             if mask.any():
-                ax.scatter(x[mask], y[mask], marker="|", s=120, linewidths=1.5,
+                ax.scatter(x[mask], y[mask], marker=KIND_GROUP_MARKERS[name], s=36, linewidths=0,
                            color=KIND_GROUP_COLOURS[name], zorder=3, label=name,
                            gid=f"actions-{name}")
         legend_pt = _legend_below(fig, ax.get_legend_handles_labels()[0], 8)
