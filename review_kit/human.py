@@ -91,6 +91,41 @@ def date(value: Any) -> str:
     return text[:10] if len(text) >= 10 and text[4] == "-" else (text or MISSING)
 
 
+def period(value: Any) -> str:
+    """A reporting period as people name it: ``Mar 2024``, ``Q1 2024``, ``2024``, ``week of
+    4 Mar 2024``, ``4 Mar 2024`` (a pandas Period or its text); other text as it is."""
+    if is_missing(value):
+        return MISSING
+    import pandas as pd
+    text = str(value)
+    if not isinstance(value, pd.Period) and text.count("/") == 1:  # a week's text: first/last day
+        try:
+            first, last = (pd.Timestamp(part) for part in text.split("/"))
+        except ValueError:
+            return text
+        if (last - first).days == 6:
+            return f"week of {first.day} {first:%b %Y}"
+        return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
+    try:
+        value = value if isinstance(value, pd.Period) else pd.Period(text)
+    except (ValueError, TypeError):
+        return str(value)
+    start = value.start_time
+    code = value.freqstr.split("-")[0].upper()
+    day = f"{start.day} {start:%b %Y}"
+    if code.startswith("Q"):
+        return f"Q{value.quarter} {value.year}"
+    if code in ("Y", "A", "YE", "AS", "YS"):
+        return str(value.year)
+    if code.startswith("M"):
+        return f"{start:%b %Y}"
+    if code.startswith("W"):
+        return f"week of {day}"
+    if code == "D":
+        return day
+    return str(value)
+
+
 def number(value: Any, digits: int = 1) -> str:
     """A number with thousands separators; whole numbers without decimals."""
     if is_missing(value):

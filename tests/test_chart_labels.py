@@ -87,7 +87,7 @@ def test_counts_over_three_years_and_a_partial_month() -> None:
     fig = plots.counts_chart(counts, "Incidents per month", partial=partial)
     assert overlapping_labels(fig) == []
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels[-1] == f"{partial} (partial)"
+    assert labels[-1] == f"{partial.start_time:%b %Y} (partial)"
     hatched = [p for p in fig.axes[0].patches if p.get_hatch()]
     assert hatched and all(p.get_gid().startswith("counts-") for p in hatched)
 

@@ -49,7 +49,8 @@ def test_counts_chart_stacks_severities(metrics):
     sev2_bottoms = [p.get_y() for p in by_gid(fig, "counts-SEV2")]
     assert sev1 == counts["SEV1"].tolist()
     assert sev2_bottoms == counts["SEV1"].tolist()  # SEV2 sits on SEV1
-    assert [t.get_text() for t in ax.get_xticklabels()] == [str(p) for p in counts.index]
+    # Periods named as people say them ("Mar 2024"), not "2024-03".
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{p.start_time:%b %Y}" for p in counts.index]
 
 
 def test_ecdf_chart_one_curve_per_severity_on_a_log_axis(metrics):

@@ -290,3 +290,18 @@ def test_exported_images_keep_their_alt_text() -> None:
     assert 'alt="Incidents per month, &lt;12&gt; months"' in html
     assert not re.search(r"<script[^>]+src=", html)
     assert accessible("<img src='x'>") != "<img src='x'>"
+
+
+@pytest.mark.parametrize("value, expected", [
+    (pd.Period("2024-03", "M"), "Mar 2024"),
+    (pd.Period("2024Q1", "Q"), "Q1 2024"),
+    (pd.Period("2024-03-05", "W"), "week of 4 Mar 2024"),  # weeks start on Monday
+    (pd.Period("2024", "Y"), "2024"),
+    (pd.Period("2024-03-05", "D"), "5 Mar 2024"),
+    ("2024-03", "Mar 2024"),
+    ("2024-01-01/2024-01-07", "week of 1 Jan 2024"),
+    ("SEV1", "SEV1"),
+    (None, "—"),
+])
+def test_periods_are_named_as_people_name_them(value, expected) -> None:
+    assert human.period(value) == expected

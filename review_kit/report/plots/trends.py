@@ -21,6 +21,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 
 from ...analysis.trends import ALL, UNKNOWN, group_order, human_duration, metric_label
 from ...model import check_columns
+from ...human import period as period_name
 from . import DisplayFigure
 
 __all__ = [
@@ -79,9 +80,10 @@ def _legend_outside(ax: Axes, title: str | None = None, handles: list | None = N
 
 
 def _period_text(labels: Sequence[str], partial: object) -> list[str]:
-    """Period labels, the partial one marked so."""
+    """Period labels as people name them ("Mar 2024", "Q1 2024"), the partial one marked so."""
     mark = str(partial) if partial is not None else None
-    return [f"{label}\n({PARTIAL_NOTE})" if label == mark else label for label in labels]
+    return [f"{period_name(label)}\n({PARTIAL_NOTE})" if label == mark else period_name(label)
+            for label in labels]
 
 
 def _duration_axis(ax: Axes, axis: str, values: np.ndarray) -> None:
