@@ -229,7 +229,7 @@ class TrendsView:
         alt = (f"Stacked bars of incidents per month by {self.group_by or 'group'}, "
                f"{len(counts)} months from {counts.index.min()} to {counts.index.max()}; "
                f"busiest month {busiest} with {int(counts.sum(axis=1).max())} incidents"
-               + (f"; {partial} is partial (data to {human.date(self.asof)})" if partial is not None else "")
+               + (f"; {human.period(partial)} is partial (data to {human.date(self.asof)})" if partial is not None else "")
                + ".") if len(counts) else "No incidents to count."
         return self._chart(figure, "incident_counts", alt)
 
@@ -323,8 +323,9 @@ class TrendsView:
         measured = over_time[over_time["n"] > 0]
         alt = (f"Median {tr.metric_label(metric).lower()} per period with its 95% interval, "
                f"{measured['period'].nunique()} periods with data"
-               + (f"; last: {measured['period'].iloc[-1]}, {human.duration(measured['median'].iloc[-1])}"
-                  if len(measured) else "") + (f"; {partial} is partial" if partial is not None else "")
+               + (f"; last: {human.period(measured['period'].iloc[-1])}, "
+                  f"{human.duration(measured['median'].iloc[-1])}" if len(measured) else "")
+               + (f"; {human.period(partial)} is partial" if partial is not None else "")
                + "; periods without incidents are left empty.")
         return self._chart(_plots().median_chart(over_time, metric, partial=partial),
                            f"median_{metric}", alt)
@@ -431,7 +432,7 @@ class TrendsView:
         alt = (f"Action items opened and closed per month (bars) and still open at each month's "
                f"end (line), {len(per_period)} months"
                + (f"; {int(per_period['open_at_end'].iloc[-1])} open at the end" if len(per_period) else "")
-               + (f"; {partial} is partial" if partial is not None else "") + ".")
+               + (f"; {human.period(partial)} is partial" if partial is not None else "") + ".")
         return self._chart(_plots().action_items_chart(per_period, partial=partial),
                            "action_items", alt)
 
@@ -483,7 +484,7 @@ class TrendsView:
                f"(bottom) per month and {self.group_by or 'group'}"
                + (f"; breach rates drawn only for severities with a cadence policy "
                   f"({human.listing(with_policy)})" if with_policy is not None else "")
-               + (f"; {partial} is partial" if partial is not None else "") + ".")
+               + (f"; {human.period(partial)} is partial" if partial is not None else "") + ".")
         return self._chart(_plots().communication_chart(frame, with_policy=with_policy,
                                                            partial=partial),
                            "communication", alt)
