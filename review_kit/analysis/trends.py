@@ -66,6 +66,11 @@ def _as_utc(series: pd.Series) -> pd.Series:
     return parse_timestamps(series)
 
 
+def _utc_datetime64(times: pd.Series) -> np.ndarray:
+    """A zoned UTC column as zone-less datetime64 values in its unit (NaT for unknown)."""
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+
+
 def incident_times(frame: pd.DataFrame) -> pd.Series:
     """When each incident happened: detected_at, else started_at, else created_at (UTC)."""
     columns = [c for c in ("detected_at", "started_at", "created_at") if c in frame.columns]
@@ -529,7 +534,10 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
     ids = incidents["incident_id"].astype(str).to_numpy(dtype=object)
     left, right = pairs["left"].to_numpy(), pairs["right"].to_numpy()
     # Oriented in time: earlier, later (a pair at the same instant is no repeat).
-    t_left, t_right = times.iloc[left].to_numpy(), times.iloc[right].to_numpy()
+    # Times as zone-less UTC datetime64 while pairing: a zoned column's values become one
+    # Timestamp object each (seconds for the million pairs of a big history).
+    moments = _utc_datetime64(times)
+    t_left, t_right = moments[left], moments[right]
     forward = t_left < t_right
     backward = t_right < t_left
     links = pd.DataFrame({"earlier": np.r_[left[forward], right[backward]],
@@ -539,13 +547,13 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
         "earlier": row_of.reindex(action_items["incident_id"].astype(str).to_numpy()).to_numpy(),
         "title": action_items["title"].astype(str).to_numpy(),
         "status": action_items["status"].astype("string").str.lower().to_numpy(),
-        "created_at": _as_utc(action_items["created_at"]).to_numpy(),
-        "closed_at": _as_utc(action_items["closed_at"]).to_numpy()})
+        "created_at": _utc_datetime64(_as_utc(action_items["created_at"])),
+        "closed_at": _utc_datetime64(_as_utc(action_items["closed_at"]))})
     items = items[items["earlier"].notna() & (items["status"] != "wontfix")]
     items["earlier"] = items["earlier"].astype("int64")
     links = links[links["earlier"].isin(items["earlier"])]
-    links["earlier_at"] = times.iloc[links["earlier"]].to_numpy()
-    links["later_at"] = times.iloc[links["later"]].to_numpy()
+    links["earlier_at"] = moments[links["earlier"].to_numpy()]
+    links["later_at"] = moments[links["later"].to_numpy()]
     joined = links.merge(items, on="earlier")
     joined = joined[joined["created_at"].isna() | (joined["created_at"] < joined["later_at"])]
     if joined.empty:
@@ -568,6 +576,8 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("gap_days", "days_after_fix"):
         frame[column] = frame[column].astype(float).round(1)
+    for column in ("earlier_at", "later_at", "last_fix_closed_at"):
+        frame[column] = pd.to_datetime(frame[column]).dt.tz_localize("UTC")
     return frame.sort_values("later_at", kind="stable").reset_index(drop=True)
 
 
