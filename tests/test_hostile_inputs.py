@@ -119,6 +119,13 @@ CASES: list[tuple[str, str, Callable[[Path], Path], list[str]]] = [
     ("pd-hook-data-string", "pagerduty", json_case(PD_HOOK, ["event", "data"], "x"), []),
     ("pd-hook-type-number", "pagerduty", json_case(PD_HOOK, ["event", "event_type"], 12), []),
     ("pd-hook-title-list", "pagerduty", json_case(PD_HOOK, ["event", "data", "title"], [1, 2]), []),
+    # A text where PagerDuty puts a reference object (or a list of them): refused, not read
+    # as "nobody acted" or "no service".
+    ("pd-service-text", "pagerduty", json_case(PD, ["incidents", 0, "service"], "Checkout API"), []),
+    ("pd-teams-object", "pagerduty", json_case(PD, ["incidents", 0, "teams"], {"id": "T1"}), []),
+    ("pd-log-agent-text", "pagerduty", json_case(PD_LOG, [0, "log_entries", 0, "agent"], "Bob"), []),
+    ("pd-log-assignees-texts", "pagerduty", json_case(PD_LOG, [0, "log_entries", 0, "assignees"], ["Bob"]), []),
+    ("pd-hook-agent-text", "pagerduty", json_case(PD_HOOK, ["event", "agent"], "Bob"), []),
     # --- Opsgenie
     ("og-created-year-9999", "opsgenie", json_case(OG, ["data", 0, "createdAt"], "9999-01-01T00:00:00Z"), []),
     ("og-message-list", "opsgenie", json_case(OG, ["data", 0, "message"], ["a"]), []),

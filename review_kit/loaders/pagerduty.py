@@ -159,6 +159,34 @@ def _join(base: str, suffix: str) -> str:
     return f"{base}{suffix}" if base.startswith("$") else f"{base}: ${suffix}"
 
 
+def _check_shapes(record: Mapping, path: Any, where: str, objects: tuple[str, ...] = (),
+                  lists: tuple[str, ...] = ()) -> None:
+    """Refuse a reference of the wrong type (a text where PagerDuty puts an object, an object
+    where it puts a list of them): read leniently it would silently lose who acted or
+    which service broke. Absent and null values are fine."""
+    for key in objects:
+        value = record.get(key)
+        if value is not None and type(value) is not dict:
+            raise InputError(path, _join(where, f".{key}"),
+                             f"expected an object, found {_type_name(value)}")
+    for key in lists:
+        value = record.get(key)
+        if value is None:
+            continue
+        if type(value) is not list:
+            raise InputError(path, _join(where, f".{key}"),
+                             f"expected a list of objects, found {_type_name(value)}")
+        for i, item in enumerate(value):
+            if type(item) is not dict:
+                raise InputError(path, _join(where, f".{key}[{i}]"),
+                                 f"expected an object, found {_type_name(item)}")
+
+
+def _type_name(value: Any) -> str:
+    return {str: "text", list: "a list", dict: "an object", bool: "true/false", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
 def _summary(ref: Any) -> str | None:
     return ref.get("summary") if isinstance(ref, dict) and ref.get("summary") else None
 
@@ -301,6 +329,8 @@ class _Reader:
     def incident(self, obj: Any, where: str, rank: int = _RANK_INCIDENT) -> str:
         """One incident object (REST API or webhook data): its row and aliases."""
         pd_id = require_id(obj, "id", self.path, where)
+        _check_shapes(obj, self.path, where, ("priority", "service", "escalation_policy"),
+                      ("teams", "assignees"))
         incident_id = self.incident_id(pd_id)
         priority = obj.get("priority")
         severity_raw = _summary(priority)
@@ -334,6 +364,7 @@ class _Reader:
         if self.ctx.incident_id and not isinstance(ref, dict):
             return str(self.ctx.incident_id)
         pd_id = require_id(ref, "id", self.path, where)
+        _check_shapes(ref, self.path, where, ("escalation_policy",), ("assignees",))
         incident_id = self.incident_id(pd_id)
         if (pd_id, incident_id) in self.referenced:
             return incident_id  # every log entry repeats the reference: read it once
@@ -362,6 +393,9 @@ class _Reader:
 
     def log_entry(self, entry: Any, where: str, position: int) -> None:
         entry_type = require_text(entry, "type", self.path, where)
+        _check_shapes(entry, self.path, where, ("agent", "user", "channel", "assigned_user",
+                                                "escalation_policy", "service"),
+                      ("assignees", "teams"))
         embedded = entry.get("incident")
         if self.ctx.incident_id and not isinstance(embedded, dict):
             incident_id = str(self.ctx.incident_id)
@@ -415,6 +449,7 @@ class _Reader:
             where = _join(place, f".notes[{j}]")
             if not isinstance(note, dict):
                 raise InputError(self.path, where, f"expected a note object, found {type(note).__name__}")
+            _check_shapes(note, self.path, where, ("user",))
             actor, actor_type = _actor(note.get("user"))
             note_id = note.get("id")
             self.notes_rows.add(f"{where}.created_at", incident_id, note.get("created_at"), "note",
@@ -429,6 +464,9 @@ class _Reader:
         data = require(event, "data", self.path, where)
         if not isinstance(data, dict):
             raise InputError(self.path, f"{where}.data", "expected an object")
+        _check_shapes(event, self.path, where, ("agent",))
+        _check_shapes(data, self.path, f"{where}.data", ("user", "escalation_policy"),
+                      ("custom_fields",))
         if data.get("type") == "incident" or (data.get("type") is None and "incident" not in data):
             incident = data
             incident_id = self.incident(data, f"{where}.data", rank=_RANK_WEBHOOK)
