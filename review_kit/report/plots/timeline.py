@@ -54,7 +54,7 @@ KIND_GROUP_COLOURS: dict[str, str] = {
     "comms": "#0072B2", "lifecycle": "#000000", "changes": "#E69F00", OTHER_GROUP: "#999999",
 }
 KIND_GROUP_MARKERS: dict[str, str] = {
-    "alerts": "D", "paging": "s", "response": "o", "chat": "h", "comms": "p",
+    "alerts": "D", "paging": "s", "response": "o", "chat": ">", "comms": "p",
     "lifecycle": "X", "changes": "P", OTHER_GROUP: "*",
 }
 MILESTONES: tuple[tuple[str, str], ...] = (
