@@ -53,7 +53,7 @@ def test_bootstrap_median_matches_direct_resampling_of_the_same_indices():
     # The same draws done the obvious way: resample, take medians, take percentiles.
     rng = np.random.default_rng(7)
     ordered = np.sort(values)
-    idx = rng.integers(0, values.size, size=(500, values.size), dtype=np.int32)
+    idx = rng.integers(0, values.size, size=(500, values.size), dtype=S.index_dtype(values.size))
     medians = np.median(ordered[idx], axis=1)
     assert ci.estimate == 95.0
     assert ci.low == pytest.approx(np.percentile(medians, 2.5))
@@ -66,7 +66,7 @@ def test_bootstrap_p90_mean_and_callable():
     p90 = S.bootstrap_ci(values, "p90", n_boot=400, seed=1)
     assert p90.estimate == pytest.approx(18.1)  # position 0.9 × 19 = 17.1 → 18 + 0.1
     rng = np.random.default_rng(1)
-    idx = rng.integers(0, 20, size=(400, 20), dtype=np.int32)
+    idx = rng.integers(0, 20, size=(400, 20), dtype=S.index_dtype(20))
     direct = np.percentile(values[idx], 90, axis=1)
     assert (p90.low, p90.high) == pytest.approx(tuple(np.percentile(direct, [2.5, 97.5])))
     mean = S.bootstrap_ci(values, "mean", n_boot=400, seed=1)
@@ -682,3 +682,15 @@ def test_repeats_after_fix_only_when_every_earlier_item_was_done_before():
     late.loc[late["title"] == "Alert on processor timeouts", "closed_at"] = pd.Timestamp(
         "2024-03-25T00:00:00Z")
     assert T.repeats_after_fix(incidents, late, terms=event_terms(events)).empty
+
+
+@pytest.mark.parametrize("n", [3000, 70_000])  # 16-bit indices (radix-sorted), then 32-bit ones
+def test_resampled_quantiles_equal_the_quantiles_of_the_same_draws(n):
+    values = np.sort(np.random.default_rng(5).lognormal(6, 1.5, n))
+    out = S.resample(values, ["median", "p90", "mean"], 8, np.random.default_rng(11))
+    idx = np.random.default_rng(11).integers(0, n, size=(8, n), dtype=S.index_dtype(n))
+    drawn = values[idx]
+    assert S.index_dtype(n) == (np.uint16 if n <= 65536 else np.int32)
+    assert out[:, 0] == pytest.approx(np.quantile(drawn, 0.5, axis=1))
+    assert out[:, 1] == pytest.approx(np.quantile(drawn, 0.9, axis=1))
+    assert out[:, 2] == pytest.approx(drawn.mean(axis=1))

@@ -150,13 +150,23 @@ def resample(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike], n_boot
     return np.concatenate(parts)
 
 
+def index_dtype(n: int) -> type:
+    """The integer type a resample of ``n`` values draws its indices in (which decides the
+    draws a seed gives)."""
+    return np.uint16 if n <= 1 << 16 else np.int32
+
+
 def _resample_block(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike], rows: int,
                     rng: np.random.Generator) -> np.ndarray:
     n = sorted_values.size
     out = np.empty((rows, len(stats_wanted)))
-    idx = rng.integers(0, n, size=(rows, n), dtype=np.int32)
+    # Up to 65,536 values (every history we have seen) the indices fit in 16 bits: drawn
+    # several times faster than 32-bit ones, and sorted by radix sort ("stable" on 16-bit
+    # integers), four times faster than the 32-bit sort.
+    small = n <= 1 << 16
+    idx = rng.integers(0, n, size=(rows, n), dtype=index_dtype(n))
     if any(not callable(s) and s in _QUANTILE_OF for s in stats_wanted):
-        idx.sort(axis=1)
+        idx.sort(axis=1, kind="stable" if small else None)
     for column, stat in enumerate(stats_wanted):
         if callable(stat):
             out[:, column] = stat(sorted_values[idx], axis=1)
