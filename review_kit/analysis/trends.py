@@ -540,8 +540,8 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
     t_left, t_right = moments[left], moments[right]
     forward = t_left < t_right
     backward = t_right < t_left
-    links = pd.DataFrame({"earlier": np.r_[left[forward], right[backward]],
-                          "later": np.r_[right[forward], left[backward]]})
+    earlier = np.r_[left[forward], right[backward]].astype(np.int64)
+    later = np.r_[right[forward], left[backward]].astype(np.int64)
     row_of = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
     items = pd.DataFrame({
         "earlier": row_of.reindex(action_items["incident_id"].astype(str).to_numpy()).to_numpy(),
@@ -551,17 +551,28 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
         "closed_at": _utc_datetime64(_as_utc(action_items["closed_at"]))})
     items = items[items["earlier"].notna() & (items["status"] != "wontfix")]
     items["earlier"] = items["earlier"].astype("int64")
-    links = links[links["earlier"].isin(items["earlier"])]
-    links["earlier_at"] = moments[links["earlier"].to_numpy()]
-    links["later_at"] = moments[links["later"].to_numpy()]
-    joined = links.merge(items, on="earlier")
+    # Per incident, its first item's opening (an item without one counts as opened before
+    # anything: NaT is the smallest int64). A pair qualifies when that precedes the later
+    # incident; the pairs are chosen on these arrays before any item is joined to them.
+    first_opened = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_opened, items["earlier"].to_numpy(),
+                  items["created_at"].to_numpy().astype("datetime64[ns]").view(np.int64))
+    at_ns = moments.astype("datetime64[ns]").view(np.int64)
+    qualifies = first_opened[earlier] < at_ns[later]
+    earlier, later = earlier[qualifies], later[qualifies]
+    if not earlier.size:
+        return pd.DataFrame(columns=columns)
+    # Only the most recent earlier incident with action items opened before the later one.
+    order = np.lexsort((-earlier, -at_ns[earlier], later))
+    earlier, later = earlier[order], later[order]
+    first = np.r_[True, later[1:] != later[:-1]]
+    latest = pd.DataFrame({"later": later[first], "earlier": earlier[first]})
+    latest["earlier_at"] = moments[latest["earlier"].to_numpy()]
+    latest["later_at"] = moments[latest["later"].to_numpy()]
+    joined = latest.merge(items, on="earlier")
     joined = joined[joined["created_at"].isna() | (joined["created_at"] < joined["later_at"])]
     if joined.empty:
         return pd.DataFrame(columns=columns)
-    # Only the most recent earlier incident with action items opened before the later one.
-    latest = joined.sort_values(["later", "earlier_at", "earlier"], ascending=[True, False, False],
-                                kind="stable").drop_duplicates("later")[["later", "earlier"]]
-    joined = joined.merge(latest, on=["later", "earlier"])
     joined["fixed"] = ((joined["status"] == "done") & joined["closed_at"].notna()
                        & (joined["closed_at"] < joined["later_at"]))
     pairs_done = joined.groupby(["later", "earlier"], sort=False).agg(
