@@ -408,7 +408,11 @@ class SimilarityIndex:
 
     def _shared(self, block: str, i: int, j: int, limit: int) -> list[str]:
         b = self.present[block]
-        common = np.intersect1d(b[i].indices, b[j].indices)
+        if b.format == "csr":  # a row's terms straight from the arrays: b[i] builds a matrix
+            common = np.intersect1d(b.indices[b.indptr[i]:b.indptr[i + 1]],
+                                    b.indices[b.indptr[j]:b.indptr[j + 1]])
+        else:
+            common = np.intersect1d(b[i].indices, b[j].indices)
         if not common.size:
             return []
         names = [str(t).split(":", 1)[1] for t in self.terms[block][common]]
