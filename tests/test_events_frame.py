@@ -67,3 +67,18 @@ def test_the_first_bad_row_is_named(row, problem):
     with pytest.raises(InputError) as error:
         events_frame([good, row], source="fake", path="f.json", tz=None, locate=lambda i: f"line {i + 1}")
     assert str(error.value) == f"f.json: line 2: {problem}"
+
+
+def test_the_source_an_incident_belongs_to_is_the_same_counted_either_way():
+    """A delivery's few events are counted in Python, a file's many with pandas: one answer."""
+    import pandas as pd
+
+    from review_kit.loaders.base import events_source
+    few = pd.DataFrame({"incident_id": ["B", "A", "B", "A", "B", "C", "C"],
+                        "source": ["slack", "pagerduty", "pagerduty", "slack", "slack",
+                                   "statuspage", "opsgenie"]})
+    many = pd.concat([few] * 40, ignore_index=True)  # over the Python path's 256 rows
+    expected = {"B": "slack", "A": "pagerduty", "C": "opsgenie"}  # ties: first by name
+    assert events_source(few) == expected
+    assert events_source(many) == expected
+    assert list(events_source(few)) == list(events_source(many)) == ["B", "A", "C"]
