@@ -65,6 +65,10 @@ def test_incidents_json_maps_incidents_and_their_updates(fixtures: Path) -> None
         (REPORTS, "impact_started", utc("2024-02-20T07:50:11.870Z"),
          f"statuspage:{REPORTS}:started_at"),
     ]  # REPORTS never went to monitoring: monitoring_at is null, so no mitigated event
+    # Said in words in the timeline and the postmortem, not as the API's field names.
+    assert list(own["summary"]) == ["Impact began (the status page's start time)",
+                                    "The status page moved to monitoring",
+                                    "Impact began (the status page's start time)"]
     assert set(events["kind"]) == {"status_update", "impact_started", "mitigated"}
     assert set(events["visibility"]) == {"external"}
     assert events["actor"].isna().all() and events["actor_type"].isna().all()

@@ -521,7 +521,7 @@ def test_responder_load_hours_and_out_of_hours_share_in_a_zone():
     assert utc.loc["alice", "hours"] == 3.0
     # UTC: 08:30 Monday is before nine, Saturday is no workday → 2 of 3 outside.
     assert utc.loc["alice", "out_of_hours_share"] == pytest.approx(2 / 3)
-    assert utc.loc["bob", ["incidents", "hours", "events"]].tolist() == [2, 2.0, 1]
+    assert utc.loc["bob", ["incidents", "hours", "hours_measured", "events"]].tolist() == [2, 2.0, 1, 1]
     assert utc.loc["bob", "out_of_hours_share"] == 0.0
     assert utc.loc["carol", "events"] == 0 and math.isnan(utc.loc["carol", "out_of_hours_share"])
     assert "PagerDuty" not in utc.index  # bots are not responders
@@ -539,7 +539,9 @@ def test_responder_load_without_events_uses_detection_times():
     # alice: 08:00 Monday (outside), Saturday 11:00 (outside); bob: 08:00 Monday, Tuesday
     # 20:00 (both outside); carol: Tuesday 20:00.
     assert load.loc["alice", ["events", "out_of_hours_events"]].tolist() == [2, 2]
-    assert load.loc["carol", "incidents"] == 1 and load.loc["carol", "hours"] == 0.0
+    # carol's one incident is unresolved: her time is unknown, not 0.
+    assert load.loc["carol", "incidents"] == 1 and load.loc["carol", "hours_measured"] == 0
+    assert math.isnan(load.loc["carol", "hours"])
     weekend_shift = T.responder_load(metrics, working_hours=(0, 24), workdays=(5,))
     share = weekend_shift.set_index("responder")["out_of_hours_share"]
     assert share["alice"] == 0.5 and share["bob"] == 1.0

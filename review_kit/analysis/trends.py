@@ -735,8 +735,9 @@ def responder_load(metrics: pd.DataFrame, events: pd.DataFrame | None = None,
                    workdays: Sequence[int] = (0, 1, 2, 3, 4)) -> pd.DataFrame:
     """Incidents, hours and out-of-hours share per responder, busiest first.
 
-    `hours` sums detected→resolved of the incidents a person responded to (unresolved ones
-    add nothing). The out-of-hours share is over the events the person acted in (their
+    `hours` sums detected→resolved of the incidents a person responded to; `hours_measured`
+    says how many of their incidents had that duration (an unresolved one adds nothing), and
+    `hours` is unknown (NaN), not 0, when none had. The out-of-hours share is over the events the person acted in (their
     `actor` events in the incidents they responded to; bots and services are never
     responders), read in zone `tz`:
     outside `working_hours` [start, end) on `workdays` (Monday = 0). Without events, each
@@ -750,7 +751,8 @@ def responder_load(metrics: pd.DataFrame, events: pd.DataFrame | None = None,
     people["responder"] = people["responder"].astype("string")
     people = people.drop_duplicates(["incident_id", "responder"])
     load = people.groupby("responder").agg(incidents=("incident_id", "size"),
-                                           hours=("hours", "sum"))
+                                           hours=("hours", lambda h: h.sum(min_count=1)),
+                                           hours_measured=("hours", "count"))
     if events is not None:
         check_columns(events, ["incident_id", "at", "actor"], "events frame")
         acts = pd.DataFrame({"incident_id": events["incident_id"],
@@ -773,13 +775,14 @@ def responder_load(metrics: pd.DataFrame, events: pd.DataFrame | None = None,
         "responder").agg(events=("outside", "size"), out_of_hours_events=("outside", "sum"))
     load = load.join(activity, how="outer")
     load["incidents"] = load["incidents"].fillna(0).astype("int64")
-    load["hours"] = load["hours"].fillna(0.0)
+    load["hours_measured"] = load["hours_measured"].fillna(0).astype("int64")
     load["events"] = load["events"].fillna(0).astype("int64")
     load["out_of_hours_events"] = load["out_of_hours_events"].fillna(0).astype("int64")
     load["out_of_hours_share"] = load["out_of_hours_events"] / load["events"].where(
         load["events"] > 0)
     load.index.name = "responder"
-    return load.sort_values(["hours", "incidents"], ascending=False, kind="stable").reset_index()
+    return load.sort_values(["hours", "incidents"], ascending=False, kind="stable",
+                            na_position="last").reset_index()
 
 
 def _resolve_hours(metrics: pd.DataFrame) -> pd.Series:

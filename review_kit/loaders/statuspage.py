@@ -175,13 +175,15 @@ def _load_incident(path: Path, ctx: LoadContext, out: BatchCollector, severities
     # The page's own milestone fields: an impact start the author may have set apart from
     # the first update (backdated for an incident posted after the fact), and the moment
     # the page went to monitoring. Before the updates at a tie, the start; after, the rest.
-    for field, kind, seq in (("started_at", "impact_started", -1),
-                             ("monitoring_at", "mitigated", len(timed))):
+    for field, kind, seq, said in (("started_at", "impact_started", -1,
+                                    "Impact began (the status page's start time)"),
+                                   ("monitoring_at", "mitigated", len(timed),
+                                    "The status page moved to monitoring")):
         at = _time(path, incident.get(field), ctx, f"{where}.{field}")
         if at is None or out.seen(f"{incident_id}:{statuspage_id}:{field}"):
             continue
         out.add_event({"incident_id": incident_id, "at": at, "seq": seq, "kind": kind,
-                       "summary": f"Statuspage {field}", "visibility": "external",
+                       "summary": said, "visibility": "external",
                        "raw": {"id": statuspage_id, field: incident.get(field)},
                        "source_id": f"{statuspage_id}:{field}"}, f"{where}.{field}")
 

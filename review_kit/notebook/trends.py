@@ -495,7 +495,10 @@ class TrendsView:
             return _missing(NO_RESPONDERS)
         return _table(pd.DataFrame({
             "Responder": table["responder"], "Incidents": table["incidents"],
-            "Time in incidents": (table["hours"] * 3600).map(human.duration),
+            "Time in incidents": [
+                human.duration(h * 3600) + ("" if m == n else f" ({m} of {n} measured)")
+                if m else human.MISSING
+                for h, m, n in zip(table["hours"], table["hours_measured"], table["incidents"])],
             "Actions": table["events"],
             "Out of hours": [human.share(s, n) if n else human.MISSING
                              for s, n in zip(table["out_of_hours_share"], table["events"])]}),
