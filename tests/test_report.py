@@ -162,7 +162,7 @@ def test_context_values() -> None:
     durations = {d["name"]: d for d in ctx["durations"]}
     assert durations["time_to_mitigate"]["text"] == "38 min"
     assert durations["time_to_acknowledge"]["history"] == \
-        "slower than 80% of 34 past SEV2 incidents (last 12 months)"
+        "slower than 27 of 34 (80%) past SEV2 incidents (last 12 months)"
     assert durations["time_to_resolve"]["history"] == "faster than 75% of past SEV2 incidents"
     assert durations["time_to_detect"]["history"] is None
     assert ctx["communication"]["time_to_first_update"] == "13 min"
@@ -432,3 +432,17 @@ def test_md_block_and_md_link() -> None:
         "[OPS-1](https://jira.example.com/browse/OPS-1?a=%28b%29%7Cc)"
     assert md_link("javascript:alert(1)") == "javascript:alert(1)"
     assert md_link("data:text/html,<script>") == "data:text/html,&lt;script&gt;"
+
+
+@pytest.mark.parametrize("rank, expected", [
+    ({"percentile": 0.0, "n": 1}, "not slower than the 1 past SEV3 incident"),
+    ({"percentile": 100.0, "n": 1}, "slower than the 1 past SEV3 incident"),
+    ({"percentile": 75.0, "n": 4}, "slower than 3 of 4 past SEV3 incidents"),
+    ({"percentile": 0.0, "n": 4}, "not slower than any of 4 past SEV3 incidents"),
+    ({"percentile": 100.0, "n": 12, "window": "last 12 months"},
+     "slower than all 12 past SEV3 incidents (last 12 months)"),
+    ({"percentile": 50.0, "n": 20}, "slower than 10 of 20 (50%) past SEV3 incidents"),
+])
+def test_history_is_said_in_counts_when_there_are_few(rank, expected) -> None:
+    from review_kit.report.postmortem import history_phrase
+    assert history_phrase(rank, "SEV3") == expected

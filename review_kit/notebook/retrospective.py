@@ -244,17 +244,13 @@ class RetrospectiveView:
     @_cell
     def against_history(self):
         """Each duration beside its rank among past incidents of the same severity."""
+        from ..report.postmortem import history_phrase  # one wording, here and in the postmortem
         metrics, ranks = self.data.metrics, self._ranks()
         severity = self.data.incident.get("severity") or "unknown severity"
         rows = []
         for key in ("time_to_detect", "time_to_acknowledge", "time_to_mitigate", "time_to_resolve",
                     "impact_duration"):
-            rank = ranks.get(key)
-            if rank is None:
-                verdict = "no comparable history"
-            else:
-                verdict = (f"slower than {rank['percentile']:.0f}% of {rank['n']} {severity} incidents "
-                           f"({rank['window']})")
+            verdict = history_phrase(ranks.get(key), severity) or "no comparable history"
             rows.append((DURATION_LABELS[key], human.duration(metrics.get(key)), verdict))
         return _table(pd.DataFrame(rows, columns=["Measure", "This incident", "Against history"]),
                       numeric=("This incident",))

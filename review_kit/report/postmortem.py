@@ -200,8 +200,10 @@ def _short(text: str | None, limit: int = MAX_SUMMARY_CHARS) -> str | None:
     return text[: limit - 1].rstrip() + "…"
 
 
-def _history_phrase(rank: Any, severity: str | None) -> str | None:
-    """"slower than 80% of 34 past SEV2 incidents (last 12 months)" from a rank entry.
+def history_phrase(rank: Any, severity: str | None) -> str | None:
+    """"slower than 27 of 34 (80%) past SEV2 incidents (last 12 months)" from a rank entry;
+    with few past incidents, counts alone ("slower than the 1 past SEV3 incident"), since a
+    percentage of one or two incidents says more than it knows.
 
     A rank is a ready phrase, a percentile (0–100: the share of past incidents that were
     faster), or a mapping with ``percentile`` and optionally ``n``, ``severity``, ``window``
@@ -222,12 +224,25 @@ def _history_phrase(rank: Any, severity: str | None) -> str | None:
     if _missing(percentile):
         return None
     p = float(percentile)
-    peers = f"{int(n)} past" if not _missing(n) else "past"
-    peers += f" {severity}" if severity else ""
+    kind = f" {severity}" if severity else ""
     tail = f" ({window})" if window else ""
-    if p >= 50:
-        return f"slower than {p:.0f}% of {peers} incidents{tail}"
-    return f"faster than {100 - p:.0f}% of {peers} incidents{tail}"
+    if _missing(n) or int(n) <= 0:  # only the share is known
+        if p >= 50:
+            return f"slower than {p:.0f}% of past{kind} incidents{tail}"
+        return f"faster than {100 - p:.0f}% of past{kind} incidents{tail}"
+    n = int(n)
+    slower = int(round(p * n / 100))
+    if n == 1:
+        text = (f"slower than the 1 past{kind} incident" if slower else
+                f"not slower than the 1 past{kind} incident")
+    elif slower == 0:
+        text = f"not slower than any of {n} past{kind} incidents"
+    elif slower == n:
+        text = f"slower than all {n} past{kind} incidents"
+    else:
+        share = f" ({p:.0f}%)" if n >= 10 else ""
+        text = f"slower than {slower} of {n}{share} past{kind} incidents"
+    return text + tail
 
 
 # --- the context -----------------------------------------------------------------------------
@@ -382,7 +397,7 @@ def _durations(metrics: Mapping[str, Any], history_ranks: Mapping[str, Any] | No
         seconds = None if _missing(seconds) else float(seconds)
         out.append({"name": name, "label": label, "seconds": seconds,
                     "text": format_duration(seconds),
-                    "history": _history_phrase(ranks.get(name), severity)})
+                    "history": history_phrase(ranks.get(name), severity)})
     return out
 
 
