@@ -446,3 +446,17 @@ def test_md_block_and_md_link() -> None:
 def test_history_is_said_in_counts_when_there_are_few(rank, expected) -> None:
     from review_kit.report.postmortem import history_phrase
     assert history_phrase(rank, "SEV3") == expected
+
+
+def test_a_resolution_alone_dates_the_postmortem_and_no_duration_is_shown_as_a_dash() -> None:
+    """A webhook that only says "resolved": the day comes from it, and the sentences leave
+    out the time since detection rather than print "— after detection"."""
+    only = events({"event_id": "pd:9", "at": "2021-06-04T13:16:53Z", "kind": "resolved"})
+    metrics = {"incident_id": "INC-9", "severity": "SEV2", "mitigated_at": ts("2021-06-04T13:16:53Z"),
+               "resolved_at": ts("2021-06-04T13:16:53Z"), "is_resolved": True}
+    ctx = context(metrics_row=metrics, events=only, incident={**INCIDENT, "created_at": None},
+                  annotations={}, gaps=None)
+    assert ctx["date"] == "2021-06-04"
+    assert ctx["facts"]["resolution"] == ["Mitigated at 2021-06-04 13:16:53 UTC.",
+                                          "Resolved at 2021-06-04 13:16:53 UTC."]
+    assert "—" not in render_postmortem(ctx).split("## Resolution")[1].split("##")[0]

@@ -450,17 +450,24 @@ def _facts(events: pd.DataFrame, metrics: Mapping[str, Any], incident: Mapping[s
                          f"{_text(first.get('source')) or 'an unknown source'}: {what}.")
     elif detected is not None:
         detection.append(f"Detected at {format_time(detected)} UTC.")
+    def measured(name: str) -> bool:  # a duration the data supports (unknown is not zero)
+        return not _missing(metrics.get(name))
+
     if started is not None and detected is not None:
-        detection.append(f"Detected {durations['time_to_detect']['text']} after impact started.")
-    if not _missing(metrics.get("time_to_acknowledge")):
+        detection.append(f"Detected {durations['time_to_detect']['text']} after impact started."
+                         if measured("time_to_detect") else
+                         "The time from impact to detection is not known.")
+    if measured("time_to_acknowledge"):
         detection.append(
             f"Acknowledged {durations['time_to_acknowledge']['text']} after detection.")
     if mitigated is not None:
-        resolution.append(f"Mitigated at {format_time(mitigated)} UTC "
-                          f"({durations['time_to_mitigate']['text']} after detection).")
+        resolution.append(f"Mitigated at {format_time(mitigated)} UTC"
+                          + (f" ({durations['time_to_mitigate']['text']} after detection)."
+                             if measured("time_to_mitigate") else "."))
     if resolved is not None:
-        resolution.append(f"Resolved at {format_time(resolved)} UTC "
-                          f"({durations['time_to_resolve']['text']} after detection).")
+        resolution.append(f"Resolved at {format_time(resolved)} UTC"
+                          + (f" ({durations['time_to_resolve']['text']} after detection)."
+                             if measured("time_to_resolve") else "."))
     elif "resolved_at" in metrics:
         resolution.append("Not resolved in the record.")
     reopened = metrics.get("reopened")
@@ -569,6 +576,9 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
     silences = _silences(gaps, incident_id)
     started = _timestamp(metrics.get("started_at")) or _timestamp(metrics.get("detected_at")) \
         or _timestamp(incident_d.get("created_at"))
+    # The day it happened, even when only its resolution or its events carry a time.
+    day = started or _timestamp(metrics.get("resolved_at")) or (
+        _timestamp(frame["at"].min()) if "at" in frame.columns and len(frame) else None)
     responders = metrics.get("responders")
     if not isinstance(responders, (list, tuple, np.ndarray)):
         responders = []
@@ -589,7 +599,7 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
         "incident_status": incident_status or "",
         "url": _text(incident_d.get("url")) or "",
         "url_href": safe_url(_text(incident_d.get("url"))),
-        "date": started.strftime("%Y-%m-%d") if started is not None else "",
+        "date": day.strftime("%Y-%m-%d") if day is not None else "",
         "authors": _text(notes.get("authors")) or _text(authors),
         "period": (f"{format_time(started, seconds=False)} to "
                    f"{format_time(metrics.get('resolved_at'), seconds=False) or 'not resolved'}"
