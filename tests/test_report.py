@@ -460,3 +460,13 @@ def test_a_resolution_alone_dates_the_postmortem_and_no_duration_is_shown_as_a_d
     assert ctx["facts"]["resolution"] == ["Mitigated at 2021-06-04 13:16:53 UTC.",
                                           "Resolved at 2021-06-04 13:16:53 UTC."]
     assert "—" not in render_postmortem(ctx).split("## Resolution")[1].split("##")[0]
+
+
+def test_every_communication_fact_is_a_line_of_its_own() -> None:
+    """The longest silence ends in a template tag: the next fact once ran on into it
+    ("internal 1 h 29 min- **Cadence breaches:** 3")."""
+    text = render_postmortem(context())
+    lines = text.splitlines()
+    assert any(line.startswith("- **Longest silence:**") for line in lines)
+    assert any(line.startswith("- **Cadence breaches:**") for line in lines)
+    assert not re.search(r"\S- \*\*", text)

@@ -706,28 +706,35 @@ def communication_trends(metrics: pd.DataFrame, freq: str = "M",
                          by: str | None = "severity") -> pd.DataFrame:
     """Cadence breach rate and median time to first update per period and group.
 
-    Columns: period, group, incidents, with_breach, breach_rate (share of incidents with at
-    least one cadence breach), with_update (incidents with a first update),
+    Columns: period, group, incidents, cadence_measured (incidents with a communication
+    window), with_breach, breach_rate (share of those with at least one cadence breach;
+    NaN when none was measured), with_update (incidents with a first update),
     median_time_to_first_update (seconds).
     """
     check_columns(metrics, ["cadence_breaches", "time_to_first_update"], "metrics frame")
     times = incident_times(metrics)
+    breaches = pd.to_numeric(metrics["cadence_breaches"], errors="coerce").astype("float64")
     frame = pd.DataFrame({
         "period": _periods(times, freq), "group": _labels(metrics, by),
-        "breached": pd.to_numeric(metrics["cadence_breaches"], errors="coerce").fillna(0) > 0,
+        "breached": breaches.fillna(0).to_numpy() > 0,
+        "measured": breaches.notna().to_numpy(),
         "first_update": pd.to_numeric(metrics["time_to_first_update"], errors="coerce")})
     frame = frame[times.notna()]
     table = frame.groupby(["period", "group"], observed=True).agg(
-        incidents=("breached", "size"), with_breach=("breached", "sum"),
-        with_update=("first_update", "count"),
+        incidents=("breached", "size"), cadence_measured=("measured", "sum"),
+        with_breach=("breached", "sum"), with_update=("first_update", "count"),
         median_time_to_first_update=("first_update", "median")).reset_index()
     table["with_breach"] = table["with_breach"].astype("int64")
-    table["breach_rate"] = table["with_breach"] / table["incidents"]
+    table["cadence_measured"] = table["cadence_measured"].astype("int64")
+    # Over the incidents whose cadence could be measured (a communication window): an
+    # incident without one is unknown, not "no breach".
+    table["breach_rate"] = table["with_breach"] / table["cadence_measured"].where(
+        table["cadence_measured"] > 0)
     order = {g: i for i, g in enumerate(group_order(table["group"]))}
     table = table.sort_values(["period", "group"], key=lambda s: s.map(order)
                               if s.name == "group" else s, kind="stable")
-    return table[["period", "group", "incidents", "with_breach", "breach_rate", "with_update",
-                  "median_time_to_first_update"]].reset_index(drop=True)
+    return table[["period", "group", "incidents", "cadence_measured", "with_breach", "breach_rate",
+                  "with_update", "median_time_to_first_update"]].reset_index(drop=True)
 
 
 def responder_load(metrics: pd.DataFrame, events: pd.DataFrame | None = None,

@@ -470,10 +470,10 @@ class TrendsView:
             return _missing(NO_INCIDENTS)
         if not self.events["kind"].isin(list(COMMS_KINDS)).any():
             return _missing(NO_UPDATES)
-        if pd.to_numeric(self.metrics["time_to_first_update"], errors="coerce").notna().sum() == 0:
-            return _missing(tr.missing_duration(self.metrics, "time_to_resolve")
-                            or "No update falls between an incident's detection and resolution: "
-                               "cadence cannot be measured.")
+        measured = pd.to_numeric(self.metrics["cadence_breaches"], errors="coerce").notna()
+        if not measured.any():
+            return _missing(f"Communication cadence: measured for 0 of {len(self.metrics)} "
+                            "incidents; none has a detection time to measure silences from.")
         frame = tr.communication_trends(self.metrics, by=self.group_by)
         policy = cadence_policy(self.config)
         with_policy = [g for g in frame["group"].astype(str).unique()

@@ -614,8 +614,10 @@ def postmortem_context(incident: Mapping[str, Any] | pd.Series | None,
             "time_to_first_update": format_duration(metrics.get("time_to_first_update")),
             "longest_silence": format_duration(metrics.get("longest_silence")),
             "silences": silences,
+            # Unknown (no communication window) is shown as unknown, never as 0.
             "cadence_breaches": int(metrics["cadence_breaches"])
-            if not _missing(metrics.get("cadence_breaches")) else len(breaches),
+            if not _missing(metrics.get("cadence_breaches"))
+            else (len(breaches) if gap_count else "—"),
             "breaches": breaches,
             "gap_count": gap_count,
         },
