@@ -104,7 +104,7 @@ def test_a_year_old_history_compares_its_own_last_two_quarters(page, tmp_path) -
         return " ".join(BeautifulSoup(output.data, "html.parser").get_text(" | ").split())
 
     summary = text(view.summary())
-    assert ("comparing 2025Q4 (2025-10-01 to 2025-12-31) with 2025Q3 (2025-07-01 to "
+    assert ("comparing Q4 2025 (2025-10-01 to 2025-12-31) with Q3 2025 (2025-07-01 to "
             "2025-09-30)") in summary
     # Incidents every 3 days back from 2025-12-03: 18 in 2025Q3, 22 in 2025Q4; of those the
     # ones told live (every fourth) have a time to resolve: 4 and 6.
@@ -120,8 +120,8 @@ def test_a_running_period_is_compared_only_when_nothing_else_holds_data() -> Non
     compared = tr.compared_periods(times, TODAY, "Q")
     assert (compared.before, compared.after, compared.partial) == (
         pd.Period("2026Q3"), pd.Period("2026Q4"), True)
-    assert compared.labels() == ("2026Q3 (2026-07-01 to 2026-09-30)",
-                                 "2026Q4 (2026-10-01 to 2026-12-03, partial)")
+    assert compared.labels() == ("Q3 2026 (2026-07-01 to 2026-09-30)",
+                                 "Q4 2026 (2026-10-01 to 2026-12-03, partial)")
     # Once a complete quarter holds data, it is the one compared.
     times = pd.concat([times, pd.Series(pd.to_datetime(["2026-08-01T00:00:00Z"], utc=True))])
     compared = tr.compared_periods(times, TODAY, "Q")
@@ -133,7 +133,9 @@ def test_sections_without_data_say_what_is_missing_and_how_to_get_it(bare, tmp_p
     pages = render(bare, tmp_path)
     assert "No communication updates: ingest the status page" in pages["communication"]
     assert "No action items recorded" in pages["action_items_chart"]
-    assert "No action items recorded" in pages["overdue"]
+    # How to record them is said once; the sections after it say only what they lack.
+    assert "No action items recorded" not in pages["overdue"]
+    assert "Overdue action items: none recorded." in pages["overdue"]
     view = TrendsView(bare, output_dir=tmp_path / "out", config={}, n_boot=200, asof=TODAY)
     # No alert or impact start anywhere: time to detect cannot be measured.
     assert tr.missing_duration(view.metrics, "time_to_detect") == (
@@ -166,5 +168,5 @@ def test_the_trend_report_renders_whole(history, request, tmp_path) -> None:
     text = soup.get_text(" ")
     assert not VISIBLE_NOTHING.search(text), VISIBLE_NOTHING.search(text)
     assert "Warning" not in text and "Traceback" not in text and "Error" not in text
-    assert "comparing 2025Q4 (2025-10-01 to 2025-12-31) with 2025Q3 (2025-07-01 to 2025-09-30)" \
+    assert "comparing Q4 2025 (2025-10-01 to 2025-12-31) with Q3 2025 (2025-07-01 to 2025-09-30)" \
         in text

@@ -194,12 +194,12 @@ class ComparedPeriods:
         return before, (_bound(self.after), end)
 
     def labels(self) -> tuple[str, str]:
-        """"2025Q3 (2025-07-01 to 2025-09-30)" for each; "…, partial" for a running one."""
+        """"Q3 2025 (2025-07-01 to 2025-09-30)" for each; "…, partial" for a running one."""
         out = []
         for period, (start, end) in zip((self.before, self.after), self.windows()):
             last = (end - pd.Timedelta(microseconds=1)).strftime("%Y-%m-%d")
             partial = ", partial" if period == self.after and self.partial else ""
-            out.append(f"{period} ({start.strftime('%Y-%m-%d')} to {last}{partial})")
+            out.append(f"{human.period(period)} ({start.strftime('%Y-%m-%d')} to {last}{partial})")
         return out[0], out[1]
 
 

@@ -389,13 +389,16 @@ class TrendsView:
         table["repeats_after_fix"] = after.reindex(table.index, fill_value=0).astype("int64")
         return table
 
-    def repeat_rate(self):
-        table = self.repeat_rate_table()
+    def repeat_rate(self, visible: int = 8):
+        """Newest period first; years of quarters would bury the recent ones, so the older
+        periods wait behind a details element."""
+        table = self.repeat_rate_table().iloc[::-1]
         return _table(pd.DataFrame({
-            "Period": table.index.astype(str), "Incidents": table["incidents"],
+            "Period": [human.period(p) for p in table.index], "Incidents": table["incidents"],
             "Repeats within 30 days": table["repeats"],
             "Repeat rate": table["repeat_rate"].map(human.share),
-            "Repeats after fix": table["repeats_after_fix"]}), numeric=("Repeat rate",))
+            "Repeats after fix": table["repeats_after_fix"]}), numeric=("Repeat rate",),
+            max_rows=visible, more=f"{human.count(len(table) - visible)} earlier periods")
 
     def fixes_that_did_not_hold(self):
         """Each repeat after fix: the pair, the gap, and the action items meant to prevent it."""
@@ -438,8 +441,8 @@ class TrendsView:
 
     def action_items_open_share(self):
         """Share of action items still open 30, 60 and 90 days after they were opened."""
-        if self.action_items.empty:
-            return _missing(NO_ACTION_ITEMS)
+        if self.action_items.empty:  # how to record them is said once, by the chart above
+            return _missing("Still open after 30, 60 and 90 days: no action items to measure.")
         table = self._follow_through().still_open
         return _table(pd.DataFrame({
             "Severity": table["severity"], "After": table["after_days"].map(lambda d: f"{d} days"),
@@ -450,7 +453,7 @@ class TrendsView:
 
     def overdue(self, visible: int = 10):
         if self.action_items.empty:
-            return _missing(NO_ACTION_ITEMS)
+            return _missing("Overdue action items: none recorded.")
         if pd.to_datetime(self.action_items["due"], errors="coerce").notna().sum() == 0:
             return _missing(NO_DUE_DATES)
         table = tr.overdue(self.action_items, self.asof)

@@ -93,7 +93,8 @@ def headline_sentences(figures: pd.DataFrame, previous: Any, this: Any) -> list[
     if len(better):
         sentences.append("Improved, beyond noise: " + "; ".join(_phrase(r) for _, r in better.head(2).iterrows()) + ".")
     if not len(worse) and not len(better):
-        sentences.append(f"No headline figure of {this} can be told apart from {previous} at "
+        sentences.append(f"No headline figure of {human.period(this)} can be told apart from "
+                         f"{human.period(previous)} at "
                          "these volumes; read the changes below as noise until more incidents "
                          "accumulate.")
     thin = figures[(figures["unit"] != "count")
@@ -112,7 +113,7 @@ def summary_html(figures: pd.DataFrame, previous: Any, this: Any, lead: str = ""
     table = html_table(headline_table(figures),
                        numeric=("Previous period", "This period", "Change", "95% interval",
                                 "Measured (previous; this)"),
-                       caption=f"{this} against {previous}")
+                       caption=f"{human.period(this)} against {human.period(previous)}")
     items = "".join(f"<li>{escape(s, quote=False)}</li>" for s in sentences)
     return (f"<p>{escape(lead, quote=False)}</p>" if lead else "") + table + \
         f"<ul class='rk-headline-sentences'>{items}</ul>"
