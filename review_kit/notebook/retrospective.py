@@ -468,8 +468,7 @@ class RetrospectiveView:
         considered, since = index.considered(self.incident_id)
         ids = matches["incident_id"].tolist()
         incidents = self.store.incidents(ids) if ids else pd.DataFrame(columns=["incident_id"])
-        items = self.store.action_items()
-        items = items[items["incident_id"].isin(ids)]
+        items = self.store.action_items(incident_ids=ids)
         # Overdue is judged today: is that fix still missing?
         cards = seen_before(matches, incidents, items, pd.Timestamp.now(tz="UTC"))
         for card in cards:
