@@ -168,3 +168,20 @@ def test_a_known_event_id_with_other_content_keeps_the_stored_event_and_says_so(
     stored = Store.open(location).events("INC-7").set_index("event_id")
     assert stored.loc["e-2", "summary"] == "rolling back"
     assert stored.loc["e-3", "summary"] == "error rate normal"
+
+
+def test_action_items_of_some_incidents_only(store_location):
+    store = Store.open(store_location())
+    store.ingest(IdsLoader(), "ids.json")  # incidents a, B, INC-10, …
+    first = store.add_action_item("a", "Add a canary", created_at="2024-03-02T10:00:00Z")
+    store.add_action_item("B", "Page the database team")
+    third = store.add_action_item("a", "Alert on saturation", status="done",
+                                  created_at="2024-03-02T11:00:00Z",
+                                  closed_at="2024-03-05T09:30:00Z")
+    some = store.action_items(incident_ids=["a", "INC1"])
+    assert some["id"].tolist() == [first, third] and set(some["incident_id"]) == {"a"}
+    assert str(some["closed_at"].dtype) == "datetime64[us, UTC]"
+    assert some["closed_at"].iloc[1] == pd.Timestamp("2024-03-05T09:30:00Z")
+    assert pd.isna(some["closed_at"].iloc[0])
+    assert store.action_items(incident_ids=[]).empty
+    assert len(store.action_items()) == 3
