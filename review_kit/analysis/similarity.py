@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -449,27 +449,21 @@ class SimilarityIndex:
         return len(times), (times.min() if len(times) else None)
 
     # --- all pairs -------------------------------------------------------------------------------
-    def pairs(self) -> pd.DataFrame:
-        """Every similar pair (left before right in row order): left, right, score.
-
-        Row blocks keep the similarity products bounded on a big store; computed once per
-        index (recurrence, its reasons and the repeats after fix all ask)."""
-        if self._pairs is None:
-            self._pairs = self._all_pairs()
-        return self._pairs
-
-    def _all_pairs(self) -> pd.DataFrame:
+    def linked_blocks(self, *, upper: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray,
+                                                                      np.ndarray]]:
+        """The similar pairs, a block of rows at a time: (i, j, score) for every j > i
+        (``upper``) or every j != i, each row's pairs whole within its block. Callers reduce
+        each block as it comes: a history of look-alike titles has pairs in the square of
+        its size (100,000 incidents: far more than memory holds)."""
         n = len(self)
-        lefts, rights, scores = [], [], []
-        step = max(1, 2_000_000 // max(n, 1))
+        step = max(1, 2_000_000 // max(n, 1))  # keeps each block's similarity products small
         for start in range(0, n, step):
             stop = min(n, start + step)
-            rows = np.arange(start, stop)
-            parts = self._scores(rows)
+            parts = self._scores(np.arange(start, stop))
             # Pairs where anything is shared: the union of the four sparse products.
             grid = (parts["alert_shared"] + parts["word_shared"]).tocoo()
-            i, j = grid.row + start, grid.col
-            keep = j > i
+            i, j = grid.row.astype(np.int64) + start, grid.col.astype(np.int64)
+            keep = j > i if upper else j != i
             i, j = i[keep], j[keep]
             if not i.size:
                 continue
@@ -479,15 +473,18 @@ class SimilarityIndex:
                 for name in ("alert_sim", "word_sim", "word_shared", "alert_shared"))
             same = (self.service[i] == self.service[j]) & (self.service[i] >= 0)
             linked = _linked(alerts_shared, same, word_sim, words_shared)
-            lefts.append(i[linked])
-            rights.append(j[linked])
-            scores.append((alert_sim + word_sim + SERVICE_WEIGHT * same)[linked])
-        if not lefts:
-            return pd.DataFrame({"left": pd.Series([], dtype="int64"),
-                                 "right": pd.Series([], dtype="int64"),
-                                 "score": pd.Series([], dtype=float)})
-        return pd.DataFrame({"left": np.concatenate(lefts), "right": np.concatenate(rights),
-                             "score": np.concatenate(scores)})
+            yield i[linked], j[linked], (alert_sim + word_sim + SERVICE_WEIGHT * same)[linked]
+
+    def pairs(self) -> pd.DataFrame:
+        """Every similar pair (left before right in row order): left, right, score. Holds
+        them all: for a small history and tests; big ones go through `linked_blocks`."""
+        if self._pairs is None:
+            blocks = list(self.linked_blocks(upper=True))
+            columns = [np.concatenate(c) if blocks else np.zeros(0, dtype=t)
+                       for c, t in zip(zip(*blocks) if blocks else ((), (), ()),
+                                       (np.int64, np.int64, float))]
+            self._pairs = _pair_frame(*columns)
+        return self._pairs
 
     def neighbour_pairs(self, k: int = NEIGHBOURS) -> pd.DataFrame:
         """The similar pairs in which each incident is among the other's `k` most similar ones
@@ -498,33 +495,38 @@ class SimilarityIndex:
         return self._neighbours[k]
 
     def _mutual(self, k: int) -> pd.DataFrame:
-        pairs = self.pairs()
-        if pairs.empty:
-            return pairs
-        left = pairs["left"].to_numpy(dtype=np.int64)
-        right = pairs["right"].to_numpy(dtype=np.int64)
         stamps = self.times.map(_stamp).to_numpy(dtype=float)
-        hours = np.abs(stamps[left] - stamps[right]) / 3.6e9
-        hours = np.minimum(np.nan_to_num(hours, nan=2**20 - 1, posinf=2**20 - 1), 2**20 - 1)
-        # One int64 key per direction: node, then the higher score, then the nearer in time.
-        closeness = (2**22 - 1) - np.minimum(np.round(pairs["score"].to_numpy() * 1e6),
-                                              2**22 - 1)
-        tail = (closeness.astype(np.int64) << 20) | hours.astype(np.int64)
-        node = np.concatenate([left, right])
-        other = np.concatenate([right, left])
-        order = np.argsort((node << 42) | np.concatenate([tail, tail]), kind="stable")
-        node, other = node[order], other[order]
-        starts = np.flatnonzero(np.concatenate([[True], node[1:] != node[:-1]]))
-        rank = np.arange(node.size) - np.repeat(starts, np.diff(np.append(starts, node.size)))
+        kept_i, kept_j, kept_score = [], [], []
+        for i, j, score in self.linked_blocks():
+            hours = np.abs(stamps[i] - stamps[j]) / 3.6e9
+            hours = np.minimum(np.nan_to_num(hours, nan=2**20 - 1, posinf=2**20 - 1),
+                               2**20 - 1).astype(np.int64)  # whole hours: closer is a tie
+            # Per row: the higher score, then the nearer in time, then the later rows before
+            # the earlier ones, each in row order.
+            closeness = (2**22 - 1) - np.minimum(np.round(score * 1e6), 2**22 - 1)
+            order = np.lexsort((j, j < i, hours, closeness, i))
+            i_sorted = i[order]
+            starts = np.flatnonzero(np.r_[True, i_sorted[1:] != i_sorted[:-1]])
+            rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+            chosen = order[rank < k]
+            kept_i.append(i[chosen])
+            kept_j.append(j[chosen])
+            kept_score.append(score[chosen])
+        if not kept_i:
+            return _pair_frame(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        i, j, score = (np.concatenate(c) for c in (kept_i, kept_j, kept_score))
         n = np.int64(len(self))
-        chosen = np.sort(node[rank < k] * n + other[rank < k])
+        chosen = np.sort(i * n + j)
 
         def among(keys: np.ndarray) -> np.ndarray:
             at = np.minimum(np.searchsorted(chosen, keys), chosen.size - 1)
             return chosen[at] == keys
 
-        keep = among(left * n + right) & among(right * n + left)
-        return pairs[keep].reset_index(drop=True)
+        # Mutual: each among the other's k; reported once, left before right.
+        keep = (i < j) & among(j * n + i)
+        i, j, score = i[keep], j[keep], score[keep]
+        order = np.lexsort((j, i))
+        return _pair_frame(i[order], j[order], score[order])
 
     def why(self, i: int, j: int) -> str:
         same = bool(self.service[i] == self.service[j] and self.service[i] >= 0)
@@ -558,6 +560,12 @@ def _linked(alerts_shared: np.ndarray, same: np.ndarray, word_sim: np.ndarray,
     return ((alerts_shared > 0)
             | (same & (word_sim >= SERVICE_WORDS) & (words_shared > 0))
             | ((words_shared >= MIN_SHARED_WORDS) & (word_sim >= WORDS_ALONE)))
+
+
+def _pair_frame(left: np.ndarray, right: np.ndarray, score: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"left": np.asarray(left, dtype=np.int64),
+                         "right": np.asarray(right, dtype=np.int64),
+                         "score": np.asarray(score, dtype=float)})
 
 
 def _stamp(value: Any) -> float:

@@ -527,21 +527,13 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
     check_columns(action_items, ["incident_id", "title", "status", "created_at", "closed_at"],
                   "action items frame")
     index = _index_for(incidents, index, terms)
-    pairs = index.pairs()
     times = incident_times(incidents).reset_index(drop=True)
-    if pairs.empty or action_items.empty:
+    if action_items.empty or len(incidents) < 2:
         return pd.DataFrame(columns=columns)
     ids = incidents["incident_id"].astype(str).to_numpy(dtype=object)
-    left, right = pairs["left"].to_numpy(), pairs["right"].to_numpy()
-    # Oriented in time: earlier, later (a pair at the same instant is no repeat).
     # Times as zone-less UTC datetime64 while pairing: a zoned column's values become one
     # Timestamp object each (seconds for the million pairs of a big history).
     moments = _utc_datetime64(times)
-    t_left, t_right = moments[left], moments[right]
-    forward = t_left < t_right
-    backward = t_right < t_left
-    earlier = np.r_[left[forward], right[backward]].astype(np.int64)
-    later = np.r_[right[forward], left[backward]].astype(np.int64)
     row_of = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
     items = pd.DataFrame({
         "earlier": row_of.reindex(action_items["incident_id"].astype(str).to_numpy()).to_numpy(),
@@ -553,20 +545,30 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
     items["earlier"] = items["earlier"].astype("int64")
     # Per incident, its first item's opening (an item without one counts as opened before
     # anything: NaT is the smallest int64). A pair qualifies when that precedes the later
-    # incident; the pairs are chosen on these arrays before any item is joined to them.
+    # incident.
     first_opened = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first_opened, items["earlier"].to_numpy(),
                   items["created_at"].to_numpy().astype("datetime64[ns]").view(np.int64))
     at_ns = moments.astype("datetime64[ns]").view(np.int64)
-    qualifies = first_opened[earlier] < at_ns[later]
-    earlier, later = earlier[qualifies], later[qualifies]
-    if not earlier.size:
+    known = at_ns != np.iinfo(np.int64).min  # NaT: an incident without a time repeats nothing
+    # Each incident (row i) as the later one: of its similar incidents j, those strictly
+    # earlier whose items were opened before it, the most recent (then the last row) kept.
+    # Block by block, whole rows each, so the pairs of a big history are never all held.
+    later_rows, earlier_rows = [], []
+    for i, j, _ in index.linked_blocks():
+        ok = known[i] & known[j] & (at_ns[j] < at_ns[i]) & (first_opened[j] < at_ns[i])
+        i, j = i[ok], j[ok]
+        if not i.size:
+            continue
+        order = np.lexsort((-j, -at_ns[j], i))
+        i, j = i[order], j[order]
+        first = np.r_[True, i[1:] != i[:-1]]
+        later_rows.append(i[first])
+        earlier_rows.append(j[first])
+    if not later_rows:
         return pd.DataFrame(columns=columns)
-    # Only the most recent earlier incident with action items opened before the later one.
-    order = np.lexsort((-earlier, -at_ns[earlier], later))
-    earlier, later = earlier[order], later[order]
-    first = np.r_[True, later[1:] != later[:-1]]
-    latest = pd.DataFrame({"later": later[first], "earlier": earlier[first]})
+    latest = pd.DataFrame({"later": np.concatenate(later_rows),
+                           "earlier": np.concatenate(earlier_rows)})
     latest["earlier_at"] = moments[latest["earlier"].to_numpy()]
     latest["later_at"] = moments[latest["later"].to_numpy()]
     joined = latest.merge(items, on="earlier")
