@@ -292,6 +292,7 @@ class SimilarityIndex:
     common: dict[str, int]
     _pairs: pd.DataFrame | None = field(default=None, repr=False)
     _neighbours: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _transposes: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, incidents: pd.DataFrame,
@@ -370,9 +371,18 @@ class SimilarityIndex:
         out = {}
         for block in ("alert", "word"):
             w, b = self.weighted[block], self.present[block]
-            out[f"{block}_sim"] = w[left] @ w.T
-            out[f"{block}_shared"] = b[left] @ b.T
+            w_t, b_t = self._transposed(block)
+            out[f"{block}_sim"] = w[left] @ w_t
+            out[f"{block}_shared"] = b[left] @ b_t
         return out
+
+    def _transposed(self, block: str) -> tuple[Any, Any]:
+        """The term matrices transposed to CSR once: a product with ``.T`` converts the whole
+        matrix again for every block of rows (thousands of times on a big history)."""
+        if block not in self._transposes:
+            self._transposes[block] = (self.weighted[block].T.tocsr(),
+                                       self.present[block].T.tocsr())
+        return self._transposes[block]
 
     def similar_to(self, incident_id: str, *, limit: int | None = 5, past_only: bool = True,
                    exclude: Iterable[str] = ()) -> pd.DataFrame:
