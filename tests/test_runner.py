@@ -64,6 +64,22 @@ def test_failing_work_stops_the_kernel_and_fails_the_run(tmp_path):
     assert children() <= before
 
 
+def test_a_kernel_that_dies_is_one_line_and_leaves_no_notebook(tmp_path):
+    """A kernel stopped under a cell (the system's out-of-memory killer) ends as the one-line
+    NotebookRunError the CLI prints, not papermill's traceback."""
+    from review_kit.errors import NotebookRunError
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("import os, signal\n"
+                                                     "os.kill(os.getpid(), signal.SIGKILL)")],
+                                metadata=KERNELSPEC), source)
+    target = tmp_path / "run" / "probe.ipynb"
+    with pytest.raises(NotebookRunError) as error:
+        execute_notebook(source, target, {})
+    assert "kernel died" in str(error.value) and "\n" not in str(error.value)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+
+
 def test_accessible_marks_outputs_focusable_and_images_described():
     page = ('<div class="jp-RenderedImage jp-OutputArea-output ">'
             '<img src="data:image/png;base64,AAAA"></div>'

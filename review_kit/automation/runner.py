@@ -93,6 +93,7 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
     notebook's folder, before the first cell). ``preload``: modules the kernel imports as it
     boots (what the first cell imports), in parallel with that work."""
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     _register_engine()
@@ -119,6 +120,11 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
             failure = NotebookRunError(str(output), f"{exc.ename}: {exc.evalue}")
             if not keep_failed:
                 raise failure from None
+        except DeadKernelError:
+            # The kernel process ended under the cell (the system stopped it, most often for
+            # memory): one line for the user, and no half-run notebook left behind.
+            raise NotebookRunError(str(output), "the notebook's kernel died while running "
+                                   "(out of memory?); the notebook was not written") from None
     if failure is not None:
         raise failure
     return output
