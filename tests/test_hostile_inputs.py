@@ -135,6 +135,8 @@ CASES: list[tuple[str, str, Callable[[Path], Path], list[str]]] = [
     ("og-hook-created-huge", "opsgenie", json_case(OG_HOOK, ["alert", "createdAt"], 10 ** 25), []),
     ("og-hook-action-number", "opsgenie", json_case(OG_HOOK, ["action"], 3), []),
     ("og-tiny-id-object", "opsgenie", json_case(OG, ["data", 0, "tinyId"], {"a": 1}), []),
+    ("og-report-text", "opsgenie", json_case(OG, ["data", 0, "report"], "acked at 10:02"), []),
+    ("og-integration-list", "opsgenie", json_case(OG, ["data", 0, "integration"], ["API"]), []),
     ("og-hook-alert-string", "opsgenie", json_case(OG_HOOK, ["alert"], "x"), []),
     # --- Statuspage
     ("sp-updates-string", "statuspage", json_case(SP, ["incidents", 0, "incident_updates"], "x"), []),

@@ -174,6 +174,13 @@ class _Reader:
     # --- alerts ------------------------------------------------------------------------
     def alert(self, alert: Mapping[str, Any], where: str) -> None:
         alert_id = str(alert["id"])
+        # The report holds the acknowledgement and close times: read leniently, a text there
+        # would silently drop two milestones.
+        for key in ("report", "integration"):
+            value = alert.get(key)
+            if value is not None and not isinstance(value, Mapping):
+                raise InputError(self.path, f"{where}.{key}",
+                                 f"expected an object, found {type(value).__name__}")
         incident_id = self.ctx.incident_id or alert_id
         created = self._time(alert.get("createdAt"), f"{where}.createdAt")
         if created is None:
