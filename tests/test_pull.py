@@ -148,3 +148,33 @@ def test_cli_pull_then_reingest_changes_nothing(pages, tmp_path, capsys, monkeyp
     assert out[0].endswith("ingested 9 new event(s) of 9 read")
     assert out[1].endswith("ingested 0 new event(s) of 9 read")
     assert len(list((tmp_path / "pulls" / "pagerduty").iterdir())) == 2
+
+
+def test_incidentio_follows_the_cursor_for_incidents_and_each_ones_updates(tmp_path):
+    from review_kit.store.pull import _Pages, fetch_incidentio
+
+    class Client:  # the two pages of incidents, then two of updates for the first
+        def __init__(self) -> None:
+            self.asked: list[tuple[str, dict]] = []
+
+        def get(self, path, params):
+            query = dict(params)
+            self.asked.append((path, query))
+            if path == "/v2/incidents":
+                if "after" not in query:
+                    return {"incidents": [{"id": "01A"}], "pagination_meta": {"after": "01A"}}
+                return {"incidents": [{"id": "01B"}], "pagination_meta": {}}
+            if query["incident_id"] == "01A" and "after" not in query:
+                return {"incident_updates": [{"id": "u1"}], "pagination_meta": {"after": "u1"}}
+            return {"incident_updates": [], "pagination_meta": {"after": "ignored"}}
+
+    client, pages = Client(), _Pages(tmp_path)
+    assert fetch_incidentio(client, pages, since="2024-01-01") == 2
+    assert [(p, q.get("after")) for p, q in client.asked] == [
+        ("/v2/incidents", None), ("/v2/incidents", "01A"),
+        ("/v2/incident_updates", None), ("/v2/incident_updates", "u1"),
+        ("/v2/incident_updates", None)]
+    assert client.asked[0][1]["created_at[gte]"] == "2024-01-01T00:00:00Z"
+    lines = (tmp_path / "incidents.jsonl").read_text().splitlines()
+    assert [json.loads(line)["incidents"][0]["id"] for line in lines] == ["01A", "01B"]
+    assert len((tmp_path / "incident_updates" / "01A.jsonl").read_text().splitlines()) == 2

@@ -269,6 +269,18 @@ def fetch_pagerduty(client: ApiClient, pages: _Pages, *, since: Any = None, unti
 
 
 # --- incident.io ---------------------------------------------------------------------------------
+def _incidentio_cursor_pages(client: ApiClient, path: str, key: str,
+                             params: list[tuple[str, Any]]) -> Iterator[dict]:
+    """Cursor pagination: ask again with `pagination_meta.after` while it is given."""
+    after = None
+    while True:
+        page = client.get(path, params + ([("after", after)] if after else []))
+        yield page
+        after = (page.get("pagination_meta") or {}).get("after")
+        if not after or not page.get(key):
+            return
+
+
 def fetch_incidentio(client: ApiClient, pages: _Pages, *, since: Any = None, until: Any = None,
                      incident_ids: list[str] | None = None) -> int:
     """Incidents (cursor pagination on `pagination_meta.after`) and each one's updates."""
@@ -277,27 +289,16 @@ def fetch_incidentio(client: ApiClient, pages: _Pages, *, since: Any = None, unt
         params.append(("created_at[gte]", _iso(since)))
     if until is not None:
         params.append(("created_at[lt]", _iso(until)))
-    listing, after = [], None
     if incident_ids:
         listing = [{"incidents": [client.get(f"/v2/incidents/{i}")["incident"] for i in incident_ids]}]
     else:
-        while True:
-            page = client.get("/v2/incidents", params + ([("after", after)] if after else []))
-            listing.append(page)
-            after = (page.get("pagination_meta") or {}).get("after")
-            if not after or not page.get("incidents"):
-                break
+        listing = list(_incidentio_cursor_pages(client, "/v2/incidents", "incidents", params))
     pages.write(listing, "incidents.jsonl")
     incidents = [i for page in listing for i in page.get("incidents") or []]
     for incident in incidents:
-        updates, after = [], None
-        while True:
-            page = client.get("/v2/incident_updates", [("incident_id", incident["id"]), ("page_size", 250)]
-                              + ([("after", after)] if after else []))
-            updates.append(page)
-            after = (page.get("pagination_meta") or {}).get("after")
-            if not after or not page.get("incident_updates"):
-                break
+        updates = list(_incidentio_cursor_pages(
+            client, "/v2/incident_updates", "incident_updates",
+            [("incident_id", incident["id"]), ("page_size", 250)]))
         pages.write(updates, "incident_updates", f"{safe_name(str(incident['id']))}.jsonl")
     return len(incidents)
 
