@@ -500,25 +500,7 @@ def checked_load(loader: Loader, path: Path, ctx: LoadContext) -> Iterator[Batch
     """`loader.load(path, ctx)` with every batch checked (`check_batch`), and any failure of
     the loader on unexpected input turned into an InputError naming the file (set
     REVIEW_KIT_DEBUG to see the loader's own traceback instead)."""
-    seen = SeenEvents()
-    offset = 0
-    batches = loader.load(path, ctx)
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except InputError:
-            raise
-        except _INPUT_FAILURES as exc:
-            if os.environ.get("REVIEW_KIT_DEBUG"):
-                raise
-            detail = "nested too deeply" if isinstance(exc, RecursionError) else \
-                f"unexpected {type(exc).__name__}" + (f": {str(exc)[:120]}" if str(exc) else "")
-            raise InputError(path, None, f"cannot read this {loader.name} input ({detail})") from None
-        check_batch(batch, path, seen, offset)
-        offset += 0 if batch.events is None else len(batch.events)
-        yield batch
+    yield from _checked(loader, loader.load(path, ctx), path)
 
 
 def checked_load_many(loader: Loader, paths: list[Path], ctx: LoadContext) -> Iterator[Batch]:
@@ -537,9 +519,16 @@ def checked_load_many(loader: Loader, paths: list[Path], ctx: LoadContext) -> It
                 pass
 
     largest = max(paths, key=lambda p: os.path.getsize(p) if os.path.isfile(p) else 0)
+    yield from _checked(loader, loader.load_many(paths, ctx), largest, name_the_file)
+
+
+def _checked(loader: Loader, batches: Iterator[Batch], path: Path,
+             name_the_file: Callable[[], None] | None = None) -> Iterator[Batch]:
+    """The batches of one read, each checked; a failure of the loader becomes the one-line
+    InputError for `path`. ``name_the_file``, for a read of several files: reads them again
+    one by one and raises the error of the one at fault, before `path`'s is raised."""
     seen = SeenEvents()
     offset = 0
-    batches = loader.load_many(paths, ctx)
     while True:
         try:
             batch = next(batches)
@@ -547,15 +536,19 @@ def checked_load_many(loader: Loader, paths: list[Path], ctx: LoadContext) -> It
             return
         except InputError:
             raise
-        except _INPUT_FAILURES:
+        except _INPUT_FAILURES as exc:
             if os.environ.get("REVIEW_KIT_DEBUG"):
                 raise
-            name_the_file()
-            raise
+            if name_the_file is not None:
+                name_the_file()
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else \
+                f"unexpected {type(exc).__name__}" + (f": {str(exc)[:120]}" if str(exc) else "")
+            raise InputError(path, None, f"cannot read this {loader.name} input ({detail})") from None
         try:
-            check_batch(batch, largest, seen, offset)
+            check_batch(batch, path, seen, offset)
         except InputError:
-            name_the_file()
+            if name_the_file is not None:
+                name_the_file()
             raise
         offset += 0 if batch.events is None else len(batch.events)
         yield batch
