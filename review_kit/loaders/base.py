@@ -337,8 +337,9 @@ def _first_non_text(values: pd.Series) -> int | None:
     return None
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", bool: "true/false", int: "a number",
+def type_name(value: Any) -> str:
+    """What a JSON value is, in words, for "expected …, found …" messages."""
+    return {str: "text", dict: "an object", list: "a list", bool: "true/false", int: "a number",
             float: "a number"}.get(type(value), type(value).__name__)
 
 
@@ -435,7 +436,7 @@ def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 
             value = row.get(column)
             if value is not None and not isinstance(value, str):
                 raise InputError(path, f"incident {n}: {column}",
-                                 f"expected text, found {_type_name(value)}")
+                                 f"expected text, found {type_name(value)}")
             if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
                 raise InputError(path, f"incident {n}: {column}", f"longer than "
                                  f"{MAX_FIELD_CHARS:,} characters ({len(value):,})")
@@ -444,7 +445,7 @@ def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 
         check_incident_id(alias.get("incident_id"), path, f"alias {n}")
         external = alias.get("external_id")
         if external is not None and not isinstance(external, (str, int)):
-            raise InputError(path, f"alias {n}", f"expected an id, found {_type_name(external)}")
+            raise InputError(path, f"alias {n}", f"expected an id, found {type_name(external)}")
     frame = batch.events
     if frame is None or frame.empty:
         return
@@ -455,7 +456,7 @@ def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 
         position = _first_non_text(frame[column])
         if position is not None:
             raise InputError(path, f"event {offset + position + 1}: {column}",
-                             f"expected text, found {_type_name(frame[column].iloc[position])}")
+                             f"expected text, found {type_name(frame[column].iloc[position])}")
         if measure:  # lengths by a ufunc over the texts: pandas' .str.len() loops in Python
             values = frame[column].to_numpy(dtype=object)
             present = np.flatnonzero(~pd.isna(values))

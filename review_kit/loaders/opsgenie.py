@@ -52,7 +52,7 @@ from ._jsonstream import (
     severity_map,
     wrong_format,
 )
-from .base import Batch, LoadContext, Loader, incident_row
+from .base import Batch, LoadContext, Loader, incident_row, type_name
 
 SOURCE = "opsgenie"
 DEFAULT_SEVERITY_MAP: dict[str, str] = {f"P{n}": f"SEV{n}" for n in range(1, 6)}
@@ -180,7 +180,7 @@ class _Reader:
             value = alert.get(key)
             if value is not None and not isinstance(value, Mapping):
                 raise InputError(self.path, f"{where}.{key}",
-                                 f"expected an object, found {type(value).__name__}")
+                                 f"expected an object, found {type_name(value)}")
         incident_id = self.ctx.incident_id or alert_id
         created = self._time(alert.get("createdAt"), f"{where}.createdAt")
         if created is None:

@@ -47,7 +47,7 @@ from ..errors import InputError, TimestampError
 from . import _jsonstream
 from ._jsonstream import iter_documents
 from .base import (Batch, LoadContext, Loader, dumps, events_frame, incident_row, require, require_id,
-                   require_text)
+                   require_text, type_name)
 
 SOURCE = "pagerduty"
 
@@ -168,23 +168,18 @@ def _check_shapes(record: Mapping, path: Any, where: str, objects: tuple[str, ..
         value = record.get(key)
         if value is not None and type(value) is not dict:
             raise InputError(path, _join(where, f".{key}"),
-                             f"expected an object, found {_type_name(value)}")
+                             f"expected an object, found {type_name(value)}")
     for key in lists:
         value = record.get(key)
         if value is None:
             continue
         if type(value) is not list:
             raise InputError(path, _join(where, f".{key}"),
-                             f"expected a list of objects, found {_type_name(value)}")
+                             f"expected a list of objects, found {type_name(value)}")
         for i, item in enumerate(value):
             if type(item) is not dict:
                 raise InputError(path, _join(where, f".{key}[{i}]"),
-                                 f"expected an object, found {_type_name(item)}")
-
-
-def _type_name(value: Any) -> str:
-    return {str: "text", list: "a list", dict: "an object", bool: "true/false", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+                                 f"expected an object, found {type_name(item)}")
 
 
 def _summary(ref: Any) -> str | None:
