@@ -489,11 +489,12 @@ class SimilarityIndex:
         """Every similar pair (left before right in row order): left, right, score. Holds
         them all: for a small history and tests; big ones go through `linked_blocks`."""
         if self._pairs is None:
-            blocks = list(self.linked_blocks(upper=True))
-            columns = [np.concatenate(c) if blocks else np.zeros(0, dtype=t)
-                       for c, t in zip(zip(*blocks) if blocks else ((), (), ()),
-                                       (np.int64, np.int64, float))]
-            self._pairs = _pair_frame(*columns)
+            lefts, rights, scores = [], [], []
+            for i, j, score in self.linked_blocks(upper=True):
+                lefts.append(i)
+                rights.append(j)
+                scores.append(score)
+            self._pairs = _pair_frame(_stacked(lefts), _stacked(rights), _stacked(scores))
         return self._pairs
 
     def neighbour_pairs(self, k: int = NEIGHBOURS) -> pd.DataFrame:
@@ -522,9 +523,7 @@ class SimilarityIndex:
             kept_i.append(i[chosen])
             kept_j.append(j[chosen])
             kept_score.append(score[chosen])
-        if not kept_i:
-            return _pair_frame(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-        i, j, score = (np.concatenate(c) for c in (kept_i, kept_j, kept_score))
+        i, j, score = _stacked(kept_i), _stacked(kept_j), _stacked(kept_score)
         n = np.int64(len(self))
         chosen = np.sort(i * n + j)
 
@@ -570,6 +569,11 @@ def _linked(alerts_shared: np.ndarray, same: np.ndarray, word_sim: np.ndarray,
     return ((alerts_shared > 0)
             | (same & (word_sim >= SERVICE_WORDS) & (words_shared > 0))
             | ((words_shared >= MIN_SHARED_WORDS) & (word_sim >= WORDS_ALONE)))
+
+
+def _stacked(parts: list[np.ndarray]) -> np.ndarray:
+    """The blocks' arrays as one (an empty float array when no block had any)."""
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _pair_frame(left: np.ndarray, right: np.ndarray, score: np.ndarray) -> pd.DataFrame:
