@@ -36,17 +36,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(f"ingested {result.files} input(s): {result.events_added} new event(s) of "
           f"{result.events_seen} read, {len(result.incident_ids)} incident(s), "
           f"{result.aliases} new alias(es)")
-    _say_differing(result)
+    if result.differing():  # the store kept what it had: this input did not replace it
+        print(f"note: {result.differing()}", file=sys.stderr)
     return 0
-
-
-def _say_differing(result) -> None:
-    """One line when known event ids came back with other content: the store keeps what it
-    had, and the user should know that this input did not replace it."""
-    if result.events_differing:
-        print(f"note: {result.events_differing} event(s) already in the store came with other "
-              f"content, e.g. {result.first_differing}; the stored version is kept",
-              file=sys.stderr)
 
 
 def _keep_similarity_terms(store) -> None:

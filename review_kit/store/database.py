@@ -201,6 +201,13 @@ class IngestResult:
     events_differing: int = 0
     first_differing: str | None = None
 
+    def differing(self) -> str | None:
+        """The sentence for known events that came back changed, or None when none did."""
+        if not self.events_differing:
+            return None
+        return (f"{self.events_differing} event(s) already in the store came with other "
+                f"content, e.g. {self.first_differing}; the stored version is kept")
+
     def add(self, other: "IngestResult") -> None:
         self.files += other.files
         self.events_differing += other.events_differing

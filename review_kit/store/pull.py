@@ -206,9 +206,8 @@ class PullResult:
         if self.ingested is not None:
             line += (f"; ingested {self.ingested.events_added} new event(s) of "
                      f"{self.ingested.events_seen} read")
-            if self.ingested.events_differing:
-                line += (f"; {self.ingested.events_differing} known event(s) came with other "
-                         f"content, the stored version kept (e.g. {self.ingested.first_differing})")
+            if self.ingested.differing():
+                line += f"; {self.ingested.differing()}"
         return line
 
 
