@@ -32,7 +32,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     result = ingest_paths(store, args.source, args.paths, incident_id=args.incident, tz=args.tz,
                           config=_config(args), quiet=args.quiet)
     if result.incident_ids:
-        _keep_similarity_terms(store)
+        _keep_history(store)
     print(f"ingested {result.files} input(s): {result.events_added} new event(s) of "
           f"{result.events_seen} read, {len(result.incident_ids)} incident(s), "
           f"{result.aliases} new alias(es)")
@@ -41,11 +41,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keep_similarity_terms(store) -> None:
-    """Bring the kept similarity terms up to date after a command that changed events, so the
-    next retrospective reads them back instead of reading the whole history ("Seen before")."""
-    from .notebook.similar_history import kept_terms
-    kept_terms(store)
+def _keep_history(store) -> None:
+    """Bring the results kept from the history (similarity terms and index, every incident's
+    milestones) up to date after a command that changed it, so the next retrospective reads
+    them back instead of reading the whole history."""
+    from .notebook.kept_history import keep_history
+    keep_history(store)
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
@@ -246,7 +247,7 @@ def cmd_milestone(args: argparse.Namespace) -> int:
 def cmd_link(args: argparse.Namespace) -> int:
     store = _store(args)
     store.link(args.incident_id, args.source, args.external_id)
-    _keep_similarity_terms(store)  # a fold moves events from one incident to another
+    _keep_history(store)  # a fold moves events from one incident to another
     print(f"linked {args.source} {args.external_id} to {args.incident_id}")
     return 0
 

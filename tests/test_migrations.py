@@ -174,8 +174,8 @@ def test_a_v1_store_is_refused_then_migrated_in_place(store_location, backend, c
     assert list_runs(store)["status"].tolist() == ["done"]
     # The v3 columns: the v1 action item has no tracker yet; terms can be kept.
     assert store.action_items("PABC123")[["tracker", "tracker_key"]].isna().all(axis=None)
-    store.save_similarity_cache(b"kept")
-    assert store.similarity_cache() == b"kept"
+    store.keep("terms", b"kept")
+    assert store.kept("terms") == b"kept"
     store.close()
 
     assert main(["--store", location, "migrate"]) == 0

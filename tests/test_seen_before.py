@@ -90,8 +90,8 @@ def test_a_dismissed_suggestion_stays_dismissed(history, tmp_path):
 
 def test_kept_terms_are_read_back_and_renewed_when_events_arrive(history, tmp_path):
     first = kept_terms(history)
-    assert history.similarity_cache() is not None
-    kept = TermMatrix.from_bytes(history.similarity_cache())
+    assert history.kept("terms") is not None
+    kept = TermMatrix.from_bytes(history.kept("terms"))
     assert sorted(kept.ids) == sorted(first.ids) and kept.counts.nnz == first.counts.nnz
     assert kept.stale(history.event_counts()) == []
     # New chat in OTHER: only OTHER is read again, and its new rare phrase links it to C.

@@ -13,9 +13,9 @@ import pandas as pd
 
 from ..config import load_config
 from ..model import KEY_EVENT_PREFIX, MILESTONE_OVERRIDES, RESPONDER_ACTOR_KINDS, parse_timestamp
-from .durations import order_findings
+from .durations import measured_durations, order_findings
 from .metrics import CadencePolicy, communication_gaps, compute_metrics
-from .timeline import MILESTONES, build_timeline
+from .timeline import MILESTONE_EVENT_COLUMNS, MILESTONES, build_timeline, milestones
 
 
 class IncidentReader(Protocol):
@@ -27,11 +27,13 @@ class IncidentReader(Protocol):
                   since: Any = None, until: Any = None) -> pd.DataFrame: ...
 
     def events(self, incident_id: str | None = None, *, incident_ids: Iterable[str] | None = None,
-               with_raw: bool = True, kinds: Iterable[str] | None = None) -> pd.DataFrame: ...
+               with_raw: bool = True, kinds: Iterable[str] | None = None,
+               columns: Iterable[str] | None = None) -> pd.DataFrame: ...
 
     def annotations(self, incident_id: str) -> dict[str, str]: ...
 
-    def annotation_rows(self, incident_ids: Iterable[str] | None = None) -> pd.DataFrame: ...
+    def annotation_rows(self, incident_ids: Iterable[str] | None = None, *,
+                        fields: Iterable[str] | None = None) -> pd.DataFrame: ...
 
     def action_items(self, incident_id: str | None = None) -> pd.DataFrame: ...
 
@@ -115,6 +117,9 @@ def load_incident(store: IncidentReader, incident_id: str, *, config: dict[str, 
 # Kinds the milestones and durations are made of: enough to rank an incident against history.
 MILESTONE_KINDS = ("impact_started", "alert_firing", "triggered", "acknowledged", "mitigated",
                    "status_update", "resolved", "reopened")
+# Bump when the rules deriving milestones from events change (analysis.timeline), so
+# milestones kept from an earlier run are derived again.
+MILESTONES_VERSION = 1
 DURATIONS = ("time_to_detect", "time_to_acknowledge", "time_to_mitigate", "time_to_resolve",
              "impact_duration")
 
@@ -127,9 +132,16 @@ def percentile_rank(value: float, history: pd.Series) -> float | None:
     return float((history < value).mean() * 100)
 
 
-def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: int = 12) -> pd.DataFrame:
-    """Metrics of the other incidents of this one's severity detected in the `months` before
-    it (empty when this incident has no severity or detection time)."""
+def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: int = 12,
+                          kept: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The durations (and detection time) of the other incidents of this one's severity
+    detected in the `months` before it (empty when this incident has no severity or detection
+    time). Only the milestones are worked out: on a big store this is thousands of incidents,
+    and their communication and responders would cost more than the rest of the retrospective.
+
+    `kept`: the milestones of the store's incidents as derived from their events alone (no
+    hand-set overrides; ``MILESTONES_VERSION``), kept from an earlier run: then only the
+    incidents someone set a milestone of by hand are read again."""
     severity = data.incident.get("severity")
     detected = data.metrics.get("detected_at")
     if not severity or detected is None or pd.isna(detected):
@@ -137,14 +149,29 @@ def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: 
     window_start = pd.Timestamp(detected) - pd.DateOffset(months=months)
     past = store.incidents(severity=severity, since=window_start - pd.Timedelta(days=1),
                            until=pd.Timestamp(detected))
-    past = past[past["incident_id"] != data.incident_id]
-    if past.empty:
+    ids = past["incident_id"][past["incident_id"] != data.incident_id]
+    if ids.empty:
         return pd.DataFrame()
-    events = store.events(incident_ids=past["incident_id"].tolist(), with_raw=False, kinds=MILESTONE_KINDS)
-    annotations = store.annotation_rows(past["incident_id"].tolist())
-    overrides = annotations[annotations["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
-    history = compute_metrics(events, past, overrides=overrides, cadence=data.cadence)
-    return history[(history["detected_at"] >= window_start) & (history["detected_at"] < detected)]
+    overrides = store.annotation_rows(fields=MILESTONE_OVERRIDES)
+    overrides = overrides[overrides["incident_id"].isin(ids)][["incident_id", "field", "value"]]
+    if kept is None:
+        marks = _milestones_read(store, ids.tolist(), overrides)
+    else:
+        by_hand = pd.unique(overrides["incident_id"])
+        derived = kept[kept["incident_id"].isin(ids) & ~kept["incident_id"].isin(by_hand)]
+        marks = pd.concat([derived, _milestones_read(store, list(by_hand), overrides)],
+                          ignore_index=True) if len(by_hand) else derived
+    history = pd.concat([marks[["incident_id", "detected_at"]].reset_index(drop=True),
+                         measured_durations(marks).reset_index(drop=True)], axis=1)
+    history = history[(history["detected_at"] >= window_start) & (history["detected_at"] < detected)]
+    return history.sort_values("incident_id", kind="stable").reset_index(drop=True)
+
+
+def _milestones_read(store: IncidentReader, incident_ids: list[str],
+                     overrides: pd.DataFrame | None = None) -> pd.DataFrame:
+    events = store.events(incident_ids=incident_ids, kinds=MILESTONE_KINDS,
+                          columns=MILESTONE_EVENT_COLUMNS)
+    return milestones(events, overrides)
 
 
 def ranks_among(history: pd.DataFrame, data: IncidentData, *, months: int = 12) -> dict[str, dict]:

@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..model import check_columns
+from .kept import sparse_from, sparse_parts, strings_from, strings_parts
 
 __all__ = [
     "COMMON_SHARE", "COMMON_FLOOR", "MIN_SHARED_WORDS", "SERVICE_WORDS", "WORDS_ALONE",
@@ -40,8 +41,12 @@ __all__ = [
     "text_tokens", "word_terms",
 ]
 
-# Bump when the terms an incident's events give change, so kept terms are computed again.
-TERMS_VERSION = 1
+# Bump when the terms an incident's events give change, so kept terms are computed again
+# (2: strings kept with their lengths, so a line break inside one cannot shift the rest).
+TERMS_VERSION = 2
+# Bump when what `SimilarityIndex.build` makes of the terms changes, so a kept index is
+# built again.
+INDEX_VERSION = 1
 COMMON_SHARE = 0.05
 COMMON_FLOOR = 3
 MIN_SHARED_WORDS = 3
@@ -167,16 +172,6 @@ def incident_terms(incidents: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- kept terms ------------------------------------------------------------------------------
-def _strings_to_bytes(values: Sequence[str]) -> np.ndarray:
-    return np.frombuffer("\n".join(values).encode("utf-8"), dtype=np.uint8)
-
-
-def _bytes_to_strings(data: np.ndarray, n: int) -> np.ndarray:
-    if n == 0:
-        return np.array([], dtype=object)
-    return np.array(data.tobytes().decode("utf-8").split("\n"), dtype=object)
-
-
 @dataclass
 class TermMatrix:
     """The terms of incidents' events as a count matrix (rows: incidents, columns: terms),
@@ -208,11 +203,9 @@ class TermMatrix:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        counts = self.counts.tocsr()
-        np.savez(buffer, version=np.int64(self.version), n_ids=np.int64(len(self.ids)),
-                 n_terms=np.int64(len(self.terms)), ids=_strings_to_bytes(self.ids),
-                 terms=_strings_to_bytes(self.terms), events=self.events, data=counts.data,
-                 indices=counts.indices, indptr=counts.indptr)
+        np.savez(buffer, version=np.int64(self.version), events=self.events,
+                 **strings_parts("ids", self.ids), **strings_parts("terms", self.terms),
+                 **sparse_parts("counts", self.counts))
         return buffer.getvalue()
 
     @classmethod
@@ -222,11 +215,8 @@ class TermMatrix:
             with np.load(io.BytesIO(data), allow_pickle=False) as parts:
                 if int(parts["version"]) != TERMS_VERSION:
                     return None
-                n, m = int(parts["n_ids"]), int(parts["n_terms"])
-                counts = sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]),
-                                           shape=(n, m))
-                return cls(_bytes_to_strings(parts["ids"], n), parts["events"], counts,
-                           _bytes_to_strings(parts["terms"], m))
+                return cls(strings_from("ids", parts), parts["events"],
+                           sparse_from("counts", parts), strings_from("terms", parts))
         except (OSError, ValueError, KeyError):
             return None
 
@@ -355,6 +345,47 @@ class SimilarityIndex:
         return cls(ids=ids, times=times.reset_index(drop=True), service=codes,
                    services=[str(u) for u in uniques], weighted=weighted, present=present,
                    terms=names, idf=idfs, common={"floor": floor})
+
+    def to_bytes(self, revision: int) -> bytes:
+        """The index as bytes (no pickle: a store may be shared), stamped with the store
+        `revision` it was built from."""
+        times = pd.to_datetime(self.times, utc=True)
+        parts: dict[str, np.ndarray] = {
+            "version": np.int64(INDEX_VERSION), "terms_version": np.int64(TERMS_VERSION),
+            "revision": np.int64(revision), "floor": np.int64(self.common["floor"]),
+            "times": times.dt.as_unit("us").to_numpy(dtype="datetime64[us]").view("int64"),
+            "times_known": times.notna().to_numpy(dtype=bool), "service": self.service,
+            **strings_parts("ids", self.ids), **strings_parts("services", self.services)}
+        for block in self.weighted:
+            parts.update(sparse_parts(f"{block}_weighted", self.weighted[block]))
+            parts.update(sparse_parts(f"{block}_present", self.present[block]))
+            parts.update(strings_parts(f"{block}_terms", self.terms[block]))
+            parts[f"{block}_idf"] = self.idf[block]
+        buffer = io.BytesIO()
+        np.savez(buffer, **parts)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, revision: int) -> "SimilarityIndex | None":
+        """The index kept by `to_bytes`, or None when it was built from another store revision
+        or by other rules (or cannot be read): the caller builds it again."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as parts:
+                if (int(parts["version"]), int(parts["terms_version"]), int(parts["revision"])) \
+                        != (INDEX_VERSION, TERMS_VERSION, int(revision)):
+                    return None
+                times = pd.Series(pd.to_datetime(parts["times"].astype("datetime64[us]"), utc=True))
+                times[~parts["times_known"]] = pd.NaT
+                blocks = ("alert", "word")
+                return cls(ids=strings_from("ids", parts), times=times, service=parts["service"],
+                           services=[str(s) for s in strings_from("services", parts)],
+                           weighted={b: sparse_from(f"{b}_weighted", parts) for b in blocks},
+                           present={b: sparse_from(f"{b}_present", parts) for b in blocks},
+                           terms={b: strings_from(f"{b}_terms", parts) for b in blocks},
+                           idf={b: parts[f"{b}_idf"] for b in blocks},
+                           common={"floor": int(parts["floor"])})
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
 
     def __len__(self) -> int:
         return len(self.ids)

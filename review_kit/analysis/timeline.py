@@ -45,6 +45,7 @@ from ..model import MILESTONE_OVERRIDES, check_columns, parse_timestamp, parse_t
 
 __all__ = [
     "DUPLICATE_WINDOW_SECONDS", "LIFECYCLE_KINDS", "MILESTONES", "MILESTONE_COLUMNS",
+    "MILESTONE_EVENT_COLUMNS",
     "OrderedEvents",
     "build_timeline", "milestones", "milestones_of", "normalised", "order_events",
 ]
@@ -65,6 +66,9 @@ MILESTONE_COLUMNS: tuple[str, ...] = (
     "resolved_at", "reopened", "is_resolved",
 )
 TIMELINE_REQUIRED: tuple[str, ...] = ("event_id", "incident_id", "at", "seq", "source", "kind")
+# What `milestones` reads of each event: the order, plus who reported a lifecycle change
+# (repeated reports are merged per actor) and a status page's status.
+MILESTONE_EVENT_COLUMNS: tuple[str, ...] = (*TIMELINE_REQUIRED, "actor", "status")
 
 _NAT = np.iinfo(np.int64).min  # numpy's NaT as int64 microseconds
 

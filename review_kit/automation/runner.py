@@ -143,10 +143,10 @@ def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool)
         return
     try:
         view.draw_charts()
-        # Bring the kept similarity terms up to date while the kernel starts, so its "Seen
-        # before" cell finds them current.
-        from ..notebook.similar_history import kept_terms
-        kept_terms(view.store)
+        # Bring what is kept from the history up to date while the kernel starts, so its
+        # "Against history" and "Seen before" cells find it current.
+        from ..notebook.kept_history import keep_history
+        keep_history(view.store)
     except Exception:  # noqa: BLE001
         pass
     finally:

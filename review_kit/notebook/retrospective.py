@@ -236,9 +236,11 @@ class RetrospectiveView:
         read once per (severity, detection time): reloading after the room's edits re-ranks
         the (possibly overridden) durations without reading the history again."""
         from ..analysis.retrospective import past_incident_metrics, ranks_among
+        from .kept_history import kept_milestones
         key = (self.data.incident.get("severity"), self.data.metrics.get("detected_at"))
         if getattr(self, "_past", None) is None or self._past[0] != key:
-            self._past = (key, past_incident_metrics(self.store, self.data))
+            self._past = (key, past_incident_metrics(self.store, self.data,
+                                                     kept=kept_milestones(self.store)))
         return ranks_among(self._past[1], self.data)
 
     @_cell

@@ -6,6 +6,8 @@ terms incidents' events give (`analysis.similarity.event_terms`) are kept in the
 added (a fold moves them, which changes both incidents' counts), so an incident whose count
 moved is read again and the rest comes back from the kept matrix. The first comparison on a
 big store pays for the whole history once; each later one reads only what changed since.
+The index built from them and the incidents (`similarity_index`) is kept as well, for as long
+as the store's revision stays the same.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ __all__ = ["kept_terms", "similarity_index"]
 
 _EVENT_COLUMNS = ("event_id", "incident_id", "source", "kind", "summary")
 _CHUNK = 500
+_TERMS = "terms"
+_INDEX = "index"
 
 
 def _read_terms(store: Store, incident_ids: list[str], everything: bool) -> pd.DataFrame:
@@ -33,7 +37,7 @@ def kept_terms(store: Store) -> TermMatrix:
     """The terms of every incident's events, reading only the incidents whose events changed
     since the matrix was kept (and keeping the new one)."""
     counts = store.event_counts()
-    data = store.similarity_cache()
+    data = store.kept(_TERMS)
     kept = TermMatrix.from_bytes(data) if data is not None else None
     kept = kept if kept is not None else TermMatrix.empty()
     stale = kept.stale(counts)
@@ -47,11 +51,22 @@ def kept_terms(store: Store) -> TermMatrix:
     else:
         fresh = TermMatrix.empty()
     updated = kept.updated(fresh, counts)
-    store.save_similarity_cache(updated.to_bytes())
+    store.keep(_TERMS, updated.to_bytes())
     return updated
 
 
 def similarity_index(store: Store, incidents: pd.DataFrame | None = None) -> SimilarityIndex:
-    """The similarity of the store's incidents (or of the given incidents frame), ready to query."""
-    incidents = store.incidents() if incidents is None else incidents
-    return SimilarityIndex.build(incidents, kept_terms(store))
+    """The similarity of the store's incidents (or of the given incidents frame), ready to query.
+
+    The whole store's index is kept in the store too, stamped with the store's revision: a
+    retrospective on a big history reads it back instead of building it, until an ingest or
+    a link changes the history."""
+    if incidents is not None:
+        return SimilarityIndex.build(incidents, kept_terms(store))
+    revision = store.revision()  # before the reads: a write meanwhile makes the index look stale
+    data = store.kept(_INDEX)
+    index = SimilarityIndex.from_bytes(data, revision) if data is not None else None
+    if index is None:
+        index = SimilarityIndex.build(store.incidents(), kept_terms(store))
+        store.keep(_INDEX, index.to_bytes(revision))
+    return index

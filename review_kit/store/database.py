@@ -76,6 +76,10 @@ LINK_LOCK = 0x7265766B_00000001
 SCHEMA_LOCK = 0x7265766B_00000002
 # SQLSTATEs that mean "run the transaction again": serialization failure, deadlock detected.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+# The history's revision (meta "revision"), one more; SQLite and PostgreSQL both take this
+# upsert. Absent until the first write: a store made before it existed starts at 0.
+_NEXT_REVISION = ("INSERT INTO meta (key, value) VALUES ('revision', '1') ON CONFLICT (key) "
+                  "DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)")
 WRITE_ATTEMPTS = 8
 T = TypeVar("T")
 
@@ -163,9 +167,10 @@ action_items = Table(
 )
 Index("ix_action_items_incident", action_items.c.incident_id)
 
-# What incidents' events say for similarity (alerts, chat words), kept so a big store is not
-# read whole for every retrospective: one row per kind of kept result, its bytes made and
-# read by the analysis wing (review_kit.analysis.similarity.TermMatrix).
+# Results derived from the history, kept so a big store is not read whole for every
+# retrospective: one row per kind of kept result (similarity terms and index, every incident's
+# milestones), its bytes made and read by the analysis wing and stamped there with what it
+# was made from. Named for its first use (renaming a table needs a migration).
 similarity_cache = Table(
     "similarity_cache", metadata,
     Column("name", String(64), primary_key=True), Column("data", LargeBinary),
@@ -386,18 +391,33 @@ class Store:
             conn.commit()
 
     def _write(self, work: Callable[[Connection], T], *, lock: int | None = LINK_LOCK,
-               exclusive: bool = False) -> T:
+               exclusive: bool = False, revises: bool = False) -> T:
         """`work(conn)` in one transaction, run again from the start when PostgreSQL aborts it
-        to break a deadlock (two ingests locking the same incidents in another order)."""
+        to break a deadlock (two ingests locking the same incidents in another order).
+        `revises`: the work changes the history (incidents, events, aliases), so the
+        `revision` moves on in the same transaction."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.transaction(lock, exclusive=exclusive or lock == SCHEMA_LOCK) as conn:
-                    return work(conn)
+                    result = work(conn)
+                    if revises:
+                        # Last, so the one row every writer updates is locked only at the end.
+                        conn.exec_driver_sql(_NEXT_REVISION)
+                    return result
             except DBAPIError as exc:
                 if attempt == WRITE_ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in _RETRY_SQLSTATES:
                     raise
                 time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 1.0)))
         raise AssertionError("unreachable")
+
+    def revision(self) -> int:
+        """How many times the history (incidents, events, aliases) was written: what a result
+        derived from it is stamped with, to know it is still current. Annotations and action
+        items do not move it. Read it *before* reading what a result is derived from: a write
+        in between then makes the result look older than it is, never newer."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta.c.value).where(meta.c.key == "revision")).scalar()
+        return int(value) if value is not None else 0
 
     # --- ingest ----------------------------------------------------------------------------
     def ingest(self, loader: Loader | str, path: str | os.PathLike,
@@ -427,7 +447,7 @@ class Store:
                     progress(len(batch.events))
             return result
 
-        return self._write(write)
+        return self._write(write, revises=True)
 
     def _write_batch(self, conn: Connection, source: str, batch: Batch, ctx: LoadContext,
                      result: IngestResult) -> None:
@@ -670,7 +690,7 @@ class Store:
                 index_elements=["source", "external_id"], set_={"incident_id": incident_id}))
 
         # Exclusive: no ingest or annotation may write under an id this fold removes.
-        self._write(write, exclusive=True)
+        self._write(write, exclusive=True, revises=True)
 
     def _fold(self, conn: Connection, old: str, new: str, source: str) -> None:
         row = conn.execute(select(incidents).where(incidents.c.incident_id == old)).mappings().first()
@@ -698,11 +718,14 @@ class Store:
                                 .where(annotations.c.incident_id == incident_id)).all()
         return {r.field: r.value for r in rows if r.value is not None}
 
-    def annotation_rows(self, incident_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    def annotation_rows(self, incident_ids: Iterable[str] | None = None, *,
+                        fields: Iterable[str] | None = None) -> pd.DataFrame:
         query = select(annotations.c.incident_id, annotations.c.field, annotations.c.value,
                        annotations.c.author, annotations.c.updated_at)
         if incident_ids is not None:
             query = query.where(annotations.c.incident_id.in_(list(incident_ids)))
+        if fields is not None:
+            query = query.where(annotations.c.field.in_(list(fields)))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return pd.DataFrame.from_records(rows, columns=["incident_id", "field", "value", "author", "updated_at"])
@@ -858,7 +881,7 @@ class Store:
 
         return self._write(write)
 
-    # --- kept similarity terms ----------------------------------------------------------------
+    # --- kept results -------------------------------------------------------------------------
     def event_counts(self) -> pd.Series:
         """Events per incident (incident_id → count), from the index alone."""
         with self.engine.connect() as conn:
@@ -866,14 +889,14 @@ class Store:
                                 .group_by(events.c.incident_id)).cursor.fetchall()
         return pd.Series({r[0]: int(r[1]) for r in rows}, dtype="int64", name="events")
 
-    def similarity_cache(self, name: str = "terms") -> bytes | None:
+    def kept(self, name: str) -> bytes | None:
         """What was kept under `name` (None when nothing was)."""
         with self.engine.connect() as conn:
             value = conn.execute(select(similarity_cache.c.data)
                                  .where(similarity_cache.c.name == name)).scalar()
         return None if value is None else bytes(value)
 
-    def save_similarity_cache(self, data: bytes, name: str = "terms") -> None:
+    def keep(self, name: str, data: bytes) -> None:
         """Keep `data` under `name`, replacing what was there (the last writer wins: every
         writer keeps a complete, current result)."""
 

@@ -1,0 +1,160 @@
+"""What a retrospective keeps from the whole history between runs (issues 16 and 17): the
+store's revision, the bytes results are kept as, the similarity index and every incident's
+milestones read back while the history stays the same and made again when it changes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from review_kit.analysis import similarity
+from review_kit.analysis.kept import frame_from_bytes, frame_to_bytes, strings_from, strings_parts
+from review_kit.analysis.retrospective import load_incident, past_incident_metrics
+from review_kit.analysis.similarity import SimilarityIndex, TermMatrix
+from review_kit.notebook import kept_history
+from review_kit.notebook.kept_history import keep_history, kept_milestones
+from review_kit.notebook.similar_history import similarity_index
+from review_kit.notebook.widgets import save_milestone
+from review_kit.store import Store
+from review_kit.store.ingest import ingest_paths
+
+from seen_before import NEW, OTHER, PHRASE, history_store
+
+
+@pytest.fixture()
+def history(tmp_path) -> Store:
+    store = history_store(tmp_path)
+    yield store
+    store.close()
+
+
+def _more_chat(tmp_path, incident_id: str, text: str):
+    extra = tmp_path / "more.csv"
+    extra.write_text("incident_id,at,kind,actor,summary,source\n"
+                     f"{incident_id},2024-06-11T12:30:00Z,message,bo,{text},slack\n")
+    return extra
+
+
+# --- the bytes ----------------------------------------------------------------------------------
+def test_strings_with_line_breaks_come_back_whole():
+    values = ["a", "alert\nsplit: across lines", "", "naïve ✓", "x\n\ny"]
+    assert strings_from("s", strings_parts("s", values)).tolist() == values
+    assert strings_from("s", strings_parts("s", [])).tolist() == []
+
+
+def test_a_frame_comes_back_with_its_unknowns_and_only_for_its_stamp():
+    frame = pd.DataFrame({
+        "incident_id": pd.Series(["A", "B\nC", None], dtype=object),
+        "at": pd.to_datetime(["2024-01-01T10:00:00.000001Z", None, "2024-03-01T00:00:00.000000Z"], utc=True),
+        "count": np.array([1, 2, 3], dtype="int64"), "flag": [True, False, True],
+        "seconds": [1.5, np.nan, 3.0]})
+    data = frame_to_bytes(frame, {"version": 1, "revision": 7})
+    back = frame_from_bytes(data, {"version": 1, "revision": 7})
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+    assert back["incident_id"][2] is None and pd.isna(back["at"][1])
+    assert frame_from_bytes(data, {"version": 1, "revision": 8}) is None
+    assert frame_from_bytes(data, {"version": 2, "revision": 7}) is None
+    assert frame_from_bytes(b"not kept bytes", {"version": 1, "revision": 7}) is None
+
+
+def test_kept_terms_survive_an_alert_name_with_a_line_break(tmp_path):
+    # Before, strings were cut at line breaks: the terms after this one shifted by one.
+    terms = pd.DataFrame({"incident_id": ["A", "A", "B"],
+                          "term": ["alert:Disk\nFull", "word:pool", "word:pool"], "count": [1, 2, 1]})
+    matrix = TermMatrix.from_terms(terms, pd.Series({"A": 3, "B": 1}))
+    back = TermMatrix.from_bytes(matrix.to_bytes())
+    assert back.terms.tolist() == matrix.terms.tolist() == ["alert:Disk\nFull", "word:pool"]
+    assert (back.counts != matrix.counts).nnz == 0
+
+
+# --- the revision -------------------------------------------------------------------------------
+def test_the_revision_moves_with_the_history_only(history, tmp_path):
+    start = history.revision()
+    assert start > 0  # the fixture's ingests
+    ingest_paths(history, "csv", [_more_chat(tmp_path, OTHER, "hello")], quiet=True)
+    assert history.revision() == start + 1
+    history.link(NEW, "pagerduty", "PX1")
+    assert history.revision() == start + 2
+    history.set_annotation(NEW, "summary", "text of the room")
+    history.add_action_item(NEW, "Add a retry")
+    history.keep("terms", b"whatever")
+    assert history.revision() == start + 2
+
+
+def test_a_new_store_starts_at_revision_zero(tmp_path):
+    store = Store.open(tmp_path / "empty.db")
+    assert store.revision() == 0
+    store.close()
+
+
+# --- the similarity index -----------------------------------------------------------------------
+def test_the_index_is_read_back_until_the_history_changes(history, tmp_path, monkeypatch):
+    built = similarity_index(history)
+    builds = []
+    real = SimilarityIndex.build.__func__
+    monkeypatch.setattr(SimilarityIndex, "build",
+                        classmethod(lambda cls, *a, **k: builds.append(1) or real(cls, *a, **k)))
+    again = similarity_index(history)
+    assert builds == []
+    assert again.ids.tolist() == built.ids.tolist() and again.times.equals(built.times)
+    for block in built.weighted:
+        assert (again.weighted[block] != built.weighted[block]).nnz == 0
+        assert again.terms[block].tolist() == built.terms[block].tolist()
+    pd.testing.assert_frame_equal(again.similar_to(NEW), built.similar_to(NEW))
+    # New chat in OTHER shares PHRASE's rare phrase: the index is built again and knows it.
+    ingest_paths(history, "csv", [_more_chat(tmp_path, OTHER, "pgbouncer connection pool exhausted")],
+                 quiet=True)
+    renewed = similarity_index(history)
+    assert builds == [1]
+    assert PHRASE in renewed.similar_to(OTHER)["incident_id"].tolist()
+    assert PHRASE not in built.similar_to(OTHER)["incident_id"].tolist()
+
+
+def test_an_index_kept_by_other_rules_is_built_again(history, monkeypatch):
+    similarity_index(history)
+    monkeypatch.setattr(similarity, "INDEX_VERSION", similarity.INDEX_VERSION + 1)
+    assert SimilarityIndex.from_bytes(history.kept("index"), history.revision()) is None
+
+
+# --- every incident's milestones ----------------------------------------------------------------
+def test_kept_milestones_give_the_same_past_as_reading_it(history, tmp_path, monkeypatch):
+    keep_history(history)
+    data = load_incident(history, NEW, config={})
+    read = past_incident_metrics(history, data)
+    assert len(read) > 0
+    reads = []
+    real_events = history.events
+    monkeypatch.setattr(history, "events", lambda *a, **k: reads.append(k) or real_events(*a, **k))
+    kept = kept_milestones(history)
+    assert reads == []  # read back, not derived again
+    pd.testing.assert_frame_equal(past_incident_metrics(history, data, kept=kept), read)
+    assert reads == []
+
+
+def test_a_milestone_set_by_hand_is_read_again_and_counts(history, tmp_path):
+    data = load_incident(history, NEW, config={})
+    kept = kept_milestones(history)
+    before = past_incident_metrics(history, data, kept=kept)
+    someone = before["incident_id"].iloc[0]
+    assert pd.isna(before["time_to_resolve"].iloc[0])  # the events never say it was resolved
+    revision = history.revision()
+    detected = before["detected_at"].iloc[0]
+    save_milestone(history, someone, "resolved_at",
+                   (detected + pd.Timedelta(hours=2)).isoformat().replace("+00:00", "Z"))
+    assert history.revision() == revision  # an annotation: the kept milestones stay current
+    after = past_incident_metrics(history, data, kept=kept_milestones(history))
+    pd.testing.assert_frame_equal(after, past_incident_metrics(history, data))
+    assert after.set_index("incident_id").loc[someone, "time_to_resolve"] == 2 * 3600
+    pd.testing.assert_frame_equal(after.iloc[1:], before.iloc[1:])
+
+
+def test_kept_milestones_follow_new_events(history, tmp_path):
+    first = kept_milestones(history)
+    extra = tmp_path / "resolved.csv"
+    extra.write_text("incident_id,at,kind,actor,summary,source\n"
+                     f"{OTHER},2030-01-01T00:00:00Z,resolved,bo,closed late,csv\n")
+    ingest_paths(history, "csv", [extra], quiet=True)
+    renewed = kept_milestones(history).set_index("incident_id")
+    assert renewed.loc[OTHER, "resolved_at"] == pd.Timestamp("2030-01-01T00:00:00Z")
+    assert first.set_index("incident_id").loc[OTHER, "resolved_at"] != renewed.loc[OTHER, "resolved_at"]
+    assert kept_history.kept_milestones(history).equals(kept_milestones(history))
