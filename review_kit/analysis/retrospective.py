@@ -139,16 +139,21 @@ def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: 
     time). Only the milestones are worked out: on a big store this is thousands of incidents,
     and their communication and responders would cost more than the rest of the retrospective.
 
-    `kept`: the milestones of the store's incidents as derived from their events alone (no
-    hand-set overrides; ``MILESTONES_VERSION``), kept from an earlier run: then only the
-    incidents someone set a milestone of by hand are read again."""
+    `kept`: every incident of the store (incident_id, severity, created_at) with its
+    milestones as its events alone give them (no hand-set overrides; ``MILESTONES_VERSION``),
+    kept from an earlier run: then only the incidents someone set a milestone of by hand are
+    read again."""
     severity = data.incident.get("severity")
     detected = data.metrics.get("detected_at")
     if not severity or detected is None or pd.isna(detected):
         return pd.DataFrame()
     window_start = pd.Timestamp(detected) - pd.DateOffset(months=months)
-    past = store.incidents(severity=severity, since=window_start - pd.Timedelta(days=1),
-                           until=pd.Timestamp(detected))
+    since, until = window_start - pd.Timedelta(days=1), pd.Timestamp(detected)
+    if kept is None:
+        past = store.incidents(severity=severity, since=since, until=until)
+    else:
+        past = kept[(kept["severity"] == severity) & (kept["created_at"] >= since)
+                    & (kept["created_at"] < until)]
     ids = past["incident_id"][past["incident_id"] != data.incident_id]
     if ids.empty:
         return pd.DataFrame()
@@ -158,7 +163,7 @@ def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: 
         marks = _milestones_read(store, ids.tolist(), overrides)
     else:
         by_hand = pd.unique(overrides["incident_id"])
-        derived = kept[kept["incident_id"].isin(ids) & ~kept["incident_id"].isin(by_hand)]
+        derived = past[past["incident_id"].isin(ids) & ~past["incident_id"].isin(by_hand)]
         marks = pd.concat([derived, _milestones_read(store, list(by_hand), overrides)],
                           ignore_index=True) if len(by_hand) else derived
     history = pd.concat([marks[["incident_id", "detected_at"]].reset_index(drop=True),

@@ -439,8 +439,12 @@ class SimilarityIndex:
         linked &= ~excluded
         chosen = np.flatnonzero(linked)
         score = alert_sim + word_sim + SERVICE_WEIGHT * same
-        order = sorted(chosen.tolist(), key=lambda j: (-round(float(score[j]), 9),
-                                                       -_stamp(self.times.iloc[j]), self.ids[j]))
+        # Most similar first, then the most recent (unknown times last), then by id; one sort
+        # of arrays, since a look-alike history makes thousands of matches.
+        stamps = pd.DatetimeIndex(self.times.iloc[chosen])
+        recency = np.where(stamps.notna(), -stamps.asi8.astype(np.float64), np.inf)
+        id_rank = np.argsort(np.argsort(self.ids[chosen].astype(str), kind="stable"), kind="stable")
+        order = chosen[np.lexsort((id_rank, recency, -np.round(score[chosen], 9)))].tolist()
         if limit is not None:
             order = order[:limit]
         rows = [self._match(i, j, float(score[j]), bool(same[j])) for j in order]

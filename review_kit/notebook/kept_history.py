@@ -2,8 +2,8 @@
 the same (the store's `revision`), so a retrospective on a big store reads them back instead
 of reading every incident's events again.
 
-- every incident's milestones as its events give them (`kept_milestones`): what the
-  retrospective ranks this incident's durations against;
+- every incident's severity, creation time and milestones as its events give them
+  (`kept_milestones`): what the retrospective ranks this incident's durations against;
 - the similarity terms and index ("Seen before": `similar_history`).
 
 `keep_history` brings all of them up to date: after a command that changed the history, and
@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..analysis.kept import frame_from_bytes, frame_to_bytes
 from ..analysis.retrospective import MILESTONE_KINDS, MILESTONES_VERSION
-from ..analysis.timeline import MILESTONE_EVENT_COLUMNS, milestones
+from ..analysis.timeline import MILESTONE_EVENT_COLUMNS, MILESTONES, milestones
 from ..store import Store
 from .similar_history import similarity_index
 
@@ -25,17 +25,19 @@ _MILESTONES = "milestones"
 
 
 def kept_milestones(store: Store) -> pd.DataFrame:
-    """Every incident's milestones as its events give them (no hand-set overrides), one row
-    per incident with events: read back when kept for the store's current revision, else
-    derived from the events and kept."""
+    """Every incident (incident_id, severity, created_at) with its milestones as its events
+    give them (no hand-set overrides; NaT where it has no events): read back when kept for
+    the store's current revision, else derived from the events and kept."""
     revision = store.revision()  # before the reads: a write meanwhile makes them look stale
     stamp = {"version": MILESTONES_VERSION, "revision": revision}
     data = store.kept(_MILESTONES)
-    marks = frame_from_bytes(data, stamp) if data is not None else None
-    if marks is None:
+    kept = frame_from_bytes(data, stamp) if data is not None else None
+    if kept is None:
         marks = milestones(store.events(kinds=MILESTONE_KINDS, columns=MILESTONE_EVENT_COLUMNS))
-        store.keep(_MILESTONES, frame_to_bytes(marks, stamp))
-    return marks
+        incidents = store.incidents()[["incident_id", "severity", "created_at"]]
+        kept = incidents.merge(marks[["incident_id", *MILESTONES]], on="incident_id", how="left")
+        store.keep(_MILESTONES, frame_to_bytes(kept, stamp))
+    return kept
 
 
 def keep_history(store: Store) -> None:
