@@ -24,15 +24,17 @@ __all__ = ["keep_history", "kept_milestones"]
 _MILESTONES = "milestones"
 
 
-def kept_milestones(store: Store) -> pd.DataFrame:
+def kept_milestones(store: Store, *, derive: bool = True) -> pd.DataFrame | None:
     """Every incident (incident_id, severity, created_at) with its milestones as its events
     give them (no hand-set overrides; NaT where it has no events): read back when kept for
-    the store's current revision, else derived from the events and kept."""
+    the store's current revision, else derived from the events and kept — or, without
+    `derive`, None: a retrospective then reads only the past year it needs, which costs less
+    than the whole history once the runner or the last ingest has not kept it."""
     revision = store.revision()  # before the reads: a write meanwhile makes them look stale
     stamp = {"version": MILESTONES_VERSION, "revision": revision}
     data = store.kept(_MILESTONES)
     kept = frame_from_bytes(data, stamp) if data is not None else None
-    if kept is None:
+    if kept is None and derive:
         marks = milestones(store.events(kinds=MILESTONE_KINDS, columns=MILESTONE_EVENT_COLUMNS))
         incidents = store.incidents()[["incident_id", "severity", "created_at"]]
         kept = incidents.merge(marks[["incident_id", *MILESTONES]], on="incident_id", how="left")

@@ -240,7 +240,7 @@ class RetrospectiveView:
         key = (self.data.incident.get("severity"), self.data.metrics.get("detected_at"))
         if getattr(self, "_past", None) is None or self._past[0] != key:
             self._past = (key, past_incident_metrics(self.store, self.data,
-                                                     kept=kept_milestones(self.store)))
+                                                     kept=kept_milestones(self.store, derive=False)))
         return ranks_among(self._past[1], self.data)
 
     @_cell
