@@ -11,6 +11,7 @@ from review_kit.analysis import retrospective
 from review_kit.store.ingest import ingest_paths
 from review_kit.analysis.retrospective import load_incident, past_incident_metrics, ranks_among
 from review_kit.store import Store
+from review_kit.notebook.kept_history import keep_history, kept_milestones
 from review_kit.notebook.retrospective import RetrospectiveView
 from review_kit.notebook.widgets import save_milestone
 
@@ -81,3 +82,16 @@ def test_reload_reranks_an_override_without_reading_the_past_again(store, tmp_pa
     view.reload()
     view._ranks()
     assert len(reads) == 2
+
+
+def test_ranks_are_the_same_whether_the_history_was_kept_or_read(store, tmp_path) -> None:
+    # Deriving the whole history is the runner's and the ingest's work: a notebook opened on
+    # a store where it was not kept reads only the past year it ranks against.
+    assert kept_milestones(store, derive=False) is None
+    read = RetrospectiveView(store, "C", tmp_path / "out", config={}, interactive=False)._ranks()
+    assert read["time_to_acknowledge"]["percentile"] == 75.0
+    assert store.kept("milestones") is None
+    keep_history(store)
+    assert kept_milestones(store, derive=False) is not None
+    kept = RetrospectiveView(store, "C", tmp_path / "out", config={}, interactive=False)._ranks()
+    assert kept == read

@@ -9,11 +9,10 @@ import pytest
 
 from review_kit.analysis import similarity
 from review_kit.analysis.kept import frame_from_bytes, frame_to_bytes, strings_from, strings_parts
-from review_kit.analysis.retrospective import load_incident, past_incident_metrics, ranks_among
+from review_kit.analysis.retrospective import load_incident, past_incident_metrics
 from review_kit.analysis.similarity import SimilarityIndex, TermMatrix
 from review_kit.notebook import kept_history
 from review_kit.notebook.kept_history import keep_history, kept_milestones
-from review_kit.notebook.retrospective import RetrospectiveView
 from review_kit.notebook.similar_history import similarity_index
 from review_kit.notebook.widgets import save_milestone
 from review_kit.store import Store
@@ -147,19 +146,6 @@ def test_a_milestone_set_by_hand_is_read_again_and_counts(history, tmp_path):
     pd.testing.assert_frame_equal(after, past_incident_metrics(history, data))
     assert after.set_index("incident_id").loc[someone, "time_to_resolve"] == 2 * 3600
     pd.testing.assert_frame_equal(after.iloc[1:], before.iloc[1:])
-
-
-def test_a_retrospective_reads_the_past_year_when_nothing_is_kept(history, tmp_path):
-    # Deriving the whole history is the runner's and the ingest's work: a notebook opened on
-    # a store where it was not kept reads only what it ranks against.
-    assert kept_milestones(history, derive=False) is None
-    assert history.kept("milestones") is None
-    retro = RetrospectiveView(history, NEW, tmp_path / "out" / NEW, interactive=False, config={})
-    ranks = retro._ranks()
-    assert ranks and ranks == ranks_among(past_incident_metrics(history, retro.data), retro.data)
-    assert history.kept("milestones") is None
-    keep_history(history)
-    assert kept_milestones(history, derive=False) is not None
 
 
 def test_kept_milestones_follow_new_events(history, tmp_path):
