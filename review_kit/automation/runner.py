@@ -143,10 +143,11 @@ def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool)
         return
     try:
         view.draw_charts()
-        # Bring what is kept from the history up to date while the kernel starts, so its
-        # "Against history" and "Seen before" cells find it current.
-        from ..notebook.kept_history import keep_history
-        keep_history(view.store)
+        # The similarity index, which "Seen before" needs current, while the kernel starts.
+        # Not every incident's milestones: deriving a big history's costs more than the past
+        # year the notebook reads when they are stale (the ingest keeps them).
+        from ..notebook.similar_history import similarity_index
+        similarity_index(view.store)
     except Exception:  # noqa: BLE001
         pass
     finally:
