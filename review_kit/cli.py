@@ -215,6 +215,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
     result = pull(store, args.source, dest=args.dest, since=args.since, until=args.until,
                   base_url=args.base_url, config=_config(args), timeout=args.timeout,
                   quiet=args.quiet)
+    if store is not None:
+        _keep_history(store)  # read back at once when the pull brought nothing new
     print(result)
     return 0
 

@@ -6,8 +6,8 @@ of reading every incident's events again.
   (`kept_milestones`): what the retrospective ranks this incident's durations against;
 - the similarity terms and index ("Seen before": `similar_history`).
 
-`keep_history` brings all of them up to date: after a command that changed the history, and
-in the runner while a notebook's kernel starts.
+`keep_history` brings all of them up to date after a command that changed the history (the
+CLI's ingest, pull and link).
 """
 from __future__ import annotations
 
