@@ -81,6 +81,22 @@ def test_the_revision_moves_with_the_history_only(history, tmp_path):
     assert history.revision() == start + 2
 
 
+def test_an_ingest_that_changes_nothing_leaves_the_revision(history, tmp_path):
+    chat = _more_chat(tmp_path, OTHER, "hello")
+    ingest_paths(history, "csv", [chat], quiet=True)
+    revision = history.revision()
+    ingest_paths(history, "csv", [chat], quiet=True)  # the same again: nothing new
+    assert history.revision() == revision
+    retitled = tmp_path / "incidents.csv"
+    retitled.write_text("incident_id,title,severity,created_at\n"
+                        f"{OTHER},A new title for it,SEV4,2024-06-11T12:00:00Z\n")
+    ingest_paths(history, "csv", [retitled], quiet=True)
+    assert history.incident(OTHER)["title"] == "A new title for it"
+    assert history.revision() == revision + 1
+    ingest_paths(history, "csv", [retitled], quiet=True)
+    assert history.revision() == revision + 1
+
+
 def test_a_new_store_starts_at_revision_zero(tmp_path):
     store = Store.open(tmp_path / "empty.db")
     assert store.revision() == 0

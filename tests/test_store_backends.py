@@ -185,3 +185,29 @@ def test_action_items_of_some_incidents_only(store_location):
     assert pd.isna(some["closed_at"].iloc[0])
     assert store.action_items(incident_ids=[]).empty
     assert len(store.action_items()) == 3
+
+
+def test_the_revision_moves_only_when_the_history_changes(store_location, tmp_path):
+    # What kept results are stamped with: a re-ingest of the same files leaves it, a changed
+    # title or a new event moves it, on SQLite and PostgreSQL alike.
+    store = Store.open(store_location())
+    incidents, events = tmp_path / "incidents.csv", tmp_path / "events.csv"
+    incidents.write_text("incident_id,title,severity,created_at\n"
+                         "A,Checkout down,SEV2,2024-01-01T00:00:00Z\nB,Login slow,SEV3,2024-01-02T00:00:00Z\n")
+    events.write_text("incident_id,at,kind,actor,summary\nA,2024-01-01T00:01:00Z,triggered,pd,paged\n")
+    ingest_paths(store, "csv", [incidents, events], quiet=True)
+    start = store.revision()
+    assert start > 0
+    ingest_paths(store, "csv", [incidents], quiet=True)
+    ingest_paths(store, "csv", [events], quiet=True)
+    assert store.revision() == start
+    incidents.write_text("incident_id,title,severity,created_at\n"
+                         "A,Checkout down in EU,SEV2,2024-01-01T00:00:00Z\nB,Login slow,SEV3,2024-01-02T00:00:00Z\n")
+    ingest_paths(store, "csv", [incidents], quiet=True)
+    assert store.revision() == start + 1
+    events.write_text("incident_id,at,kind,actor,summary\nA,2024-01-01T00:09:00Z,resolved,pd,done\n")
+    ingest_paths(store, "csv", [events], quiet=True)
+    assert store.revision() == start + 2
+    store.set_annotation("A", "summary", "written in the room")
+    assert store.revision() == start + 2
+    store.close()

@@ -205,6 +205,12 @@ class IngestResult:
     # one is kept), and the first of them, for the message that says so.
     events_differing: int = 0
     first_differing: str | None = None
+    # Incident rows inserted or changed: with new events and aliases, whether the history moved.
+    incidents_changed: int = 0
+
+    def changed(self) -> bool:
+        """Did this ingest change the history (so its `revision` moves on)?"""
+        return bool(self.events_added or self.aliases or self.incidents_changed)
 
     def differing(self) -> str | None:
         """The sentence for known events that came back changed, or None when none did."""
@@ -215,6 +221,7 @@ class IngestResult:
 
     def add(self, other: "IngestResult") -> None:
         self.files += other.files
+        self.incidents_changed += other.incidents_changed
         self.events_differing += other.events_differing
         self.first_differing = self.first_differing or other.first_differing
         self.incidents += other.incidents
@@ -391,16 +398,16 @@ class Store:
             conn.commit()
 
     def _write(self, work: Callable[[Connection], T], *, lock: int | None = LINK_LOCK,
-               exclusive: bool = False, revises: bool = False) -> T:
+               exclusive: bool = False, revises: bool | Callable[[T], bool] = False) -> T:
         """`work(conn)` in one transaction, run again from the start when PostgreSQL aborts it
         to break a deadlock (two ingests locking the same incidents in another order).
-        `revises`: the work changes the history (incidents, events, aliases), so the
-        `revision` moves on in the same transaction."""
+        `revises`: the work changes the history (incidents, events, aliases), or a test of
+        its result saying whether it did, so the `revision` moves on in the same transaction."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.transaction(lock, exclusive=exclusive or lock == SCHEMA_LOCK) as conn:
                     result = work(conn)
-                    if revises:
+                    if revises(result) if callable(revises) else revises:
                         # Last, so the one row every writer updates is locked only at the end.
                         conn.exec_driver_sql(_NEXT_REVISION)
                     return result
@@ -447,7 +454,7 @@ class Store:
                     progress(len(batch.events))
             return result
 
-        return self._write(write, revises=True)
+        return self._write(write, revises=IngestResult.changed)
 
     def _write_batch(self, conn: Connection, source: str, batch: Batch, ctx: LoadContext,
                      result: IngestResult) -> None:
@@ -474,7 +481,7 @@ class Store:
             for incident_id, owner in events_source(frame).items():
                 if incident_id not in incident_rows:
                     incident_rows[incident_id] = {"incident_id": incident_id, "source": owner}
-        self._upsert_incidents(conn, list(incident_rows.values()))
+        result.incidents_changed += self._upsert_incidents(conn, list(incident_rows.values()))
         result.incidents += len(incident_rows)
         result.incident_ids |= set(incident_rows)
 
@@ -483,7 +490,8 @@ class Store:
                       for a in batch.aliases if a.get("external_id") not in (None, "")]
         if alias_rows:
             missing = {a["incident_id"] for a in alias_rows} - set(incident_rows)
-            self._upsert_incidents(conn, [{"incident_id": i, "source": source} for i in missing])
+            result.incidents_changed += self._upsert_incidents(
+                conn, [{"incident_id": i, "source": source} for i in missing])
             result.aliases += self._insert_ignore(conn, aliases, alias_rows, ("source", "external_id"))
         if len(frame):
             result.events_seen += len(frame)
@@ -540,17 +548,26 @@ class Store:
             remap.pop(ctx.incident_id, None)
         return remap
 
-    def _upsert_incidents(self, conn: Connection, rows: list[dict], *, fill_only: bool = False) -> None:
+    def _upsert_incidents(self, conn: Connection, rows: list[dict], *, fill_only: bool = False) -> int:
+        """Insert or refresh incident rows; how many were inserted or changed."""
         if not rows:
-            return
+            return 0
         columns = [c for c in INCIDENT_COLUMNS if c != "incident_id"]
         # One order for every writer: two ingests upserting the same incidents cannot deadlock.
         full = sorted(({c: row.get(c) for c in INCIDENT_COLUMNS} for row in rows),
                       key=lambda row: str(row["incident_id"]))
         key = (conn.dialect.name, fill_only)
         if key not in _INCIDENT_UPSERTS:  # built once: the expression costs more than a write
-            _INCIDENT_UPSERTS[key] = _incident_upsert(_dialect_insert(conn), columns, fill_only)
-        conn.execute(_INCIDENT_UPSERTS[key], full)
+            statement = _incident_upsert(_dialect_insert(conn), columns, fill_only)
+            if conn.dialect.name == "postgresql":
+                # psycopg counts no rows over many statements: the rows written say it.
+                statement = statement.returning(incidents.c.incident_id)
+            _INCIDENT_UPSERTS[key] = statement
+        result = conn.execute(_INCIDENT_UPSERTS[key], full)
+        if conn.dialect.name == "postgresql":
+            return len(result.fetchall())
+        # A driver that cannot count the rows of many statements says -1: count it as a change.
+        return len(full) if result.rowcount is None or result.rowcount < 0 else result.rowcount
 
     @staticmethod
     def _insert_ignore(conn: Connection, table: Table, rows: list[dict], keys: tuple[str, ...]) -> int:
@@ -1115,4 +1132,8 @@ def _incident_upsert(dialect_insert: Any, columns: list[str], fill_only: bool) -
                for c in columns if c != "source"}
     updates["source"] = case((same_source, func.coalesce(excluded.source, incidents.c.source)),
                              else_=func.coalesce(incidents.c.source, excluded.source))
-    return statement.on_conflict_do_update(index_elements=["incident_id"], set_=updates)
+    # A row that would stay as it is is not written: its count of changed rows then says
+    # whether the history changed (`revision`), and a re-ingest leaves the store as it was.
+    changes = or_(*(incidents.c[c].is_distinct_from(value) for c, value in updates.items()))
+    return statement.on_conflict_do_update(index_elements=["incident_id"], set_=updates,
+                                           where=changes)
