@@ -603,7 +603,7 @@ class SimilarityIndex:
         profile, _ = self._profiles()
         a, b, score = self._profile_pairs()
         n = len(self)
-        stamps = self.times.map(_stamp).to_numpy(dtype=float)
+        stamps = _stamps(self.times)
         size = np.bincount(profile, minlength=profile.max() + 1 if n else 0)
         members = np.argsort(profile, kind="stable")  # rows by profile, each in row order
         first = np.cumsum(size) - size
@@ -880,6 +880,13 @@ def _pair_frame(left: np.ndarray, right: np.ndarray, score: np.ndarray) -> pd.Da
     return pd.DataFrame({"left": np.asarray(left, dtype=np.int64),
                          "right": np.asarray(right, dtype=np.int64),
                          "score": np.asarray(score, dtype=float)})
+
+
+def _stamps(times: pd.Series) -> np.ndarray:
+    """`_stamp` of every time at once (nanoseconds as float, -inf for none)."""
+    utc = pd.to_datetime(times, utc=True)
+    nanos = utc.to_numpy(dtype="datetime64[ns]").view(np.int64).astype(float)
+    return np.where(utc.isna().to_numpy(), -np.inf, nanos)
 
 
 def _stamp(value: Any) -> float:

@@ -432,14 +432,18 @@ def recurring_groups(incidents: pd.DataFrame, index: SimilarityIndex | None = No
 
 
 def recurrence_reasons(incidents: pd.DataFrame, groups: pd.Series,
-                       index: SimilarityIndex | None = None, *, terms: Any = None) -> pd.Series:
-    """Why each group of two or more matched: what its strongest link shared (group → text)."""
+                       index: SimilarityIndex | None = None, *, terms: Any = None,
+                       only: Iterable[int] | None = None) -> pd.Series:
+    """Why each group of two or more matched: what its strongest link shared (group → text).
+    `only` limits it to those groups (a big history has thousands; a report shows ten)."""
     index = _index_for(incidents, index, terms)
     pairs = index.neighbour_pairs()
     if pairs.empty:
         return pd.Series([], dtype=object, name="why")
     group_of = groups.reindex(incidents["incident_id"].to_numpy()).to_numpy()
     pairs = pairs.assign(group=group_of[pairs["left"].to_numpy()])
+    if only is not None:
+        pairs = pairs[pairs["group"].isin(list(only))]
     best = pairs.sort_values(["group", "score"], ascending=[True, False], kind="stable") \
         .drop_duplicates("group")
     return pd.Series([index.why(int(l), int(r)) for l, r in zip(best["left"], best["right"])],

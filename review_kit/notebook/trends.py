@@ -360,8 +360,10 @@ class TrendsView:
     def recurrence(self):
         """The incidents that keep coming back, in groups, each with what its incidents share."""
         groups = self._recurring()
-        why = tr.recurrence_reasons(self.incidents, groups, self._similarity())
-        table = tr.top_recurring(self.incidents, groups, why=why)
+        table = tr.top_recurring(self.incidents, groups)
+        why = tr.recurrence_reasons(self.incidents, groups, self._similarity(),
+                                    only=table["group"])
+        table["why"] = table["group"].map(why).astype(object)
         if table.empty:
             from IPython.display import HTML
             return HTML("<p>No two incidents are alike: none shares an alert, the service and rare "
