@@ -676,21 +676,23 @@ class SimilarityIndex:
         ready = np.maximum(at, np.asarray(ready, dtype=np.int64))
         answer = np.full(n, -1, dtype=np.int64)
         known = np.flatnonzero(at != unknown)
-        if not known.size or not a.size:
+        # A row never ready (no action items: the largest int64) answers no one.
+        answering = known[ready[known] < np.iinfo(np.int64).max]
+        if not answering.size or not a.size:
             return answer
-        size = np.bincount(profile[known], minlength=profile.max() + 1)
-        members = known[np.argsort(profile[known], kind="stable")]
+        size = np.bincount(profile[answering], minlength=profile.max() + 1)
+        members = answering[np.argsort(profile[answering], kind="stable")]
         first = np.cumsum(size) - size
-        times = _distinct(ready[known])
+        times = _distinct(ready[answering])
         width = np.int64(times.size + 1)
         ready_rank = np.zeros(n, dtype=np.int64)
-        ready_rank[known] = np.searchsorted(times, ready[known])
+        ready_rank[answering] = np.searchsorted(times, ready[answering])
         # Each row's place in (at, row) order: the latest is the largest.
         rank = np.zeros(n, dtype=np.int64)
-        by_time = known[np.lexsort((known, at[known]))]
+        by_time = answering[np.lexsort((answering, at[answering]))]
         rank[by_time] = np.arange(1, by_time.size + 1)
         span = np.int64(by_time.size + 1)
-        # Every profile a with the known rows of the profiles similar to it, by readiness,
+        # Every profile a with the answering rows of the profiles similar to it, by readiness,
         # and the latest row so far carried along each profile's run.
         e, rows = _expand(first[b], size[b])
         seg, rows = a[e], members[rows]
