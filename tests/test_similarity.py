@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from review_kit.analysis.similarity import SimilarityIndex, event_terms, text_tokens
 
@@ -110,8 +111,12 @@ def test_look_alikes_share_a_few_profiles():
             assert (same != index.weighted[block][[first] * same.shape[0]]).nnz == 0
 
 
-def test_neighbours_are_those_of_ranking_every_pair():
+@pytest.mark.parametrize("blocks", ["one block", "many blocks"])
+def test_neighbours_are_those_of_ranking_every_pair(blocks, monkeypatch):
     import numpy as np
+    from review_kit.analysis import similarity
+    if blocks == "many blocks":  # profile pairs come a few profiles at a time
+        monkeypatch.setattr(similarity, "BLOCK_PRODUCTS", 200)
     from review_kit.analysis.similarity import _time_ties
     index = look_alikes()
     i, j, score = every_pair(index)
@@ -132,8 +137,12 @@ def test_neighbours_are_those_of_ranking_every_pair():
         assert got["score"].tolist() == want["score"].tolist()
 
 
-def test_latest_linked_is_the_most_recent_ready_similar_row():
+@pytest.mark.parametrize("blocks", ["one block", "many blocks"])
+def test_latest_linked_is_the_most_recent_ready_similar_row(blocks, monkeypatch):
     import numpy as np
+    from review_kit.analysis import similarity
+    if blocks == "many blocks":
+        monkeypatch.setattr(similarity, "BLOCK_PRODUCTS", 200)
     index = look_alikes()
     n = len(index)
     rng = np.random.default_rng(3)

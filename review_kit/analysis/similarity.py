@@ -53,6 +53,8 @@ COMMON_FLOOR = 3
 MIN_SHARED_WORDS = 3
 SERVICE_WORDS = 0.15
 WORDS_ALONE = 0.4
+# Row-by-row similarity products per block of `linked_blocks`.
+BLOCK_PRODUCTS = 2_000_000
 # Recurrence groups join mutual nearest neighbours: each among the other's NEIGHBOURS most similar.
 NEIGHBOURS = 5
 SERVICE_WEIGHT = 0.5
@@ -301,8 +303,7 @@ class SimilarityIndex:
     _transposes: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
     _profile_of: np.ndarray | None = field(default=None, repr=False)
     _profile_rows: np.ndarray | None = field(default=None, repr=False)
-    _profile_links: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None,
-                                                                              repr=False)
+    _profile_index: "SimilarityIndex | None" = field(default=None, repr=False)
 
     @classmethod
     def build(cls, incidents: pd.DataFrame,
@@ -477,7 +478,7 @@ class SimilarityIndex:
         each block as it comes: a history of look-alike titles has pairs in the square of
         its size (100,000 incidents: far more than memory holds)."""
         n = len(self)
-        step = max(1, 2_000_000 // max(n, 1))  # keeps each block's similarity products small
+        step = max(1, BLOCK_PRODUCTS // max(n, 1))  # keeps each block's similarity products small
         for start in range(0, n, step):
             stop = min(n, start + step)
             parts = self._scores(np.arange(start, stop))
@@ -570,22 +571,23 @@ class SimilarityIndex:
             self._profile_of, self._profile_rows = codes, np.r_[reps, strays].astype(np.int64)
         return self._profile_of, self._profile_rows
 
-    def _profile_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _profile_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(a, b, score) for every ordered pair of similar profiles, (a, a) included when two
-        rows of profile a are similar to each other; the score is that of any row of a with
-        any row of b (computed from a's side, as `linked_blocks` computes it)."""
-        if self._profile_links is None:
+        rows of profile a are similar to each other, a block of profiles a at a time (each
+        whole, as `linked_blocks` gives them); the score is that of any row of a with any row
+        of b, computed from a's side. In blocks because a history of look-alikes that differ
+        in some rare word has about as many profiles as rows, and then as many profile pairs
+        as similar pairs."""
+        if self._profile_index is None:
             _, reps = self._profiles()
-            index = SimilarityIndex(
+            self._profile_index = SimilarityIndex(
                 ids=self.ids[reps], times=self.times.iloc[reps].reset_index(drop=True),
                 service=self.service[reps], services=self.services,
                 weighted={b: m[reps] for b, m in self.weighted.items()},
                 present={b: m[reps] for b, m in self.present.items()},
                 terms=self.terms, idf=self.idf, common=self.common)
-            parts = list(index.linked_blocks(itself=True))
-            self._profile_links = tuple(_stacked([p[c] for p in parts]).astype(
-                np.float64 if c == 2 else np.int64) for c in range(3))
-        return self._profile_links
+        for a, b, score in self._profile_index.linked_blocks(itself=True):
+            yield a.astype(np.int64), b.astype(np.int64), score.astype(np.float64)
 
     def _nearest(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i, j, score): each row's `k` most similar rows: the higher score (to 1e-6), then
@@ -601,75 +603,25 @@ class SimilarityIndex:
         decides among rows too far apart in time to tell). The same rows, in the same order,
         as ranking every similar pair."""
         profile, _ = self._profiles()
-        a, b, score = self._profile_pairs()
         n = len(self)
         stamps = _stamps(self.times)
         size = np.bincount(profile, minlength=profile.max() + 1 if n else 0)
         members = np.argsort(profile, kind="stable")  # rows by profile, each in row order
         first = np.cumsum(size) - size
-        count = size[b] - (a == b)  # a row is not its own neighbour
-        keep = count > 0
-        a, b, score, count = a[keep], b[keep], score[keep], count[keep]
-        if not a.size:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-        closeness = (2**22 - 1) - np.minimum(np.round(score * 1e6), 2**22 - 1)
-        order = np.lexsort((b, closeness, a))
-        a, b, score, count, closeness = (x[order] for x in (a, b, score, count, closeness))
-        new_level = np.r_[True, (a[1:] != a[:-1]) | (closeness[1:] != closeness[:-1])]
-        level = np.cumsum(new_level) - 1
-        level_count = np.bincount(level, weights=count).astype(np.int64)
-        after = np.cumsum(level_count)
-        level_a = a[new_level]
-        new_profile = np.r_[True, level_a[1:] != level_a[:-1]] if level_a.size else new_level[:0]
-        # Rows counted in the profile's higher levels, before each level.
-        before = (after - level_count) - np.maximum.accumulate(
-            np.where(new_profile, after - level_count, 0))
-        whole = (before + level_count <= k)[level]
-        partial = ((before < k) & (before + level_count > k))[level]
-
-        # Whole levels: every row of a with every row of b.
-        e, i, j = _cross(members, first, size, a[whole], b[whole])
-        mine = i != j
-        picked_i, picked_j, picked_score = [i[mine]], [j[mine]], [score[whole][e[mine]]]
-
-        # The one level per profile that does not fit: its rows are the candidates.
-        seg_a, seg_b = a[partial], b[partial]
-        need = np.zeros(size.size, dtype=np.int64)
-        need[seg_a] = k - before[level[partial]]
-        e, rows = _expand(first[seg_b], size[seg_b])
-        seg, rows = seg_a[e], members[rows]
-        asking = np.flatnonzero(need[profile] > 0)
-        if asking.size and rows.size:
-            candidates_i, candidates_j = _level_candidates(
-                asking, profile[asking], seg, rows, stamps, k)
-            mine = candidates_i != candidates_j
-            ci, cj = candidates_i[mine], candidates_j[mine]
-            unique = _distinct(ci * np.int64(n) + cj)
-            ci, cj = unique // n, unique % n
-            hours = _time_ties(stamps[ci], stamps[cj])
-            order = np.lexsort((cj, cj < ci, hours, ci))
-            ci, cj = ci[order], cj[order]
-            rank = _rank_within(ci)
-            chosen = rank < need[profile[ci]]
-            ci, cj = ci[chosen], cj[chosen]
-            # Each pair's own score: the level holds profiles whose scores round alike.
-            keys = a * np.int64(size.size) + b
-            by_key = np.argsort(keys)
-            at = by_key[np.searchsorted(keys[by_key],
-                                        profile[ci] * np.int64(size.size) + profile[cj])]
-            picked_i.append(ci)
-            picked_j.append(cj)
-            picked_score.append(score[at])
-        return (_stacked(picked_i).astype(np.int64), _stacked(picked_j).astype(np.int64),
-                _stacked(picked_score).astype(np.float64))
+        picked = [_nearest_of_profiles(a, b, score, k, profile, size, members, first, stamps)
+                  for a, b, score in self._profile_blocks()]
+        return (_stacked([p[0] for p in picked]).astype(np.int64),
+                _stacked([p[1] for p in picked]).astype(np.int64),
+                _stacked([p[2] for p in picked]).astype(np.float64))
 
     def latest_linked(self, at: np.ndarray, ready: np.ndarray) -> np.ndarray:
         """For each row i, the similar row j with the latest `at` (then the last row) among
         those with ``at[j] < at[i]`` and ``ready[j] < at[i]``; -1 when there is none. `at`
         and `ready` are int64 (nanoseconds); a row whose `at` is the smallest int64 (unknown
-        time) neither asks nor answers. Worked on profiles, like the neighbours."""
+        time) neither asks nor answers. Worked on profiles, like the neighbours: for each
+        profile, the rows of the profiles similar to it in order of readiness, each carrying
+        the latest row ready so far; a row asks its profile's run at its own time."""
         profile, _ = self._profiles()
-        a, b, _ = self._profile_pairs()
         n = len(self)
         unknown = np.iinfo(np.int64).min
         at = np.asarray(at, dtype=np.int64)
@@ -678,9 +630,10 @@ class SimilarityIndex:
         known = np.flatnonzero(at != unknown)
         # A row never ready (no action items: the largest int64) answers no one.
         answering = known[ready[known] < np.iinfo(np.int64).max]
-        if not answering.size or not a.size:
+        if not answering.size:
             return answer
-        size = np.bincount(profile[answering], minlength=profile.max() + 1)
+        profiles = profile.max() + 1
+        size = np.bincount(profile[answering], minlength=profiles)
         members = answering[np.argsort(profile[answering], kind="stable")]
         first = np.cumsum(size) - size
         times = _distinct(ready[answering])
@@ -692,25 +645,29 @@ class SimilarityIndex:
         by_time = answering[np.lexsort((answering, at[answering]))]
         rank[by_time] = np.arange(1, by_time.size + 1)
         span = np.int64(by_time.size + 1)
-        # Every profile a with the answering rows of the profiles similar to it, by readiness,
-        # and the latest row so far carried along each profile's run.
-        e, rows = _expand(first[b], size[b])
-        seg, rows = a[e], members[rows]
-        key = seg * width + ready_rank[rows]
-        del e
-        if float(size.size) * float(width) * float(span) < 2.0**62:  # one sort of one array
-            packed = np.sort(key * span + rank[rows])
-            key, value = packed // span, packed % span
-        else:
-            order = np.argsort(key)
-            key, value = key[order], rank[rows[order]]
-        best = np.maximum.accumulate(key // width * span + value)
-        asking = known
-        ask = profile[asking] * width + np.searchsorted(times, at[asking])
-        p = np.searchsorted(key, ask) - 1
-        found = (p >= 0) & (key[np.maximum(p, 0)] // width == profile[asking])
-        found_rank = best[p[found]] - profile[asking][found] * span
-        answer[asking[found]] = by_time[found_rank - 1]
+        packable = float(profiles) * float(width) * float(span) < 2.0**62
+        for a, b, _ in self._profile_blocks():
+            e, rows = _expand(first[b], size[b])
+            seg, rows = a[e], members[rows]
+            if not rows.size:
+                continue
+            key = seg * width + ready_rank[rows]
+            del e
+            if packable:  # one sort of one array
+                packed = np.sort(key * span + rank[rows])
+                key, value = packed // span, packed % span
+            else:
+                order = np.argsort(key)
+                key, value = key[order], rank[rows[order]]
+            best = np.maximum.accumulate(key // width * span + value)
+            in_block = np.zeros(profiles, dtype=bool)
+            in_block[a] = True
+            asking = known[in_block[profile[known]]]
+            ask = profile[asking] * width + np.searchsorted(times, at[asking])
+            p = np.searchsorted(key, ask) - 1
+            found = (p >= 0) & (key[np.maximum(p, 0)] // width == profile[asking])
+            found_rank = best[p[found]] - profile[asking][found] * span
+            answer[asking[found]] = by_time[found_rank - 1]
         return answer
 
     def why(self, i: int, j: int) -> str:
@@ -820,6 +777,69 @@ def _time_ties(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):  # two unknown times: -inf - -inf
         hours = np.abs(left - right) / 3.6e9
     return np.minimum(np.nan_to_num(hours, nan=_FAR, posinf=_FAR), _FAR).astype(np.int64)
+
+
+def _nearest_of_profiles(a: np.ndarray, b: np.ndarray, score: np.ndarray, k: int,
+                         profile: np.ndarray, size: np.ndarray, members: np.ndarray,
+                         first: np.ndarray,
+                         stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`SimilarityIndex._nearest` for the rows of the profiles in one block of profile pairs."""
+    n = profile.size
+    count = size[b] - (a == b)  # a row is not its own neighbour
+    keep = count > 0
+    a, b, score, count = a[keep], b[keep], score[keep], count[keep]
+    if not a.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    closeness = (2**22 - 1) - np.minimum(np.round(score * 1e6), 2**22 - 1)
+    order = np.lexsort((b, closeness, a))
+    a, b, score, count, closeness = (x[order] for x in (a, b, score, count, closeness))
+    new_level = np.r_[True, (a[1:] != a[:-1]) | (closeness[1:] != closeness[:-1])]
+    level = np.cumsum(new_level) - 1
+    level_count = np.bincount(level, weights=count).astype(np.int64)
+    after = np.cumsum(level_count)
+    level_a = a[new_level]
+    new_profile = np.r_[True, level_a[1:] != level_a[:-1]] if level_a.size else new_level[:0]
+    # Rows counted in the profile's higher levels, before each level.
+    before = (after - level_count) - np.maximum.accumulate(
+        np.where(new_profile, after - level_count, 0))
+    whole = (before + level_count <= k)[level]
+    partial = ((before < k) & (before + level_count > k))[level]
+
+    # Whole levels: every row of a with every row of b.
+    e, i, j = _cross(members, first, size, a[whole], b[whole])
+    mine = i != j
+    picked_i, picked_j, picked_score = [i[mine]], [j[mine]], [score[whole][e[mine]]]
+
+    # The one level per profile that does not fit: its rows are the candidates.
+    seg_a, seg_b = a[partial], b[partial]
+    need = np.zeros(size.size, dtype=np.int64)
+    need[seg_a] = k - before[level[partial]]
+    e, rows = _expand(first[seg_b], size[seg_b])
+    seg, rows = seg_a[e], members[rows]
+    asking = np.flatnonzero(need[profile] > 0)
+    if asking.size and rows.size:
+        candidates_i, candidates_j = _level_candidates(
+            asking, profile[asking], seg, rows, stamps, k)
+        mine = candidates_i != candidates_j
+        ci, cj = candidates_i[mine], candidates_j[mine]
+        unique = _distinct(ci * np.int64(n) + cj)
+        ci, cj = unique // n, unique % n
+        hours = _time_ties(stamps[ci], stamps[cj])
+        order = np.lexsort((cj, cj < ci, hours, ci))
+        ci, cj = ci[order], cj[order]
+        rank = _rank_within(ci)
+        chosen = rank < need[profile[ci]]
+        ci, cj = ci[chosen], cj[chosen]
+        # Each pair's own score: the level holds profiles whose scores round alike.
+        keys = a * np.int64(size.size) + b
+        by_key = np.argsort(keys)
+        at = by_key[np.searchsorted(keys[by_key],
+                                    profile[ci] * np.int64(size.size) + profile[cj])]
+        picked_i.append(ci)
+        picked_j.append(cj)
+        picked_score.append(score[at])
+    return (_stacked(picked_i).astype(np.int64), _stacked(picked_j).astype(np.int64),
+            _stacked(picked_score).astype(np.float64))
 
 
 def _level_candidates(asking: np.ndarray, asking_seg: np.ndarray, seg: np.ndarray,
