@@ -696,25 +696,3 @@ def test_resampled_quantiles_equal_the_quantiles_of_the_same_draws(n):
     assert out[:, 0] == pytest.approx(np.quantile(drawn, 0.5, axis=1))
     assert out[:, 1] == pytest.approx(np.quantile(drawn, 0.9, axis=1))
     assert out[:, 2] == pytest.approx(drawn.mean(axis=1))
-
-
-def test_big_samples_bootstrap_their_quantiles_from_the_order_statistics():
-    # Above ORDER_STATISTICS_FROM the resamples are not drawn: the k-th order statistic is.
-    # Same distribution as resampling (checked against the drawn resamples), in no time.
-    import time
-    rng = np.random.default_rng(11)
-    values = np.sort(rng.lognormal(7, 1.2, S.ORDER_STATISTICS_FROM + 2_000))
-    started = time.perf_counter()
-    direct = S.resample(values, ["median", "p90"], 3000, np.random.default_rng(1))
-    assert time.perf_counter() - started < 0.5
-    drawn = S._resample_block(values, ["median", "p90"], 3000, np.random.default_rng(2))
-    for column in range(2):
-        spread = drawn[:, column].std()
-        assert abs(direct[:, column].std() / spread - 1) < 0.1
-        for q in (2.5, 50, 97.5):
-            assert abs(np.percentile(direct[:, column], q)
-                       - np.percentile(drawn[:, column], q)) < 0.25 * spread
-    # Below it, the drawn resamples as before (a seed gives the same interval as ever).
-    small = values[::2]
-    assert np.array_equal(S.resample(small, ["median"], 50, np.random.default_rng(5)),
-                          S._resample_block(small, ["median"], 50, np.random.default_rng(5)))

@@ -43,10 +43,6 @@ SMALL_SAMPLE = 10
 # Bootstraps bigger than this many indices run in blocks of ~1 M on a thread pool.
 _PARALLEL_ELEMENTS = 2_000_000
 _BLOCK_ELEMENTS = 1_000_000
-# Quantiles of samples larger than this are bootstrapped from the order statistics' own
-# distribution (`_order_statistics`): drawing and sorting 2,000 resamples of 100,000 values
-# took a minute and a half per figure.
-ORDER_STATISTICS_FROM = 10_000
 
 StatLike = str | Callable[..., Any]
 
@@ -136,18 +132,12 @@ def resample(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike], n_boot
     index, so we sort the int32 index matrix (SIMD-fast) and gather only the columns the
     quantile needs. The result equals np.quantile(values[idx], q, axis=1) exactly.
 
-    Quantiles of more than `ORDER_STATISTICS_FROM` values come from `_order_statistics`
-    (the same distribution, drawn directly), so a seed gives other draws there than here.
-
     Big jobs are cut into blocks of ~1 M indices, each with its own child generator and
     run on a thread pool (numpy drops the GIL while drawing and sorting): memory stays
     bounded, the cores are used, and since the blocks depend only on n, a seed gives the
     same result on any machine.
     """
     n = sorted_values.size
-    if n > ORDER_STATISTICS_FROM and all(not callable(s) and s in _QUANTILE_OF
-                                         for s in stats_wanted):
-        return _order_statistics(sorted_values, stats_wanted, n_boot, rng)
     if n_boot * n <= _PARALLEL_ELEMENTS:
         return _resample_block(sorted_values, stats_wanted, n_boot, rng)
     per_block = max(1, _BLOCK_ELEMENTS // n)
@@ -190,41 +180,6 @@ def _resample_block(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike],
             if fraction > 0 and k + 1 < n:
                 value = value + fraction * (sorted_values[idx[:, k + 1]] - value)
             out[:, column] = value
-    return out
-
-
-def _order_statistics(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike], n_boot: int,
-                      rng: np.random.Generator) -> np.ndarray:
-    """Quantiles of `n_boot` resamples without drawing them: the same distribution as
-    `_resample_block`, in work independent of the sample's size.
-
-    A resampled index is ``floor(n·U)`` with U uniform, so the r-th smallest of n indices is
-    ``floor(n·U₍ᵣ₊₁₎)``, U₍ⱼ₎ the j-th smallest of n uniforms; and U₍ⱼ₎ = Sⱼ / Sₙ₊₁, where Sⱼ
-    sums j standard exponentials. Only the order statistics a quantile reads (its k-th and
-    (k+1)-th) are drawn, the exponentials between them summed as one gamma draw each, so
-    their joint distribution is exact.
-    """
-    n = sorted_values.size
-    places = {}
-    for stat in stats_wanted:
-        position = (n - 1) * _QUANTILE_OF[stat]
-        k = int(math.floor(position))
-        places[stat] = (k, position - k)
-    ranks = sorted({r for k, _ in places.values() for r in (k, k + 1) if r < n})
-    # 1-based positions among the n uniforms, and the gaps of exponentials between them.
-    positions = np.array(ranks, dtype=np.int64) + 1
-    shapes = np.diff(np.r_[0, positions, n + 1]).astype(float)
-    sums = np.cumsum(rng.standard_gamma(shapes, size=(n_boot, shapes.size)), axis=1)
-    uniforms = sums[:, :-1] / sums[:, -1:]
-    index = np.minimum(np.floor(n * uniforms).astype(np.int64), n - 1)
-    column_of = {r: c for c, r in enumerate(ranks)}
-    out = np.empty((n_boot, len(stats_wanted)))
-    for column, stat in enumerate(stats_wanted):
-        k, fraction = places[stat]
-        value = sorted_values[index[:, column_of[k]]]
-        if fraction > 0 and k + 1 < n:
-            value = value + fraction * (sorted_values[index[:, column_of[k + 1]]] - value)
-        out[:, column] = value
     return out
 
 
