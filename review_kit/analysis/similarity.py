@@ -773,7 +773,8 @@ def _rank_within(keys: np.ndarray) -> np.ndarray:
 def _time_ties(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """How far apart two stamps are, for ranking: ``|Δ| / 3.6e9`` whole units, capped at
     `_FAR` (an unknown time is as far as can be). The stamps are nanoseconds, so a unit is
-    3.6 ms and the cap about an hour: beyond it, row order decides."""
+    3.6 s, not the hour the name says, and the cap about 44 days: beyond it, row order
+    decides. Kept as it ranked before; whole hours would change the groups."""
     with np.errstate(invalid="ignore"):  # two unknown times: -inf - -inf
         hours = np.abs(left - right) / 3.6e9
     return np.minimum(np.nan_to_num(hours, nan=_FAR, posinf=_FAR), _FAR).astype(np.int64)
