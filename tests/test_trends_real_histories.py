@@ -170,3 +170,18 @@ def test_the_trend_report_renders_whole(history, request, tmp_path) -> None:
     assert "Warning" not in text and "Traceback" not in text and "Error" not in text
     assert "comparing Q4 2025 (2025-10-01 to 2025-12-31) with Q3 2025 (2025-07-01 to 2025-09-30)" \
         in text
+
+
+def test_a_long_overdue_list_stays_short_in_the_page_and_whole_in_a_file(bare, tmp_path, monkeypatch):
+    import review_kit.notebook.trends as views
+    monkeypatch.setattr(views, "OVERDUE_LISTED", 4)
+    for i in range(7):
+        bare.add_action_item(f"EX-{i % 3}", f"Fix number {i}", due="2025-06-01",
+                             created_at="2025-05-01T00:00:00Z")
+    view = TrendsView(bare, output_dir=tmp_path / "out", asof=TODAY)
+    page = view.overdue(visible=2)._repr_html_()
+    assert "7 open action items past their due date" in page
+    assert page.count("Fix number") == 4
+    assert "2 more overdue items (all 7 in overdue_action_items.csv" in page
+    listed = pd.read_csv(tmp_path / "out" / "overdue_action_items.csv")
+    assert len(listed) == 7 and set(listed["Action item"]) == {f"Fix number {i}" for i in range(7)}

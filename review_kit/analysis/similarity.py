@@ -18,6 +18,12 @@ recurrence groups and its "fixes that did not hold"), a pure function of frames:
 - the **score** ranks matches: alert cosine + word cosine + 0.5 for the same service; each
   match carries what it shared, for the reader to judge.
 
+Pairs are worked out between **profiles** (rows with the same service and the same weighted
+terms), not between incidents: a history of look-alike incidents has hundreds of millions of
+similar pairs but a few thousand profiles, and the recurrence groups and the fixes that did not
+hold come out exactly as if every pair had been ranked (`SimilarityIndex._nearest`,
+`SimilarityIndex.latest_linked`).
+
 The terms of an incident's events (alerts, chat) are the expensive part on a big store:
 `event_terms` computes them per incident so a caller can keep them (see
 `review_kit.notebook.similar_history`), and `SimilarityIndex.build` takes them as a frame.
@@ -52,6 +58,8 @@ COMMON_FLOOR = 3
 MIN_SHARED_WORDS = 3
 SERVICE_WORDS = 0.15
 WORDS_ALONE = 0.4
+# Row-by-row similarity products per block of `linked_blocks`.
+BLOCK_PRODUCTS = 2_000_000
 # Recurrence groups join mutual nearest neighbours: each among the other's NEIGHBOURS most similar.
 NEIGHBOURS = 5
 SERVICE_WEIGHT = 0.5
@@ -116,7 +124,7 @@ def _counted(frame: pd.DataFrame) -> pd.DataFrame:
     ids, id_names = pd.factorize(frame["incident_id"].astype(str))
     terms, term_names = pd.factorize(frame["term"].astype(str))
     key = ids.astype(np.int64) * len(term_names) + terms
-    unique, counts = np.unique(key, return_counts=True)
+    unique, counts = _distinct(key, counts=True)
     return pd.DataFrame({"incident_id": np.asarray(id_names, dtype=object)[unique // len(term_names)],
                          "term": np.asarray(term_names, dtype=object)[unique % len(term_names)],
                          "count": counts.astype("int64")})
@@ -283,6 +291,9 @@ class SimilarityIndex:
     _pairs: pd.DataFrame | None = field(default=None, repr=False)
     _neighbours: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
     _transposes: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
+    _profile_of: np.ndarray | None = field(default=None, repr=False)
+    _profile_rows: np.ndarray | None = field(default=None, repr=False)
+    _profile_index: "SimilarityIndex | None" = field(default=None, repr=False)
 
     @classmethod
     def build(cls, incidents: pd.DataFrame,
@@ -494,21 +505,22 @@ class SimilarityIndex:
         return len(times), (times.min() if len(times) else None)
 
     # --- all pairs -------------------------------------------------------------------------------
-    def linked_blocks(self, *, upper: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray,
-                                                                      np.ndarray]]:
+    def linked_blocks(self, *, upper: bool = False,
+                      itself: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The similar pairs, a block of rows at a time: (i, j, score) for every j > i
-        (``upper``) or every j != i, each row's pairs whole within its block. Callers reduce
+        (``upper``) or every j != i, each row's pairs whole within its block; ``itself`` adds
+        (i, i) when a row would be similar to an identical copy of itself. Callers reduce
         each block as it comes: a history of look-alike titles has pairs in the square of
         its size (100,000 incidents: far more than memory holds)."""
         n = len(self)
-        step = max(1, 2_000_000 // max(n, 1))  # keeps each block's similarity products small
+        step = max(1, BLOCK_PRODUCTS // max(n, 1))  # keeps each block's similarity products small
         for start in range(0, n, step):
             stop = min(n, start + step)
             parts = self._scores(np.arange(start, stop))
             # Pairs where anything is shared: the union of the four sparse products.
             grid = (parts["alert_shared"] + parts["word_shared"]).tocoo()
             i, j = grid.row.astype(np.int64) + start, grid.col.astype(np.int64)
-            keep = j > i if upper else j != i
+            keep = (j > i if upper else j != i) | (itself & (j == i))
             i, j = i[keep], j[keep]
             if not i.size:
                 continue
@@ -541,24 +553,7 @@ class SimilarityIndex:
         return self._neighbours[k]
 
     def _mutual(self, k: int) -> pd.DataFrame:
-        stamps = self.times.map(_stamp).to_numpy(dtype=float)
-        kept_i, kept_j, kept_score = [], [], []
-        for i, j, score in self.linked_blocks():
-            hours = np.abs(stamps[i] - stamps[j]) / 3.6e9
-            hours = np.minimum(np.nan_to_num(hours, nan=2**20 - 1, posinf=2**20 - 1),
-                               2**20 - 1).astype(np.int64)  # whole hours: closer is a tie
-            # Per row: the higher score, then the nearer in time, then the later rows before
-            # the earlier ones, each in row order.
-            closeness = (2**22 - 1) - np.minimum(np.round(score * 1e6), 2**22 - 1)
-            order = np.lexsort((j, j < i, hours, closeness, i))
-            i_sorted = i[order]
-            starts = np.flatnonzero(np.r_[True, i_sorted[1:] != i_sorted[:-1]])
-            rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
-            chosen = order[rank < k]
-            kept_i.append(i[chosen])
-            kept_j.append(j[chosen])
-            kept_score.append(score[chosen])
-        i, j, score = _stacked(kept_i), _stacked(kept_j), _stacked(kept_score)
+        i, j, score = self._nearest(k)
         n = np.int64(len(self))
         chosen = np.sort(i * n + j)
 
@@ -571,6 +566,144 @@ class SimilarityIndex:
         i, j, score = i[keep], j[keep], score[keep]
         order = np.lexsort((j, i))
         return _pair_frame(i[order], j[order], score[order])
+
+    # --- profiles: identical rows compared once ---------------------------------------------------
+    def _profiles(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's profile number and each profile's first row. Rows of one profile hold the
+        same service and the same weighted terms stored in the same order, so every product
+        with them gives bit for bit the same numbers: the pairs are computed between profiles.
+        A history of look-alike incidents has a few thousand profiles for 100,000 rows, and
+        its similar pairs (hundreds of millions) are never listed one by one."""
+        if self._profile_of is None:
+            n = len(self)
+            mixed = np.zeros((n, 2), dtype=np.uint64)
+            for h, seed in enumerate(_SEEDS):
+                total = _splitmix(self.service.astype(np.int64).view(np.uint64) + np.uint64(seed))
+                for b, block in enumerate(("alert", "word")):
+                    w = self.weighted[block]
+                    entry = _splitmix((w.indices.astype(np.uint64) * np.uint64(2) + np.uint64(b))
+                                      ^ _splitmix(w.data.astype(np.float64).view(np.uint64)
+                                                  + np.uint64(seed)))
+                    # Order matters to the products' rounding, so it matters to the hash.
+                    entry = _splitmix(entry + np.arange(entry.size, dtype=np.uint64)
+                                      - np.repeat(w.indptr[:-1], np.diff(w.indptr)).astype(np.uint64))
+                    sums = np.r_[np.uint64(0), np.cumsum(entry, dtype=np.uint64)]
+                    total = _splitmix(total ^ (sums[w.indptr[1:]] - sums[w.indptr[:-1]]))
+                mixed[:, h] = total
+            _, first, codes = np.unique(mixed, axis=0, return_index=True, return_inverse=True)
+            codes = codes.ravel()
+            renumber = np.empty(first.size, dtype=np.int64)
+            renumber[np.argsort(first, kind="stable")] = np.arange(first.size)
+            codes = renumber[codes]
+            reps = np.sort(first).astype(np.int64)
+            # A hash can collide: a row that differs from its profile's first row stands alone.
+            rows = np.arange(n)
+            same = self.service == self.service[reps[codes]]
+            for block in ("alert", "word"):
+                same &= _same_rows(self.weighted[block], rows, reps[codes])
+            strays = np.flatnonzero(~same)
+            codes[strays] = reps.size + np.arange(strays.size)
+            self._profile_of, self._profile_rows = codes, np.r_[reps, strays].astype(np.int64)
+        return self._profile_of, self._profile_rows
+
+    def _profile_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(a, b, score) for every ordered pair of similar profiles, (a, a) included when two
+        rows of profile a are similar to each other, a block of profiles a at a time (each
+        whole, as `linked_blocks` gives them); the score is that of any row of a with any row
+        of b, computed from a's side. In blocks because a history of look-alikes that differ
+        in some rare word has about as many profiles as rows, and then as many profile pairs
+        as similar pairs."""
+        if self._profile_index is None:
+            _, reps = self._profiles()
+            self._profile_index = SimilarityIndex(
+                ids=self.ids[reps], times=self.times.iloc[reps].reset_index(drop=True),
+                service=self.service[reps], services=self.services,
+                weighted={b: m[reps] for b, m in self.weighted.items()},
+                present={b: m[reps] for b, m in self.present.items()},
+                terms=self.terms, idf=self.idf, common=self.common)
+        for a, b, score in self._profile_index.linked_blocks(itself=True):
+            yield a.astype(np.int64), b.astype(np.int64), score.astype(np.float64)
+
+    def _nearest(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(i, j, score): each row's `k` most similar rows: the higher score (to 1e-6), then
+        the nearer in time (`_time_ties`), then the later rows before the earlier ones, each
+        in row order.
+
+        Worked on profiles: for a row of profile a, the similar profiles in order of score
+        hold whole score levels; the levels that fit in `k` are taken whole, and only the
+        level that does not fit is ranked by time and row, among its own rows. There the
+        candidates are the rows nearest in time on each side (``k + 2`` of them, widened to
+        every row as near as the farthest of those: a tie of time cannot hide behind them)
+        and the first ``k + 2`` rows after this one and from the start in row order (what
+        decides among rows too far apart in time to tell). The same rows, in the same order,
+        as ranking every similar pair."""
+        profile, _ = self._profiles()
+        n = len(self)
+        stamps = _stamps(self.times)
+        size = np.bincount(profile, minlength=profile.max() + 1 if n else 0)
+        members = np.argsort(profile, kind="stable")  # rows by profile, each in row order
+        first = np.cumsum(size) - size
+        picked = [_nearest_of_profiles(a, b, score, k, profile, size, members, first, stamps)
+                  for a, b, score in self._profile_blocks()]
+        return (_stacked([p[0] for p in picked]).astype(np.int64),
+                _stacked([p[1] for p in picked]).astype(np.int64),
+                _stacked([p[2] for p in picked]).astype(np.float64))
+
+    def latest_linked(self, at: np.ndarray, ready: np.ndarray) -> np.ndarray:
+        """For each row i, the similar row j with the latest `at` (then the last row) among
+        those with ``at[j] < at[i]`` and ``ready[j] < at[i]``; -1 when there is none. `at`
+        and `ready` are int64 (nanoseconds); a row whose `at` is the smallest int64 (unknown
+        time) neither asks nor answers. Worked on profiles, like the neighbours: for each
+        profile, the rows of the profiles similar to it in order of readiness, each carrying
+        the latest row ready so far; a row asks its profile's run at its own time."""
+        profile, _ = self._profiles()
+        n = len(self)
+        unknown = np.iinfo(np.int64).min
+        at = np.asarray(at, dtype=np.int64)
+        ready = np.maximum(at, np.asarray(ready, dtype=np.int64))
+        answer = np.full(n, -1, dtype=np.int64)
+        known = np.flatnonzero(at != unknown)
+        # A row never ready (no action items: the largest int64) answers no one.
+        answering = known[ready[known] < np.iinfo(np.int64).max]
+        if not answering.size:
+            return answer
+        profiles = profile.max() + 1
+        size = np.bincount(profile[answering], minlength=profiles)
+        members = answering[np.argsort(profile[answering], kind="stable")]
+        first = np.cumsum(size) - size
+        times = _distinct(ready[answering])
+        width = np.int64(times.size + 1)
+        ready_rank = np.zeros(n, dtype=np.int64)
+        ready_rank[answering] = np.searchsorted(times, ready[answering])
+        # Each row's place in (at, row) order: the latest is the largest.
+        rank = np.zeros(n, dtype=np.int64)
+        by_time = answering[np.lexsort((answering, at[answering]))]
+        rank[by_time] = np.arange(1, by_time.size + 1)
+        span = np.int64(by_time.size + 1)
+        packable = float(profiles) * float(width) * float(span) < 2.0**62
+        for a, b, _ in self._profile_blocks():
+            e, rows = _expand(first[b], size[b])
+            seg, rows = a[e], members[rows]
+            if not rows.size:
+                continue
+            key = seg * width + ready_rank[rows]
+            del e
+            if packable:  # one sort of one array
+                packed = np.sort(key * span + rank[rows])
+                key, value = packed // span, packed % span
+            else:
+                order = np.argsort(key)
+                key, value = key[order], rank[rows[order]]
+            best = np.maximum.accumulate(key // width * span + value)
+            in_block = np.zeros(profiles, dtype=bool)
+            in_block[a] = True
+            asking = known[in_block[profile[known]]]
+            ask = profile[asking] * width + np.searchsorted(times, at[asking])
+            p = np.searchsorted(key, ask) - 1
+            found = (p >= 0) & (key[np.maximum(p, 0)] // width == profile[asking])
+            found_rank = best[p[found]] - profile[asking][found] * span
+            answer[asking[found]] = by_time[found_rank - 1]
+        return answer
 
     def why(self, i: int, j: int) -> str:
         same = bool(self.service[i] == self.service[j] and self.service[i] >= 0)
@@ -606,6 +739,196 @@ def _linked(alerts_shared: np.ndarray, same: np.ndarray, word_sim: np.ndarray,
             | ((words_shared >= MIN_SHARED_WORDS) & (word_sim >= WORDS_ALONE)))
 
 
+_SEEDS = (0x9E3779B97F4A7C15, 0xD1B54A32D192ED03)
+# Beyond this, "nearer in time" is a tie (in the unit `_time_ties` counts).
+_FAR = 2**20 - 1
+
+
+def _distinct(values: np.ndarray, counts: bool = False) -> Any:
+    """The sorted distinct values (and how often each occurs), by sorting: numpy 2's
+    ``np.unique`` hashes, which costs twenty times as much on millions of int64."""
+    values = np.sort(np.asarray(values).ravel())
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.size else \
+        np.zeros(0, dtype=np.int64)
+    if not counts:
+        return values[starts]
+    return values[starts], np.diff(np.r_[starts, values.size])
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 values (wrapping arithmetic)."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _same_rows(matrix: sparse.csr_matrix, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Whether each row of `rows` stores exactly what the row of `others` beside it stores."""
+    nnz = np.diff(matrix.indptr)
+    same = nnz[rows] == nnz[others]
+    r, o = rows[same], others[same]
+    owner, offset = _expand(np.zeros(r.size, dtype=np.int64), nnz[r])
+    x, y = matrix.indptr[r][owner] + offset, matrix.indptr[o][owner] + offset
+    differs = (matrix.indices[x] != matrix.indices[y]) | (matrix.data[x] != matrix.data[y])
+    bad = np.zeros(r.size, dtype=bool)
+    bad[owner[differs]] = True
+    same[np.flatnonzero(same)[bad]] = False
+    return same
+
+
+def _expand(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, position) for every position of the ranges ``[start, start + length)``."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.maximum(np.asarray(lengths, dtype=np.int64), 0)
+    owner = np.repeat(np.arange(lengths.size, dtype=np.int64), lengths)
+    offset = np.arange(owner.size, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths,
+                                                                lengths)
+    return owner, starts[owner] + offset
+
+
+def _cross(members: np.ndarray, first: np.ndarray, size: np.ndarray, a: np.ndarray,
+           b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(entry, i, j) for every row i of profile a[entry] and row j of profile b[entry]."""
+    per = size[a] * size[b]
+    e, q = _expand(np.zeros(a.size, dtype=np.int64), per)
+    width = size[b][e]
+    return e, members[first[a][e] + q // width], members[first[b][e] + q % width]
+
+
+def _rank_within(keys: np.ndarray) -> np.ndarray:
+    """0, 1, 2… along each run of equal sorted keys."""
+    if not keys.size:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return np.arange(keys.size) - np.repeat(starts, np.diff(np.r_[starts, keys.size]))
+
+
+def _time_ties(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """How far apart two stamps are, for ranking: ``|Δ| / 3.6e9`` whole units, capped at
+    `_FAR` (an unknown time is as far as can be). The stamps are nanoseconds, so a unit is
+    3.6 s, not the hour the name says, and the cap about 44 days: beyond it, row order
+    decides. Kept as it ranked before; whole hours would change the groups."""
+    with np.errstate(invalid="ignore"):  # two unknown times: -inf - -inf
+        hours = np.abs(left - right) / 3.6e9
+    return np.minimum(np.nan_to_num(hours, nan=_FAR, posinf=_FAR), _FAR).astype(np.int64)
+
+
+def _nearest_of_profiles(a: np.ndarray, b: np.ndarray, score: np.ndarray, k: int,
+                         profile: np.ndarray, size: np.ndarray, members: np.ndarray,
+                         first: np.ndarray,
+                         stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`SimilarityIndex._nearest` for the rows of the profiles in one block of profile pairs."""
+    n = profile.size
+    count = size[b] - (a == b)  # a row is not its own neighbour
+    keep = count > 0
+    a, b, score, count = a[keep], b[keep], score[keep], count[keep]
+    if not a.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    closeness = (2**22 - 1) - np.minimum(np.round(score * 1e6), 2**22 - 1)
+    order = np.lexsort((b, closeness, a))
+    a, b, score, count, closeness = (x[order] for x in (a, b, score, count, closeness))
+    new_level = np.r_[True, (a[1:] != a[:-1]) | (closeness[1:] != closeness[:-1])]
+    level = np.cumsum(new_level) - 1
+    level_count = np.bincount(level, weights=count).astype(np.int64)
+    after = np.cumsum(level_count)
+    level_a = a[new_level]
+    new_profile = np.r_[True, level_a[1:] != level_a[:-1]] if level_a.size else new_level[:0]
+    # Rows counted in the profile's higher levels, before each level.
+    before = (after - level_count) - np.maximum.accumulate(
+        np.where(new_profile, after - level_count, 0))
+    whole = (before + level_count <= k)[level]
+    partial = ((before < k) & (before + level_count > k))[level]
+
+    # Whole levels: every row of a with every row of b.
+    e, i, j = _cross(members, first, size, a[whole], b[whole])
+    mine = i != j
+    picked_i, picked_j, picked_score = [i[mine]], [j[mine]], [score[whole][e[mine]]]
+
+    # The one level per profile that does not fit: its rows are the candidates.
+    seg_a, seg_b = a[partial], b[partial]
+    need = np.zeros(size.size, dtype=np.int64)
+    need[seg_a] = k - before[level[partial]]
+    e, rows = _expand(first[seg_b], size[seg_b])
+    seg, rows = seg_a[e], members[rows]
+    asking = np.flatnonzero(need[profile] > 0)
+    if asking.size and rows.size:
+        candidates_i, candidates_j = _level_candidates(
+            asking, profile[asking], seg, rows, stamps, k)
+        mine = candidates_i != candidates_j
+        ci, cj = candidates_i[mine], candidates_j[mine]
+        unique = _distinct(ci * np.int64(n) + cj)
+        ci, cj = unique // n, unique % n
+        hours = _time_ties(stamps[ci], stamps[cj])
+        order = np.lexsort((cj, cj < ci, hours, ci))
+        ci, cj = ci[order], cj[order]
+        rank = _rank_within(ci)
+        chosen = rank < need[profile[ci]]
+        ci, cj = ci[chosen], cj[chosen]
+        # Each pair's own score: the level holds profiles whose scores round alike.
+        keys = a * np.int64(size.size) + b
+        by_key = np.argsort(keys)
+        at = by_key[np.searchsorted(keys[by_key],
+                                    profile[ci] * np.int64(size.size) + profile[cj])]
+        picked_i.append(ci)
+        picked_j.append(cj)
+        picked_score.append(score[at])
+    return (_stacked(picked_i).astype(np.int64), _stacked(picked_j).astype(np.int64),
+            _stacked(picked_score).astype(np.float64))
+
+
+def _level_candidates(asking: np.ndarray, asking_seg: np.ndarray, seg: np.ndarray,
+                      rows: np.ndarray, stamps: np.ndarray,
+                      k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) candidates for each asking row i among the rows of its segment (`seg`, `rows`):
+    the nearest in time on each side, widened to all as near, and the first after it and
+    from the start in row order (see `SimilarityIndex._nearest`)."""
+    reach = k + 2
+    n = np.int64(stamps.size + 1)
+    parts_i, parts_j = [], []
+    # In time order: rows of a segment by stamp (unknown times first, as -inf).
+    times = _distinct(stamps[rows])
+    width = np.int64(times.size + 1)
+    key = seg * width + np.searchsorted(times, stamps[rows])
+    order = np.argsort(key, kind="stable")
+    key, by_time = key[order], rows[order]
+    sorted_stamps = stamps[by_time]
+    lo = np.searchsorted(key, asking_seg * width)
+    hi = np.searchsorted(key, (asking_seg + 1) * width)
+    mine = stamps[asking]
+    timed = np.isfinite(mine)
+    pos = np.searchsorted(key, asking_seg * width + np.searchsorted(times, mine))
+    left_far = np.maximum(lo, pos - reach)
+    right_far = np.minimum(hi - 1, pos + reach - 1)
+    margin = 2 * 3.6e9  # two units: rounding cannot move a row across the bound
+    with np.errstate(invalid="ignore"):
+        d_left = np.where(pos > lo, mine - sorted_stamps[np.minimum(left_far, key.size - 1)], 0.0)
+        d_right = np.where(pos < hi, sorted_stamps[np.minimum(right_far, key.size - 1)] - mine,
+                           0.0)
+        low_bound = np.where(timed, mine - d_left - margin, np.inf)
+        high_bound = np.where(timed, mine + d_right + margin, -np.inf)
+    start = np.maximum(lo, np.searchsorted(key, asking_seg * width
+                                           + np.searchsorted(times, low_bound)))
+    stop = np.minimum(hi, np.searchsorted(key, asking_seg * width
+                                          + np.searchsorted(times, high_bound, side="right")))
+    owner, at = _expand(start, stop - start)
+    parts_i.append(asking[owner])
+    parts_j.append(by_time[at])
+    # In row order: the first rows after this one, and the first of the segment.
+    key = seg * n + rows
+    order = np.argsort(key, kind="stable")
+    key, by_row = key[order], rows[order]
+    lo = np.searchsorted(key, asking_seg * n)
+    hi = np.searchsorted(key, (asking_seg + 1) * n)
+    after = np.searchsorted(key, asking_seg * n + asking, side="right")
+    for start in (after, lo):
+        owner, at = _expand(start, np.minimum(start + reach, hi) - start)
+        parts_i.append(asking[owner])
+        parts_j.append(by_row[at])
+    return np.concatenate(parts_i), np.concatenate(parts_j)
+
+
 def _stacked(parts: list[np.ndarray]) -> np.ndarray:
     """The blocks' arrays as one (an empty float array when no block had any)."""
     return np.concatenate(parts) if parts else np.zeros(0)
@@ -615,6 +938,13 @@ def _pair_frame(left: np.ndarray, right: np.ndarray, score: np.ndarray) -> pd.Da
     return pd.DataFrame({"left": np.asarray(left, dtype=np.int64),
                          "right": np.asarray(right, dtype=np.int64),
                          "score": np.asarray(score, dtype=float)})
+
+
+def _stamps(times: pd.Series) -> np.ndarray:
+    """`_stamp` of every time at once (nanoseconds as float, -inf for none)."""
+    utc = pd.to_datetime(times, utc=True)
+    nanos = utc.to_numpy(dtype="datetime64[ns]").view(np.int64).astype(float)
+    return np.where(utc.isna().to_numpy(), -np.inf, nanos)
 
 
 def _stamp(value: Any) -> float:

@@ -432,14 +432,18 @@ def recurring_groups(incidents: pd.DataFrame, index: SimilarityIndex | None = No
 
 
 def recurrence_reasons(incidents: pd.DataFrame, groups: pd.Series,
-                       index: SimilarityIndex | None = None, *, terms: Any = None) -> pd.Series:
-    """Why each group of two or more matched: what its strongest link shared (group → text)."""
+                       index: SimilarityIndex | None = None, *, terms: Any = None,
+                       only: Iterable[int] | None = None) -> pd.Series:
+    """Why each group of two or more matched: what its strongest link shared (group → text).
+    `only` limits it to those groups (a big history has thousands; a report shows ten)."""
     index = _index_for(incidents, index, terms)
     pairs = index.neighbour_pairs()
     if pairs.empty:
         return pd.Series([], dtype=object, name="why")
     group_of = groups.reindex(incidents["incident_id"].to_numpy()).to_numpy()
     pairs = pairs.assign(group=group_of[pairs["left"].to_numpy()])
+    if only is not None:
+        pairs = pairs[pairs["group"].isin(list(only))]
     best = pairs.sort_values(["group", "score"], ascending=[True, False], kind="stable") \
         .drop_duplicates("group")
     return pd.Series([index.why(int(l), int(r)) for l, r in zip(best["left"], best["right"])],
@@ -550,25 +554,14 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
     np.minimum.at(first_opened, items["earlier"].to_numpy(),
                   items["created_at"].to_numpy().astype("datetime64[ns]").view(np.int64))
     at_ns = moments.astype("datetime64[ns]").view(np.int64)
-    known = at_ns != np.iinfo(np.int64).min  # NaT: an incident without a time repeats nothing
     # Each incident (row i) as the later one: of its similar incidents j, those strictly
-    # earlier whose items were opened before it, the most recent (then the last row) kept.
-    # Block by block, whole rows each, so the pairs of a big history are never all held.
-    later_rows, earlier_rows = [], []
-    for i, j, _ in index.linked_blocks():
-        ok = known[i] & known[j] & (at_ns[j] < at_ns[i]) & (first_opened[j] < at_ns[i])
-        i, j = i[ok], j[ok]
-        if not i.size:
-            continue
-        order = np.lexsort((-j, -at_ns[j], i))
-        i, j = i[order], j[order]
-        first = np.r_[True, i[1:] != i[:-1]]
-        later_rows.append(i[first])
-        earlier_rows.append(j[first])
-    if not later_rows:
+    # earlier whose items were opened before it, the most recent (then the last row); an
+    # incident without a time (NaT, the smallest int64) repeats nothing.
+    earliers = index.latest_linked(at_ns, first_opened)
+    later_rows = np.flatnonzero(earliers >= 0)
+    if not later_rows.size:
         return pd.DataFrame(columns=columns)
-    latest = pd.DataFrame({"later": np.concatenate(later_rows),
-                           "earlier": np.concatenate(earlier_rows)})
+    latest = pd.DataFrame({"later": later_rows, "earlier": earliers[later_rows]})
     latest["earlier_at"] = moments[latest["earlier"].to_numpy()]
     latest["later_at"] = moments[latest["later"].to_numpy()]
     joined = latest.merge(items, on="earlier")
@@ -577,6 +570,9 @@ def repeats_after_fix(incidents: pd.DataFrame, action_items: pd.DataFrame,
         return pd.DataFrame(columns=columns)
     joined["fixed"] = ((joined["status"] == "done") & joined["closed_at"].notna()
                        & (joined["closed_at"] < joined["later_at"]))
+    # Only pairs whose every item was fixed go on: listing titles is per pair, and a big
+    # history has a pair for nearly every incident.
+    joined = joined[joined.groupby(["later", "earlier"], sort=False)["fixed"].transform("all")]
     pairs_done = joined.groupby(["later", "earlier"], sort=False).agg(
         fixed=("fixed", "all"), earlier_at=("earlier_at", "first"), later_at=("later_at", "first"),
         last_fix_closed_at=("closed_at", "max"), fixes=("title", list)).reset_index()

@@ -41,6 +41,8 @@ def _missing(sentence: str):
 TREND_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",
                        "actor_type", "target", "status")
 COMPARE_FREQ = {"quarter": "Q", "month": "M", "week": "W"}
+# Overdue action items listed in the page; more go to a CSV file beside it.
+OVERDUE_LISTED = 200
 
 
 def _plots():
@@ -358,8 +360,10 @@ class TrendsView:
     def recurrence(self):
         """The incidents that keep coming back, in groups, each with what its incidents share."""
         groups = self._recurring()
-        why = tr.recurrence_reasons(self.incidents, groups, self._similarity())
-        table = tr.top_recurring(self.incidents, groups, why=why)
+        table = tr.top_recurring(self.incidents, groups)
+        why = tr.recurrence_reasons(self.incidents, groups, self._similarity(),
+                                    only=table["group"])
+        table["why"] = table["group"].map(why).astype(object)
         if table.empty:
             from IPython.display import HTML
             return HTML("<p>No two incidents are alike: none shares an alert, the service and rare "
@@ -462,11 +466,18 @@ class TrendsView:
             return HTML(f"<p>No open action item is past its due date on {human.date(self.asof)}.</p>")
         lead = (f"<p>{human.count(len(table))} open action items past their due date on "
                 f"{escape(human.date(self.asof))}, most overdue first.</p>")
-        return _table(pd.DataFrame({
+        shown = pd.DataFrame({
             "Action item": table["title"], "Incident": table["incident_id"], "Owner": table["owner"],
             "Priority": table["priority"], "Due": table["due"].map(human.date),
-            "Days overdue": table["days_overdue"]}), numeric=("Due",), lead=lead,
-            max_rows=visible, more=f"{human.count(len(table) - visible)} more overdue items")
+            "Days overdue": table["days_overdue"]})
+        more = f"{human.count(min(len(table), OVERDUE_LISTED) - visible)} more overdue items"
+        if len(table) > OVERDUE_LISTED:
+            # A big history has tens of thousands: listed in the page they made it megabytes.
+            name = "overdue_action_items.csv"
+            write_file(self.output_dir / name, shown.to_csv(index=False).encode("utf-8"))
+            more += f" (all {human.count(len(table))} in {name}, beside this report)"
+            shown = shown.head(OVERDUE_LISTED)
+        return _table(shown, numeric=("Due",), lead=lead, max_rows=visible, more=more)
 
     def communication(self):
         if self.metrics.empty:
