@@ -254,11 +254,21 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     kind_codes, kinds = pd.factorize(_objects(events["kind"]))
     kind_codes = kind_codes[order]
     kinds = pd.Index(np.asarray(kinds, dtype=object), dtype=object)
-    keep = _merge_reports(events, order, inc_codes[order], at[order], kind_codes, kinds,
+    # The actors are numbered once, over the whole column in the frame's order: the merge
+    # below groups lifecycle reports by actor, and the responders read every actor later.
+    if "actor" in events.columns:
+        actor_codes, actors = pd.factorize(_objects(events["actor"]))
+        actor_codes = actor_codes.astype("int64")
+    else:
+        actor_codes, actors = np.full(len(events), -1, dtype="int64"), np.zeros(0, dtype=object)
+    keep = _merge_reports(inc_codes[order], at[order], kind_codes, kinds, actor_codes[order],
                           duplicate_window)
     order = order[keep]
-    return OrderedEvents(frame=events, rows=order, incidents=incidents, inc=inc_codes[order],
-                         at=at[order], kind=kind_codes[keep].astype("int64"), kinds=kinds)
+    ordered = OrderedEvents(frame=events, rows=order, incidents=incidents, inc=inc_codes[order],
+                            at=at[order], kind=kind_codes[keep].astype("int64"), kinds=kinds)
+    if "actor" in events.columns:
+        ordered._codes["actor"] = (actor_codes[order], np.asarray(actors, dtype=object))
+    return ordered
 
 
 def _repeated(ids: pd.Series) -> np.ndarray:
@@ -284,9 +294,11 @@ def _repeated(ids: pd.Series) -> np.ndarray:
     return repeated
 
 
-def _merge_reports(events: pd.DataFrame, order: np.ndarray, inc: np.ndarray, at: np.ndarray,
-                   kind: np.ndarray, kinds: pd.Index, window: float) -> np.ndarray:
-    """Keep-mask over timeline-ordered rows: False for a repeat report of a lifecycle happening."""
+def _merge_reports(inc: np.ndarray, at: np.ndarray, kind: np.ndarray, kinds: pd.Index,
+                   actor: np.ndarray, window: float) -> np.ndarray:
+    """Keep-mask over timeline-ordered rows: False for a repeat report of a lifecycle happening.
+
+    ``actor`` numbers each row's actor (−1 for none: two missing actors are the same)."""
     keep = np.ones(len(kind), dtype=bool)
     code = {name: i for i, name in enumerate(kinds)}
     lifecycle = np.flatnonzero(member(kind, [code[k] for k in LIFECYCLE_KINDS if k in code],
@@ -301,11 +313,7 @@ def _merge_reports(events: pd.DataFrame, order: np.ndarray, inc: np.ndarray, at:
     cycle = np.full(len(lifecycle), -1, dtype="int64")
     if len(flip_rows):
         cycle[flip_rows] = _groups(l_inc[flip_rows], l_kind[flip_rows])
-    if "actor" in events.columns:
-        actor_codes, _ = pd.factorize(events["actor"].iloc[order[lifecycle]].astype(object),
-                                      use_na_sentinel=False)
-    else:
-        actor_codes = np.zeros(len(lifecycle), dtype="int64")
+    actor_codes = actor[lifecycle]
     # Timeline order is kept within each (incident, kind, actor, cycle) group.
     grouped = np.lexsort((np.arange(len(lifecycle)), cycle, actor_codes, l_kind, l_inc))
     same_group = np.diff(_groups(l_inc[grouped], l_kind[grouped], actor_codes[grouped],
