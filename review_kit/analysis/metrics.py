@@ -341,9 +341,9 @@ def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None,
     """
     if incidents is not None:
         check_columns(incidents, ("incident_id",), "incidents")
-        ordered = order_events(events, incident_ids=incidents["incident_id"])
+        ordered = order_events(events, incident_ids=incidents["incident_id"], number_actors=True)
     else:
-        ordered = order_events(events)
+        ordered = order_events(events, number_actors=True)
     return _metrics(ordered, incidents, overrides, _policy(cadence), asof)
 
 

@@ -35,7 +35,7 @@ milestones is unknown is ``durations``' business.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -192,13 +192,15 @@ def _by_incident_and_time(inc: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
-                 duplicate_window: float = DUPLICATE_WINDOW_SECONDS) -> OrderedEvents:
+                 duplicate_window: float = DUPLICATE_WINDOW_SECONDS,
+                 number_actors: bool = False) -> OrderedEvents:
     """The rows of ``events`` in timeline order with duplicates removed (see module docs).
 
     The building block of ``build_timeline``, ``milestones`` and the metrics: it touches only
     the columns that decide the order, so million-row frames stay cheap. ``incident_ids``
     names the incidents wanted: events of others are left out, and a named incident without
-    events still gets its place in ``incidents``.
+    events still gets its place in ``incidents``. ``number_actors``: the caller will read
+    every row's actor (``codes("actor")``), so they are numbered once, up front.
     """
     check_columns(events, TIMELINE_REQUIRED, "events")
     if incident_ids is None:
@@ -254,20 +256,29 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     kind_codes, kinds = pd.factorize(_objects(events["kind"]))
     kind_codes = kind_codes[order]
     kinds = pd.Index(np.asarray(kinds, dtype=object), dtype=object)
-    # The actors are numbered once, over the whole column in the frame's order: the merge
-    # below groups lifecycle reports by actor, and the responders read every actor later.
-    if "actor" in events.columns:
+    # The merge below groups lifecycle reports by actor. A caller that reads every actor
+    # later (the metrics' responders) has them numbered once, over the whole column in the
+    # frame's order, and the merge reuses that; otherwise only the few lifecycle rows are.
+    numbered = None
+    if "actor" not in events.columns:
+        def actor_of(positions: np.ndarray) -> np.ndarray:
+            return np.full(len(positions), -1, dtype="int64")
+    elif number_actors:
         actor_codes, actors = pd.factorize(_objects(events["actor"]))
-        actor_codes = actor_codes.astype("int64")
+        numbered = (actor_codes.astype("int64"), np.asarray(actors, dtype=object))
+
+        def actor_of(positions: np.ndarray) -> np.ndarray:
+            return numbered[0][order[positions]]
     else:
-        actor_codes, actors = np.full(len(events), -1, dtype="int64"), np.zeros(0, dtype=object)
-    keep = _merge_reports(inc_codes[order], at[order], kind_codes, kinds, actor_codes[order],
+        def actor_of(positions: np.ndarray) -> np.ndarray:
+            return pd.factorize(events["actor"].iloc[order[positions]].astype(object))[0]
+    keep = _merge_reports(inc_codes[order], at[order], kind_codes, kinds, actor_of,
                           duplicate_window)
     order = order[keep]
     ordered = OrderedEvents(frame=events, rows=order, incidents=incidents, inc=inc_codes[order],
                             at=at[order], kind=kind_codes[keep].astype("int64"), kinds=kinds)
-    if "actor" in events.columns:
-        ordered._codes["actor"] = (actor_codes[order], np.asarray(actors, dtype=object))
+    if numbered is not None:
+        ordered._codes["actor"] = (numbered[0][order], numbered[1])
     return ordered
 
 
@@ -295,10 +306,11 @@ def _repeated(ids: pd.Series) -> np.ndarray:
 
 
 def _merge_reports(inc: np.ndarray, at: np.ndarray, kind: np.ndarray, kinds: pd.Index,
-                   actor: np.ndarray, window: float) -> np.ndarray:
+                   actor_of: Callable[[np.ndarray], np.ndarray], window: float) -> np.ndarray:
     """Keep-mask over timeline-ordered rows: False for a repeat report of a lifecycle happening.
 
-    ``actor`` numbers each row's actor (−1 for none: two missing actors are the same)."""
+    ``actor_of`` numbers the actors of the timeline positions it is given (−1 for none: two
+    missing actors are the same)."""
     keep = np.ones(len(kind), dtype=bool)
     code = {name: i for i, name in enumerate(kinds)}
     lifecycle = np.flatnonzero(member(kind, [code[k] for k in LIFECYCLE_KINDS if k in code],
@@ -313,7 +325,7 @@ def _merge_reports(inc: np.ndarray, at: np.ndarray, kind: np.ndarray, kinds: pd.
     cycle = np.full(len(lifecycle), -1, dtype="int64")
     if len(flip_rows):
         cycle[flip_rows] = _groups(l_inc[flip_rows], l_kind[flip_rows])
-    actor_codes = actor[lifecycle]
+    actor_codes = actor_of(lifecycle)
     # Timeline order is kept within each (incident, kind, actor, cycle) group.
     grouped = np.lexsort((np.arange(len(lifecycle)), cycle, actor_codes, l_kind, l_inc))
     same_group = np.diff(_groups(l_inc[grouped], l_kind[grouped], actor_codes[grouped],
