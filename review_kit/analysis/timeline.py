@@ -399,9 +399,13 @@ def _status_is(ordered: OrderedEvents, *statuses: str) -> np.ndarray:
     if not mask.any():
         return np.zeros(len(ordered), dtype=bool)
     rows = np.flatnonzero(mask)
-    # Only status updates carry a status: look at those rows, not the whole column.
-    codes, values = pd.factorize(pd.Series(ordered.column("status", rows), dtype=object))
-    mask[rows] = np.isin(codes, np.flatnonzero(np.isin(normalised(values), list(statuses))))
+    # Only status updates carry a status: look at those rows, not the whole column, and
+    # once for the three questions the milestones ask of them (kept with the other codes).
+    if "status_update:status" not in ordered._codes:
+        codes, values = pd.factorize(pd.Series(ordered.column("status", rows), dtype=object))
+        ordered._codes["status_update:status"] = (codes, normalised(values))
+    codes, values = ordered._codes["status_update:status"]
+    mask[rows] = member(codes, np.flatnonzero(np.isin(values, list(statuses))), len(values))
     return mask
 
 
