@@ -145,7 +145,7 @@ class TrendsView:
                 severity = self.metrics["severity"]
                 cadenced = {sev: any(policy.limit(sev, audience) for audience in ("external", "internal"))
                             for sev in pd.unique(severity.dropna()) if isinstance(sev, str)}
-                has_cadence = severity.map(cadenced).fillna(False).astype(bool)
+                has_cadence = severity.map(cadenced).eq(True)  # no severity, no policy: False
             self._headline = tr.headline_figures(
                 self._with_created(), (self.before, self.after), self.action_items,
                 has_cadence=has_cadence, n_boot=self.n_boot)
