@@ -206,3 +206,25 @@ def test_an_incident_declared_after_it_ended_gets_no_negative_time_to_mitigate(t
     assert row["impact_duration"] == 5400.0  # 12:00 → 13:30, both ends sound
     assert order_findings(metrics)[["earlier", "later", "seconds"]].values.tolist() == [
         ["detected_at", "mitigated_at", 5400.0], ["detected_at", "resolved_at", 3600.0]]
+
+
+def test_blame_table_is_the_union_of_the_smallest_covers_for_every_pattern() -> None:
+    # The table is built in one array operation; here every one of the 512 patterns is
+    # checked against the rule written out plainly.
+    from itertools import combinations
+
+    from review_kit.analysis.durations import MILESTONE_ORDER, _blame_table
+    from review_kit.analysis.timeline import MILESTONES
+    index = {name: i for i, name in enumerate(MILESTONES)}
+    pairs = [(index[a], index[b]) for a, b in MILESTONE_ORDER]
+    table = _blame_table()
+    assert table[0] == 0
+    for pattern in range(1, 1 << len(pairs)):
+        reversed_pairs = [p for k, p in enumerate(pairs) if pattern >> k & 1]
+        for size in range(len(MILESTONES) + 1):
+            covers = [set(c) for c in combinations(range(len(MILESTONES)), size)
+                      if all(a in c or b in c for a, b in reversed_pairs)]
+            if covers:
+                break
+        expected = sum(1 << i for i in set().union(*covers))
+        assert table[pattern] == expected, pattern

@@ -7,7 +7,7 @@ import pytest
 
 from review_kit.errors import InputError
 from review_kit.model import EVENT_COLUMNS, parse_timestamps
-from review_kit.analysis.timeline import (MILESTONE_COLUMNS, build_timeline, milestones,
+from review_kit.analysis.timeline import (MILESTONE_COLUMNS, build_timeline, member, milestones,
                                  order_events)
 from frames import literal_events, utc
 
@@ -138,6 +138,23 @@ def test_repeated_ids_are_found_among_many_and_blank_ids_never_repeat():
     assert len(timeline) == 504
     assert timeline["event_id"].tolist().count("pd:7") == 1
     assert timeline["at"][timeline["event_id"] == "pd:7"].tolist() == [utc("2024-03-01T10:07:00Z")]
+
+
+def test_missing_ids_of_every_kind_never_repeat_even_as_one_object():
+    # np.nan is one object: its hash collides with itself, so it reaches the value check,
+    # which must still see a missing id, not a repeated one.
+    rows = [{"event_id": "pd:1", "at": "2024-03-01T10:00:00Z", "kind": "note"},
+            {"event_id": "pd:2", "at": "2024-03-01T10:01:00Z", "kind": "note"},
+            {"event_id": "pd:3", "at": "2024-03-01T10:02:00Z", "kind": "note"}]
+    frame = literal_events(*rows, id_format=None)
+    frame["event_id"] = pd.Series([np.nan, np.nan, None], dtype=object)
+    assert len(build_timeline(frame)) == 3
+
+
+def test_member_reads_codes_through_a_table():
+    codes = np.array([0, 2, -1, 1, 2, 0])
+    assert member(codes, [2, 7, -1], 3).tolist() == [False, True, False, False, True, False]
+    assert member(codes, [], 3).tolist() == [False] * 6
 
 
 def test_webhook_and_rest_report_of_one_acknowledgement_is_one_event():

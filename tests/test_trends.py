@@ -47,34 +47,82 @@ def metrics_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 # --- bootstrap_ci --------------------------------------------------------------------------------
-def test_bootstrap_median_matches_direct_resampling_of_the_same_indices():
+def test_bootstrap_median_is_the_percentiles_of_its_resampled_medians():
     values = np.array([310., 45., 1200., 75., 600., 95., 30., 2400., 150., 61., 88.])
     ci = S.bootstrap_ci(values, "median", n_boot=500, seed=7)
-    # The same draws done the obvious way: resample, take medians, take percentiles.
-    rng = np.random.default_rng(7)
-    ordered = np.sort(values)
-    idx = rng.integers(0, values.size, size=(500, values.size), dtype=S.index_dtype(values.size))
-    medians = np.median(ordered[idx], axis=1)
+    medians = S.resample(np.sort(values), ["median"], 500, np.random.default_rng(7))[:, 0]
     assert ci.estimate == 95.0
     assert ci.low == pytest.approx(np.percentile(medians, 2.5))
     assert ci.high == pytest.approx(np.percentile(medians, 97.5))
     assert (ci.n, ci.stat, ci.level) == (11, "median", 0.95)
+    # Every resampled median is a median of values of the sample: a value or a midpoint.
+    assert set(np.round(medians, 6)) <= set(np.round(values, 6))
+
+
+def _exact_bootstrap(values: np.ndarray) -> dict[tuple[float, float], float]:
+    """The exact bootstrap distribution of (median, p90): every one of the n**n resamples."""
+    n = values.size
+    idx = np.array(np.meshgrid(*[np.arange(n)] * n, indexing="ij")).reshape(n, -1).T
+    drawn = values[idx]
+    pairs = zip(np.round(np.quantile(drawn, 0.5, axis=1), 6),
+                np.round(np.quantile(drawn, 0.9, axis=1), 6))
+    found: dict[tuple[float, float], float] = {}
+    for pair in pairs:
+        found[pair] = found.get(pair, 0) + 1 / len(idx)
+    return found
+
+
+@pytest.mark.parametrize("n", [5, 6])  # median of one order statistic, then of two
+def test_quantile_resamples_follow_the_exact_bootstrap_distribution(n):
+    # The quantiles come from order statistics drawn directly, not from sorted resamples:
+    # their joint distribution must be the bootstrap's exactly. All n**n resamples give it;
+    # 200,000 draws must fit it (chi-square; a fixed seed, so this never flakes).
+    values = np.sort(np.random.default_rng(n).lognormal(6, 1, n))
+    exact = _exact_bootstrap(values)
+    draws = S.resample(values, ["median", "p90"], 200_000, np.random.default_rng(1))
+    observed: dict[tuple[float, float], int] = {}
+    for pair in zip(np.round(draws[:, 0], 6), np.round(draws[:, 1], 6)):
+        observed[pair] = observed.get(pair, 0) + 1
+    assert set(observed) <= set(exact)
+    # Cells expected fewer than 5 times are pooled into one, as the test requires.
+    big = [pair for pair, p in exact.items() if p * 200_000 >= 5]
+    expected = [exact[pair] * 200_000 for pair in big]
+    counts = [observed.get(pair, 0) for pair in big]
+    rest, rest_count = 200_000 - sum(expected), 200_000 - sum(counts)
+    if rest >= 5:
+        expected.append(rest)
+        counts.append(rest_count)
+    else:  # too rare to stand alone: pooled with the last cell
+        expected[-1] += rest
+        counts[-1] += rest_count
+    assert stats.chisquare(counts, expected).pvalue > 0.001
+    # A broken sampler (e.g. one order statistic off by one rank) is far from it.
+    shifted = np.sort(np.random.default_rng(1).integers(0, n, size=(200_000, n)), axis=1)
+    wrong = values[shifted[:, n // 2 + 1]] if n % 2 else values[shifted[:, n // 2]]
+    assert abs(np.mean(wrong) - sum(p * m for (m, _), p in exact.items())) > 0.05 * values.mean()
 
 
 def test_bootstrap_p90_mean_and_callable():
     values = np.arange(1.0, 21.0)  # 1..20
     p90 = S.bootstrap_ci(values, "p90", n_boot=400, seed=1)
     assert p90.estimate == pytest.approx(18.1)  # position 0.9 × 19 = 17.1 → 18 + 0.1
-    rng = np.random.default_rng(1)
-    idx = rng.integers(0, 20, size=(400, 20), dtype=S.index_dtype(20))
-    direct = np.percentile(values[idx], 90, axis=1)
-    assert (p90.low, p90.high) == pytest.approx(tuple(np.percentile(direct, [2.5, 97.5])))
+    drawn = S.resample(values, ["p90"], 400, np.random.default_rng(1))[:, 0]
+    assert (p90.low, p90.high) == pytest.approx(tuple(np.percentile(drawn, [2.5, 97.5])))
     mean = S.bootstrap_ci(values, "mean", n_boot=400, seed=1)
     assert mean.estimate == 10.5 and mean.low < 10.5 < mean.high
+    # A callable needs every resampled value: it is the statistic of an index matrix.
     by_callable = S.bootstrap_ci(values, np.median, n_boot=400, seed=3)
-    by_name = S.bootstrap_ci(values, "median", n_boot=400, seed=3)
+    idx = np.random.default_rng(3).integers(0, 20, size=(400, 20), dtype=S.index_dtype(20))
+    direct = np.median(values[idx], axis=1)
     assert by_callable.stat == "median"
-    assert (by_callable.low, by_callable.high) == pytest.approx((by_name.low, by_name.high))
+    assert (by_callable.low, by_callable.high) == pytest.approx(
+        tuple(np.percentile(direct, [2.5, 97.5])))
+    # By name the median's draws are made another way, from the same distribution: with
+    # many resamples both give the same interval, to within a step between two values.
+    many_callable = S.bootstrap_ci(values, np.median, n_boot=20_000, seed=3)
+    many_name = S.bootstrap_ci(values, "median", n_boot=20_000, seed=3)
+    assert many_name.low == pytest.approx(many_callable.low, abs=0.5)
+    assert many_name.high == pytest.approx(many_callable.high, abs=0.5)
 
 
 def test_bootstrap_drops_nan_and_handles_tiny_samples():
@@ -101,14 +149,16 @@ def test_bootstrap_level_seed_and_errors():
 
 
 def test_big_bootstrap_runs_in_blocks_and_stays_reproducible():
-    # 3,000 values × 2,000 resamples = 6 M indices: the blocked, threaded path.
+    # 3,000 values × 2,000 resamples = 6 M indices: the mean takes the blocked, threaded path.
     values = np.random.default_rng(11).lognormal(7, 1, 3000)
-    first = S.bootstrap_ci(values, "p90", seed=4)
-    second = S.bootstrap_ci(values, "p90", seed=4)
-    assert first == second
-    assert first.low < np.quantile(values, 0.9) < first.high
+    first = S.bootstrap_ci(values, "mean", seed=4)
+    assert first == S.bootstrap_ci(values, "mean", seed=4)
+    assert first.low < values.mean() < first.high
+    p90 = S.bootstrap_ci(values, "p90", seed=4)
+    assert p90 == S.bootstrap_ci(values, "p90", seed=4)
+    assert p90.low < np.quantile(values, 0.9) < p90.high
     # The interval of a p90 from 3,000 log-normal values is a few percent wide, not more.
-    assert 0.85 < first.low / first.estimate < 1.0 < first.high / first.estimate < 1.15
+    assert 0.85 < p90.low / p90.estimate < 1.0 < p90.high / p90.estimate < 1.15
 
 
 # --- compare_periods and power -------------------------------------------------------------------

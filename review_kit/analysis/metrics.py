@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import InputError
 from ..model import check_columns, normalise_severity, parse_timestamp, to_iso
 from .durations import DURATION_SPANS, RESOLUTION_SECONDS, measured_durations
-from .timeline import OrderedEvents, milestones_of, normalised, order_events
+from .timeline import OrderedEvents, member, milestones_of, normalised, order_events
 
 __all__ = [
     "AUDIENCES", "CadencePolicy", "DEFAULT_CADENCE", "METRIC_COLUMNS", "communication_gaps",
@@ -263,13 +263,14 @@ def _communication(ordered: OrderedEvents, start: np.ndarray, end: np.ndarray,
                             ignore_index=True)
 
 
-def _responders(ordered: OrderedEvents) -> list[list[str]]:
-    """Distinct people who acted, per incident, in order of first activity."""
+def _responders(ordered: OrderedEvents) -> tuple[list[list[str]], np.ndarray]:
+    """Distinct people who acted, per incident, in order of first activity; and how many."""
     n_incidents = len(ordered.incidents)
     actor, actor_names = ordered.codes("actor")
     actor_type, types = ordered.codes("actor_type")
     # Bots and services are automation; an actor of unknown type counts as a person.
-    automated = np.isin(actor_type, np.flatnonzero(np.isin(normalised(types), NOT_RESPONDERS)))
+    automated = member(actor_type, np.flatnonzero(np.isin(normalised(types), NOT_RESPONDERS)),
+                       len(types))
     acting = np.flatnonzero(ordered.kind_is(*_RESPONDER_ACTOR_KINDS) & ~automated & (actor >= 0))
     # Escalations are few: their targets are read row by row, not as a whole column.
     escalated = np.flatnonzero(ordered.kind_is("escalated"))
@@ -282,20 +283,29 @@ def _responders(ordered: OrderedEvents) -> list[list[str]]:
     spellings = [str(name).strip() for name in (*actor_names, *target_names)]
     person_of, people = pd.factorize(pd.Series(spellings, dtype=object))
     people = np.asarray(people, dtype=object)
-    positions = np.concatenate((acting, assigned))
-    person = np.concatenate((person_of[actor[acting]],
-                             person_of[len(actor_names) + target])).astype("int64")
-    order = np.argsort(positions, kind="stable")
-    positions, person = positions[order], person[order]
+    # Each row's person in timeline order (-1: nobody): the acting rows and the escalations
+    # are different kinds, so they never share a row, and no sort is needed to merge them.
+    person_at = np.full(len(ordered), -1, dtype="int64")
+    person_at[acting] = person_of[actor[acting]]
+    person_at[assigned] = person_of[len(actor_names) + target]
     if len(people):
-        named = people[person] != ""
-        positions, person = positions[named], person[named]
-    inc = ordered.inc[positions]
+        person_at[person_at >= 0] = np.where(people == "", -1, np.arange(len(people)))[
+            person_at[person_at >= 0]]
+    positions = np.flatnonzero(person_at >= 0)
+    person, inc = person_at[positions], ordered.inc[positions]
+    # A person's first act in an incident is never a repeat of the row before: dropping
+    # those repeats first (a chat is long runs of one person) leaves the hash little to do.
+    fresh = np.ones(len(positions), dtype=bool)
+    fresh[1:] = (person[1:] != person[:-1]) | (inc[1:] != inc[:-1])
+    person, inc = person[fresh], inc[fresh]
     first = ~pd.Series(inc * max(len(people), 1) + person).duplicated().to_numpy()
     first_inc, first_names = inc[first], people[person[first]]
     # The timeline is in incident order, so each incident's people are one slice.
-    bounds = np.searchsorted(first_inc, np.arange(n_incidents + 1))
-    return [first_names[bounds[i]:bounds[i + 1]].tolist() for i in range(n_incidents)]
+    bounds = np.searchsorted(first_inc, np.arange(n_incidents + 1)).tolist()
+    # One conversion to a list, then a slice each: a list per incident is what the column holds.
+    names = first_names.tolist()
+    return ([names[bounds[i]:bounds[i + 1]] for i in range(n_incidents)],
+            np.diff(np.asarray(bounds, dtype="int64")))
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -331,9 +341,9 @@ def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None,
     """
     if incidents is not None:
         check_columns(incidents, ("incident_id",), "incidents")
-        ordered = order_events(events, incident_ids=incidents["incident_id"])
+        ordered = order_events(events, incident_ids=incidents["incident_id"], number_actors=True)
     else:
-        ordered = order_events(events)
+        ordered = order_events(events, number_actors=True)
     return _metrics(ordered, incidents, overrides, _policy(cadence), asof)
 
 
@@ -369,7 +379,7 @@ def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
     breaches = np.bincount(gaps["inc"].to_numpy()[gaps["breach"].to_numpy(dtype=bool)],
                            minlength=n_incidents)
 
-    responders = _responders(ordered)
+    responders, responder_count = _responders(ordered)
     counts = lambda kind: np.bincount(ordered.inc[ordered.kind_is(kind)],  # noqa: E731
                                       minlength=n_incidents).astype("int64")
 
@@ -388,8 +398,7 @@ def _metrics(ordered: OrderedEvents, incidents: pd.DataFrame | None,
         # No window (no detection, or it ends before it starts): not "no breach" but unknown.
         "cadence_breaches": pd.arrays.IntegerArray(breaches.astype("int64"), ~valid),
         "responders": pd.Series(responders, dtype=object),
-        "responder_count": np.fromiter((len(r) for r in responders), dtype="int64",
-                                       count=n_incidents),
+        "responder_count": responder_count,
         "escalations": counts("escalated"),
         "handoffs": counts("reassigned"),
         "commander": fields["commander"],

@@ -124,20 +124,25 @@ def point_estimate(sorted_values: np.ndarray, stat: StatLike) -> float:
 
 
 def resample(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike], n_boot: int,
-              rng: np.random.Generator) -> np.ndarray:
+             rng: np.random.Generator) -> np.ndarray:
     """Bootstrap distributions, shape (n_boot, len(stats_wanted)), without a resample loop.
 
-    Quantiles use a trick that keeps the hot path to one integer sort: with the data sorted,
-    the k-th order statistic of a resample is the value at the k-th smallest resampled
-    index, so we sort the int32 index matrix (SIMD-fast) and gather only the columns the
-    quantile needs. The result equals np.quantile(values[idx], q, axis=1) exactly.
+    When every statistic is a quantile (median, p90), no resample is drawn at all: with the
+    data sorted, a resample's quantile is read from one or two order statistics of its n
+    resampled indices, and those order statistics are drawn directly from their exact
+    distribution (``_order_statistics``). That is the same bootstrap (the same distribution
+    of every statistic, jointly, as sorting n drawn indices gives) at O(n_boot) cost instead
+    of O(n_boot × n): a seed gives other draws than an index matrix would, not other odds.
 
-    Big jobs are cut into blocks of ~1 M indices, each with its own child generator and
-    run on a thread pool (numpy drops the GIL while drawing and sorting): memory stays
-    bounded, the cores are used, and since the blocks depend only on n, a seed gives the
-    same result on any machine.
+    The mean and callables need every resampled value: they draw the (n_boot, n) index
+    matrix, in blocks of ~1 M indices when big, each with its own child generator, on a
+    thread pool (numpy drops the GIL while drawing and sorting): memory stays bounded, the
+    cores are used, and since the blocks depend only on n, a seed gives the same result on
+    any machine.
     """
     n = sorted_values.size
+    if all(not callable(s) and s in _QUANTILE_OF for s in stats_wanted):
+        return _quantile_draws(sorted_values, stats_wanted, n_boot, rng)
     if n_boot * n <= _PARALLEL_ELEMENTS:
         return _resample_block(sorted_values, stats_wanted, n_boot, rng)
     per_block = max(1, _BLOCK_ELEMENTS // n)
@@ -148,6 +153,57 @@ def resample(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike], n_boot
         parts = list(pool.map(lambda job: _resample_block(sorted_values, stats_wanted, *job),
                               zip(sizes, children)))
     return np.concatenate(parts)
+
+
+def _quantile_positions(n: int, stat: str) -> tuple[int, float]:
+    """(k, fraction): the quantile of n sorted values is value[k] + fraction ×
+    (value[k + 1] − value[k]), linear interpolation as np.quantile does it."""
+    position = (n - 1) * _QUANTILE_OF[stat]
+    k = int(math.floor(position))
+    return k, position - k
+
+
+def _order_statistics(n: int, ranks: Sequence[int], n_boot: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """The order statistics of ranks ``ranks`` (0-based, increasing) of n indices drawn
+    uniformly from 0..n-1, for n_boot independent resamples: shape (n_boot, len(ranks)).
+
+    A drawn index is floor(n·U) with U uniform on [0, 1), and floor keeps order, so the
+    r-th smallest index is floor(n·U₍ᵣ₎), U₍ᵣ₎ the r-th smallest of n uniforms: Beta(r + 1,
+    n − r). Given U₍ᵣ₎ = u, the other n − r − 1 lie uniformly above u, so the s-th smallest
+    (s > r) is u + (1 − u)·Beta(s − r, n − s): the ranks come out jointly as in one resample.
+    """
+    out = np.empty((n_boot, len(ranks)), dtype=np.int64)
+    u = np.zeros(n_boot)
+    previous = -1
+    for column, rank in enumerate(ranks):
+        step = rng.beta(rank - previous, n - rank, size=n_boot)
+        u = u + (1.0 - u) * step
+        # A uniform is below 1; a Beta draw rounded to 1.0 must not index past the end.
+        out[:, column] = np.minimum(np.floor(u * n), n - 1).astype(np.int64)
+        previous = rank
+    return out
+
+
+def _quantile_draws(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike], n_boot: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    n = sorted_values.size
+    wanted = {}
+    for stat in stats_wanted:
+        k, fraction = _quantile_positions(n, stat)
+        wanted[stat] = (k, fraction if fraction > 0 and k + 1 < n else 0.0)
+    ranks = sorted({k for k, _ in wanted.values()}
+                   | {k + 1 for k, fraction in wanted.values() if fraction})
+    drawn = _order_statistics(n, ranks, n_boot, rng)
+    column_of = {rank: column for column, rank in enumerate(ranks)}
+    out = np.empty((n_boot, len(stats_wanted)))
+    for column, stat in enumerate(stats_wanted):
+        k, fraction = wanted[stat]
+        value = sorted_values[drawn[:, column_of[k]]]
+        if fraction:
+            value = value + fraction * (sorted_values[drawn[:, column_of[k + 1]]] - value)
+        out[:, column] = value
+    return out
 
 
 def index_dtype(n: int) -> type:
@@ -173,9 +229,7 @@ def _resample_block(sorted_values: np.ndarray, stats_wanted: Sequence[StatLike],
         elif stat == "mean":
             out[:, column] = sorted_values[idx].mean(axis=1)
         else:
-            position = (n - 1) * _QUANTILE_OF[stat]
-            k = int(math.floor(position))
-            fraction = position - k
+            k, fraction = _quantile_positions(n, stat)
             value = sorted_values[idx[:, k]]
             if fraction > 0 and k + 1 < n:
                 value = value + fraction * (sorted_values[idx[:, k + 1]] - value)

@@ -850,12 +850,16 @@ def summary_sentences(metrics: pd.DataFrame, compare: tuple[Any, Any],
     groups = group_order(labels[in_before | in_after]) if by is not None else [ALL]
     rng = np.random.default_rng(seed)
     percent = round(100 * (1 - alpha))
+    # Masks and values as arrays, made once: every (metric, group) pair is a slice of them.
+    before_mask, after_mask = in_before.to_numpy(dtype=bool), in_after.to_numpy(dtype=bool)
+    members = {group: (labels == group).to_numpy(dtype=bool) for group in groups}
     for metric in metrics_list:
         check_columns(metrics, [metric], "metrics frame")
+        values = pd.to_numeric(metrics[metric], errors="coerce").to_numpy(dtype=float)
         for group in groups:
-            member = labels == group
-            a = _values_in(metrics, metric, in_before & member)
-            b = _values_in(metrics, metric, in_after & member)
+            member = members[group]
+            a = values[before_mask & member]
+            b = values[after_mask & member]
             # Every statistic says how many incidents it measured out of how many.
             of_before, of_after = a.size, b.size
             a, b = a[~np.isnan(a)], b[~np.isnan(b)]

@@ -141,9 +141,13 @@ class TrendsView:
         the summary table and its sentences are worded from this frame)."""
         if not hasattr(self, "_headline"):
             policy = cadence_policy(self.config)
-            has_cadence = self.metrics["severity"].map(
-                lambda sev: any(policy.limit(sev, audience) for audience in ("external", "internal"))
-                if isinstance(sev, str) else False) if "severity" in self.metrics else None
+            has_cadence = None
+            if "severity" in self.metrics:
+                # The policy asked once per distinct severity, not once per incident.
+                severity = self.metrics["severity"]
+                cadenced = {sev: any(policy.limit(sev, audience) for audience in ("external", "internal"))
+                            for sev in pd.unique(severity.dropna()) if isinstance(sev, str)}
+                has_cadence = severity.map(cadenced).eq(True)  # no severity, no policy: False
             self._headline = tr.headline_figures(
                 self._with_created(), (self.before, self.after), self.action_items,
                 has_cadence=has_cadence, n_boot=self.n_boot)
