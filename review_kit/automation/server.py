@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from ..config import source_options
 from ..errors import InputError, ReviewKitError
 from ..loaders import Batch, LoadContext, Loader, get_loader
+from ..loaders.base import RowBatch
 from ..model import EVENT_COLUMNS
 from ..store import Store
 
@@ -134,6 +135,15 @@ class _Recording(Loader):
 
     def load(self, path: Path, ctx: LoadContext) -> Iterator[Batch]:
         for batch in self.inner.load(path, ctx):
+            if isinstance(batch, RowBatch):  # a delivery's few events: read from the lists
+                columns = batch.columns
+                for kind, target in (("resolved", self.resolved), ("alert_resolved", self.alerts_resolved)):
+                    for incident_id, at, found in zip(columns["incident_id"], columns["at"], columns["kind"]):
+                        if found == kind:
+                            at = pd.Timestamp(at, unit="us", tz="UTC")
+                            target[str(incident_id)] = max(at, target.get(str(incident_id), at))
+                yield batch
+                continue
             events = batch.events
             if events is not None and len(events):
                 kinds = events["kind"].to_numpy(dtype=object)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     create_engine,
     delete,
@@ -52,7 +53,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ..errors import SchemaVersionError, StoreError, UnknownIncidentError
 from ..loaders import Batch, LoadContext, Loader, get_loader
-from ..loaders.base import checked_load_many, events_source
+from ..loaders.base import RowBatch, checked_load_many, events_source, events_source_of, frame_of_columns
 from ..model import (
     ACTION_ITEM_STATUSES,
     ACTION_ITEM_TYPES,
@@ -424,14 +425,17 @@ class Store:
             for batch in checked_load_many(loader, paths, ctx):
                 self._write_batch(conn, loader.name, batch, ctx, result)
                 if progress is not None and batch.events is not None:
-                    progress(len(batch.events))
+                    progress(batch.event_count)
             return result
 
         return self._write(write)
 
     def _write_batch(self, conn: Connection, source: str, batch: Batch, ctx: LoadContext,
                      result: IngestResult) -> None:
-        frame = batch.events if batch.events is not None else empty_events()
+        # A RowBatch (a delivery's few events) is written from its lists: no frame is built.
+        frame: pd.DataFrame | dict[str, list] = (
+            batch.columns if isinstance(batch, RowBatch)
+            else batch.events if batch.events is not None else empty_events())
         remap = self._incident_map(conn, source, batch, frame, ctx)
 
         def mapped(incident_id: str) -> str:
@@ -445,7 +449,13 @@ class Store:
             previous = incident_rows.get(row["incident_id"])
             incident_rows[row["incident_id"]] = row if previous is None else \
                 {k: (row.get(k) if row.get(k) is not None else previous.get(k)) for k in INCIDENT_COLUMNS}
-        if len(frame):
+        if isinstance(frame, dict):
+            ids = [mapped(i) for i in frame["incident_id"]]
+            frame = {**frame, "incident_id": ids}
+            for incident_id, owner in events_source_of(ids, frame["source"]).items():
+                if incident_id not in incident_rows:
+                    incident_rows[incident_id] = {"incident_id": incident_id, "source": owner}
+        elif len(frame):
             ids = _as_text(frame["incident_id"].to_numpy(dtype=object))
             if remap:
                 ids = pd.Series(ids, dtype=object)
@@ -465,17 +475,20 @@ class Store:
             missing = {a["incident_id"] for a in alias_rows} - set(incident_rows)
             self._upsert_incidents(conn, [{"incident_id": i, "source": source} for i in missing])
             result.aliases += self._insert_ignore(conn, aliases, alias_rows, ("source", "external_id"))
-        if len(frame):
-            result.events_seen += len(frame)
+        count = _rows_in(frame)
+        if count:
+            result.events_seen += count
             added = self._insert_events(conn, frame)
             result.events_added += added
-            if added < len(frame):  # some ids were known: are they the same events?
+            if added < count:  # some ids were known: are they the same events?
+                if isinstance(frame, dict):
+                    frame = frame_of_columns(frame)
                 differing, first = _differing_events(conn, frame)
                 result.events_differing += differing
                 result.first_differing = result.first_differing or first
 
-    def _incident_map(self, conn: Connection, source: str, batch: Batch, frame: pd.DataFrame,
-                      ctx: LoadContext) -> dict[str, str]:
+    def _incident_map(self, conn: Connection, source: str, batch: Batch,
+                      frame: pd.DataFrame | dict[str, list], ctx: LoadContext) -> dict[str, str]:
         """Incident ids of this batch → the incident they are linked to (aliases table)."""
         keys: set[tuple[str, str]] = set()
         for row in batch.incidents:
@@ -483,10 +496,10 @@ class Store:
         for alias in batch.aliases:
             keys.add((alias["source"], str(alias["external_id"])))
             keys.add((alias["source"], str(alias["incident_id"])))
-        if len(frame):
+        if _rows_in(frame):
             # Distinct pairs in C (set of zipped columns): pandas' drop_duplicates costs more
             # than a one-event delivery's whole ingest.
-            pairs = set(zip(frame["source"].tolist(), frame["incident_id"].tolist()))
+            pairs = set(zip(_listed(frame, "source"), _listed(frame, "incident_id")))
             keys.update((str(src), str(i)) for src, i in pairs)
             keys.update((source, str(i)) for _, i in pairs)
         if not keys:
@@ -495,8 +508,7 @@ class Store:
         key_list = sorted(keys)
         for start in range(0, len(key_list), 400):
             chunk = key_list[start:start + 400]
-            rows = conn.execute(select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
-                                .where(tuple_(aliases.c.source, aliases.c.external_id).in_(chunk)))
+            rows = conn.execute(_ALIASES_OF, {"keys": chunk})
             known.update({(r.source, r.external_id): r.incident_id for r in rows})
         remap: dict[str, str] = {}
         for (src, external), target in known.items():
@@ -542,15 +554,20 @@ class Store:
         return max(conn.execute(statement, rows).rowcount, 0)
 
     @staticmethod
-    def _insert_events(conn: Connection, frame: pd.DataFrame) -> int:
+    def _insert_events(conn: Connection, frame: pd.DataFrame | dict[str, list]) -> int:
         """Insert new events, skip known ones; the number inserted. Driver-level SQL: the ORM
-        layer's per-row parameter processing would cost more than the insert itself."""
+        layer's per-row parameter processing would cost more than the insert itself.
+        `frame` may be a RowBatch's columns (`at` already in microseconds)."""
         if conn.dialect.name == "postgresql":
-            return _insert_events_postgresql(conn, frame)
+            return _insert_events_postgresql(
+                conn, frame_of_columns(frame) if isinstance(frame, dict) else frame)
         columns = list(EVENT_COLUMNS)
-        micros = (frame["at"].dt.as_unit("us").astype("int64")).tolist()
-        data = [micros if c == "at" else frame[c].astype("int64").tolist() if c == "seq"
-                else frame[c].tolist() for c in columns]
+        if isinstance(frame, dict):
+            data = [frame[c] for c in columns]
+        else:
+            micros = (frame["at"].dt.as_unit("us").astype("int64")).tolist()
+            data = [micros if c == "at" else frame[c].astype("int64").tolist() if c == "seq"
+                    else frame[c].tolist() for c in columns]
         sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                "ON CONFLICT (event_id) DO NOTHING")
         # One executemany for the batch, its rows zipped from the columns as sqlite3 reads them.
@@ -1009,6 +1026,22 @@ def _dialect_insert(conn: Connection | str):
 
 
 _as_text = np.frompyfunc(str, 1, 1)  # element-wise str(), a C loop
+
+
+def _rows_in(events: pd.DataFrame | dict[str, list]) -> int:
+    """How many events a frame, or a RowBatch's columns, holds."""
+    return len(events["event_id"]) if isinstance(events, dict) else len(events)
+
+
+def _listed(events: pd.DataFrame | dict[str, list], column: str) -> list:
+    values = events[column]
+    return values if isinstance(values, list) else values.tolist()
+
+
+# The aliases of (source, external id) pairs, compiled once (its IN list expands per call).
+_ALIASES_OF = (select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
+               .where(tuple_(aliases.c.source, aliases.c.external_id)
+                      .in_(bindparam("keys", expanding=True))))
 
 
 # Built once per dialect: building the statement costs more than a one-event delivery's insert.
