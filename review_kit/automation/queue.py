@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
 from ..model import to_iso
@@ -68,12 +69,23 @@ def enqueue(store: Store, incident_id: str | None, notebook: str = "retrospectiv
         raise StoreError(f"unknown notebook {notebook!r}; expected one of {', '.join(NOTEBOOKS)}")
     if trigger not in TRIGGERS:
         raise StoreError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
+    with store.engine.begin() as conn:
+        return enqueue_on(conn, incident_id, notebook, trigger=trigger, dedup_key=dedup_key)
+
+
+def enqueue_on(conn: Connection, incident_id: str | None, notebook: str = "retrospective", *,
+               trigger: str = "manual", dedup_key: str | None = None) -> int | None:
+    """`enqueue` inside a transaction of the caller's (the receiver queues a resolution in
+    the transaction that stores it)."""
+    if notebook not in NOTEBOOKS:
+        raise StoreError(f"unknown notebook {notebook!r}; expected one of {', '.join(NOTEBOOKS)}")
+    if trigger not in TRIGGERS:
+        raise StoreError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
     values = dict(incident_id=incident_id, notebook=notebook, trigger=trigger, dedup_key=dedup_key,
                   status="queued", attempts=0, queued_at=_now())
-    with store.engine.begin() as conn:
-        statement = (_dialect_insert(conn)(runs).values(**values)
-                     .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(runs.c.id))
-        run_id = conn.execute(statement).scalar()
+    statement = (_dialect_insert(conn)(runs).values(**values)
+                 .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(runs.c.id))
+    run_id = conn.execute(statement).scalar()
     return None if run_id is None else int(run_id)
 
 

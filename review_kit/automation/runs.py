@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 
 from ..analysis.retrospective import MILESTONE_KINDS
 from ..analysis.timeline import DUPLICATE_WINDOW_SECONDS, milestones
@@ -54,7 +55,13 @@ def _plain_resolution(store: Store, incident_id: str) -> pd.Timestamp | None:
     the timeline has to decide (reopenings, close repeats, ties, no resolution of its own):
     reading and ordering those costs milliseconds, this read a fraction of one."""
     with store.engine.connect() as conn:
-        rows = conn.execute(_RESOLUTIONS, {"incident_id": incident_id}).all()
+        return plain_resolution_on(conn, incident_id)
+
+
+def plain_resolution_on(conn: Connection, incident_id: str) -> pd.Timestamp | None:
+    """`_plain_resolution` read through the caller's connection: inside the transaction that
+    has just written the resolution, which other connections cannot see yet."""
+    rows = conn.execute(_RESOLUTIONS, {"incident_id": incident_id}).all()
     if not rows or any(kind != "resolved" for kind, _ in rows):
         return None
     times = sorted(int(at) for _, at in rows)

@@ -403,16 +403,19 @@ class Store:
     # --- ingest ----------------------------------------------------------------------------
     def ingest(self, loader: Loader | str, path: str | os.PathLike,
                ctx: LoadContext | None = None, *,
-               progress: Callable[[int], None] | None = None) -> IngestResult:
+               progress: Callable[[int], None] | None = None,
+               then: Callable[[Connection, IngestResult], None] | None = None) -> IngestResult:
         """Load one input file (or what one PATH stands for) and write it in ONE transaction.
 
-        Nothing is written when the loader raises: the transaction rolls back.
+        Nothing is written when the loader raises: the transaction rolls back. `then(conn,
+        result)` runs last in the same transaction (the receiver queues what it stored).
         """
-        return self.ingest_many(loader, [path], ctx, progress=progress)
+        return self.ingest_many(loader, [path], ctx, progress=progress, then=then)
 
     def ingest_many(self, loader: Loader | str, paths: Iterable[str | os.PathLike],
                     ctx: LoadContext | None = None, *,
-                    progress: Callable[[int], None] | None = None) -> IngestResult:
+                    progress: Callable[[int], None] | None = None,
+                    then: Callable[[Connection, IngestResult], None] | None = None) -> IngestResult:
         """Load several input files of one source and write them in ONE transaction (the
         loader's per-file setup paid once: ``Loader.load_many``). Nothing is written when
         the loader raises on any of them."""
@@ -426,6 +429,8 @@ class Store:
                 self._write_batch(conn, loader.name, batch, ctx, result)
                 if progress is not None and batch.events is not None:
                     progress(batch.event_count)
+            if then is not None:
+                then(conn, result)
             return result
 
         return self._write(write)
