@@ -130,3 +130,39 @@ def test_replacing_a_row_batchs_frame_replaces_its_rows():
     batch = row_batch(GOOD["ids of their own, a long one hashed"])
     batch.events = batch.events.iloc[:1]
     assert type(batch) is Batch and batch.event_count == 1 and not hasattr(batch, "columns")
+
+
+def test_a_delivery_is_stored_alike_from_its_lists_and_from_its_frame(tmp_path, monkeypatch):
+    """A PagerDuty delivery written as a RowBatch and as a frame: the same rows in the store,
+    and a known event that came back changed is told in the same words."""
+    import json
+    import sys
+
+    from review_kit.store import Store
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_server import pagerduty_event
+
+    first = pagerduty_event("01EVENT", "incident.acknowledged", 7, "2024-05-02T14:31:07.114Z")
+    changed = json.loads(json.dumps(first))
+    changed["event"]["occurred_at"] = "2024-05-02T14:35:00Z"
+    changed["event"]["agent"]["summary"] = "Someone Else"
+    seen = {}
+    for way in ("rows", "frame"):
+        with monkeypatch.context() as patch:
+            if way == "frame":
+                patch.setattr(base, "SMALL_BATCH_EVENTS", -1)
+            store = Store.open(tmp_path / f"{way}.db")
+            results = []
+            for n, payload in enumerate((first, first, changed)):
+                path = tmp_path / f"{way}-{n}.json"
+                path.write_text(json.dumps(payload), encoding="utf-8")
+                result = store.ingest("pagerduty", path)
+                results.append((result.events_added, result.events_differing, result.differing(),
+                                sorted(result.incident_ids)))
+            seen[way] = (results, store.events().drop(columns=["raw"]).to_dict("list"),
+                         store.incidents().to_dict("list"), store.aliases().to_dict("list"))
+            store.close()
+    assert seen["rows"] == seen["frame"]
+    results = seen["rows"][0]
+    assert [r[:2] for r in results] == [(1, 0), (0, 0), (0, 1)]
+    assert "its time and actor" in results[2][2]

@@ -146,7 +146,7 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
     webhook delivery), and no less for a big one.
     """
     listed = _listed(rows)
-    if listed is not None and len(listed[1]) <= SMALL_BATCH_EVENTS:
+    if listed is not None and few_events(len(listed[1])):
         return frame_of_columns(event_columns(rows, source=source, path=path, tz=tz, locate=locate,
                                               path_of=path_of, listed=listed))
     locate = locate or (lambda i: f"record {i + 1}")
@@ -200,10 +200,9 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
     return frame
 
 
-def small_rows(rows: list[dict] | Mapping[str, list] | pd.DataFrame) -> bool:
-    """Whether `event_columns` takes these rows (few, and not a frame)."""
-    listed = _listed(rows)
-    return listed is not None and len(listed[1]) <= SMALL_BATCH_EVENTS
+def few_events(count: int) -> bool:
+    """Whether a batch of `count` events is small enough for `event_columns` and a RowBatch."""
+    return count <= SMALL_BATCH_EVENTS
 
 
 def _listed(rows: Any) -> tuple[dict[str, list], range] | None:
@@ -244,13 +243,13 @@ def event_columns(rows: list[dict] | Mapping[str, list], *, source: str, path: P
     """`events_frame` for a few rows, in Python: the canonical columns as lists (`at` in
     integer microseconds UTC), checked and filled by the same rules in the same order, so
     that a batch refused here is refused with the same line. For at most
-    SMALL_BATCH_EVENTS rows given as dicts or lists (`small_rows`)."""
+    SMALL_BATCH_EVENTS rows given as dicts or lists (`few_events`)."""
     locate = locate or (lambda i: f"record {i + 1}")
     if path_of is not None:
         locate = _FileLocator(locate, path_of)
     listed = listed or _listed(rows)
-    if listed is None or len(listed[1]) > SMALL_BATCH_EVENTS:
-        raise ValueError("event_columns takes a few rows as dicts or lists (small_rows)")
+    if listed is None or not few_events(len(listed[1])):
+        raise ValueError("event_columns takes a few rows as dicts or lists (few_events)")
     given, positions = listed
     n = len(positions)
     if n == 0:

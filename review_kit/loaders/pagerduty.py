@@ -47,8 +47,8 @@ from ..errors import InputError, TimestampError
 from ..model import EVENT_COLUMNS
 from . import _jsonstream
 from ._jsonstream import iter_documents
-from .base import (SMALL_BATCH_EVENTS, Batch, LoadContext, Loader, RowBatch, dumps, event_columns,
-                   events_frame, incident_row, require, require_id, require_text, type_name)
+from .base import (Batch, LoadContext, Loader, RowBatch, dumps, event_columns, events_frame, few_events,
+                   incident_row, require, require_id, require_text, type_name)
 
 SOURCE = "pagerduty"
 
@@ -531,7 +531,7 @@ class _Reader:
         """The rows collected since the last batch: events, the incidents they changed (each
         merged over the whole file so far) and the aliases not handed out yet."""
         tz = self.ctx.tz
-        if not len(self.log) and self.pending <= SMALL_BATCH_EVENTS:
+        if not len(self.log) and few_events(self.pending):
             return self._row_batch()  # a delivery: its log entries would need _true_order's frame
         frames = []
         if len(self.log):
