@@ -126,10 +126,24 @@ def test_a_row_batch_is_checked_as_its_frame_is(monkeypatch, tmp_path):
         check_batch(row_batch([{**same[0], "summary": "other"}]), "x.json", seen, offset=2)
 
 
-def test_replacing_a_row_batchs_frame_replaces_its_rows():
+def test_a_row_batchs_frame_cannot_be_replaced_behind_its_lists():
     batch = row_batch(GOOD["ids of their own, a long one hashed"])
-    batch.events = batch.events.iloc[:1]
-    assert type(batch) is Batch and batch.event_count == 1 and not hasattr(batch, "columns")
+    with pytest.raises(AttributeError, match="its columns"):
+        batch.events = batch.events.iloc[:1]
+    assert batch.event_count == 2 and len(batch.events) == 2
+
+
+def test_many_rows_take_the_frame_path(monkeypatch):
+    """Rows past SMALL_BATCH_EVENTS are never listed in Python: the frame path reads them."""
+    rows = [dict(incident_id="P1", at=f"2024-01-01T10:00:{i:02d}Z", kind="note", source_id=str(i))
+            for i in range(base.SMALL_BATCH_EVENTS + 1)]
+    listed = []
+    monkeypatch.setattr(base, "_listed", lambda r: listed.append(r))
+    frame = events_frame(rows, source="fake", path="x.json", tz=None)
+    assert listed == [] and len(frame) == len(rows)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="few rows"):
+        event_columns(rows, source="fake", path="x.json", tz=None)
 
 
 def test_a_delivery_is_stored_alike_from_its_lists_and_from_its_frame(tmp_path, monkeypatch):

@@ -17,12 +17,12 @@ from ..model import (
     EVENT_COLUMNS,
     EVENT_KINDS,
     INCIDENT_COLUMNS,
+    SCALAR_PARSE_MAX,
+    UTC,
     VISIBILITIES,
     empty_events,
     event_id,
     normalise_severity,
-    SCALAR_PARSE_MAX,
-    UTC,
     parse_timestamp,
     parse_timestamps,
 )
@@ -82,11 +82,9 @@ class RowBatch(Batch):
 
     @events.setter
     def events(self, frame: pd.DataFrame) -> None:
-        # Whoever replaces the frame replaces the rows: the columns no longer tell them.
-        self.__class__ = Batch
-        self.__dict__.pop("columns", None)
-        self.__dict__.pop("_events", None)
-        self.events = frame
+        # The lists are what the checks and the store read: a frame set beside them would
+        # be silently ignored. Other rows make another Batch.
+        raise AttributeError("a RowBatch's events are its columns; make a Batch for other rows")
 
     @property
     def event_count(self) -> int:
@@ -145,8 +143,8 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
     end: per-column pandas calls cost more than the work for a batch of a few events (a
     webhook delivery), and no less for a big one.
     """
-    listed = _listed(rows)
-    if listed is not None and few_events(len(listed[1])):
+    listed = _listed(rows) if few_events(_row_count(rows)) else None
+    if listed is not None:
         return frame_of_columns(event_columns(rows, source=source, path=path, tz=tz, locate=locate,
                                               path_of=path_of, listed=listed))
     locate = locate or (lambda i: f"record {i + 1}")
@@ -203,6 +201,16 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
 def few_events(count: int) -> bool:
     """Whether a batch of `count` events is small enough for `event_columns` and a RowBatch."""
     return count <= SMALL_BATCH_EVENTS
+
+
+def _row_count(rows: Any) -> int:
+    """How many rows loader rows hold, without reading them (a frame counts as many: it
+    never takes the Python path)."""
+    if isinstance(rows, pd.DataFrame):
+        return 1 << 62
+    if isinstance(rows, Mapping):
+        return max((len(values) for values in rows.values()), default=0)
+    return len(rows)
 
 
 def _listed(rows: Any) -> tuple[dict[str, list], range] | None:
