@@ -66,10 +66,6 @@ def retro_dedup_key(incident_id: str, resolved_at: Any) -> str:
 def enqueue(store: Store, incident_id: str | None, notebook: str = "retrospective", *,
             trigger: str = "manual", dedup_key: str | None = None) -> int | None:
     """Queue a run; the new run's id, or None when a run with this dedup key already exists."""
-    if notebook not in NOTEBOOKS:
-        raise StoreError(f"unknown notebook {notebook!r}; expected one of {', '.join(NOTEBOOKS)}")
-    if trigger not in TRIGGERS:
-        raise StoreError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
     with store.engine.begin() as conn:
         return enqueue_on(conn, incident_id, notebook, trigger=trigger, dedup_key=dedup_key)
 
