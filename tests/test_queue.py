@@ -224,3 +224,37 @@ def test_sigkill_mid_run_then_restart_completes_the_run_once(store, tmp_path):
     index = (out / "index.html").read_text(encoding="utf-8")
     assert index.count('href="INC-7/retrospective.html"') == 2    # the id and the report link
     assert q.claim(store, "w-check", 60) is None                  # nothing left to run
+
+
+@pytest.mark.parametrize("rows, expected", [
+    # one resolution: read directly
+    ("INC-1,2024-03-01T11:00:00Z,resolved,Ana,Fixed\n", "2024-03-01T11:00:00Z"),
+    # two resolutions far apart (a reopen was never recorded): the later one
+    ("INC-1,2024-03-01T11:00:00Z,resolved,Ana,Fixed\n"
+     "INC-1,2024-03-01T12:00:00Z,resolved,Ana,Fixed again\n", "2024-03-01T12:00:00Z"),
+    # a repeat report a second later is the same happening: the earlier one counts
+    ("INC-1,2024-03-01T11:00:00Z,resolved,Ana,Fixed\n"
+     "INC-1,2024-03-01T11:00:01Z,resolved,Ana,Fixed (bot)\n", "2024-03-01T11:00:00Z"),
+    # reopened after the last resolution: open
+    ("INC-1,2024-03-01T11:00:00Z,resolved,Ana,Fixed\n"
+     "INC-1,2024-03-01T11:30:00Z,reopened,Ana,Back\n", None),
+    # reopened, then resolved again
+    ("INC-1,2024-03-01T11:00:00Z,resolved,Ana,Fixed\n"
+     "INC-1,2024-03-01T11:30:00Z,reopened,Ana,Back\n"
+     "INC-1,2024-03-01T11:45:00Z,resolved,Ana,Fixed\n", "2024-03-01T11:45:00Z"),
+    # no resolution at all
+    ("INC-1,2024-03-01T10:05:00Z,acknowledged,Ana,Ack\n", None),
+])
+def test_resolution_time_read_directly_agrees_with_the_timeline(store, tmp_path, rows, expected):
+    from review_kit.analysis.timeline import milestones
+    from review_kit.automation.runs import _plain_resolution
+    ingest_csv(store, tmp_path, "history", "INC-1,2024-03-01T10:00:00Z,triggered,pd,Paged\n" + rows)
+    found = q.resolution_time(store, "INC-1")
+    assert found == (None if expected is None else pd.Timestamp(expected))
+    # The direct read answers only where the timeline would say the same.
+    timeline = milestones(store.events("INC-1"))["resolved_at"].iloc[0]
+    assert (None if pd.isna(timeline) else timeline) == found
+    quick = _plain_resolution(store, "INC-1")
+    assert quick is None or quick == found
+    assert (quick is not None) == (expected is not None and "reopened" not in rows
+                                   and "11:00:01" not in rows)

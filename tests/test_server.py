@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from review_kit.automation import queue as q
@@ -17,6 +18,7 @@ from review_kit.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_server import SECRET, make_burst, pagerduty_event, run as run_burst  # noqa: E402
+from backends import backend, pg_database, pg_store_location, store_location  # noqa: E402,F401
 
 TOKEN = "tok-7d1e9b2a"
 
@@ -224,3 +226,28 @@ def test_signed_resolution_runs_one_retrospective_and_a_redelivery_none(server, 
     assert server.post("/webhooks/pagerduty", content=body, headers=signed(body)).json()["runs_queued"] == []
     assert q.Worker(str(tmp_path / "review.db"), out).run(once=True).done == []
     assert len(q.list_runs(store)) == 1
+
+
+def test_deliveries_are_stored_and_queued_once_on_both_backends(store_location):
+    """The receiver's own path (a delivery's events as lists, its resolution queued in the
+    transaction that stores it, a repeat compared with what is stored) on SQLite and
+    PostgreSQL alike."""
+    store = Store.open(store_location())
+    receiver = Receiver(store, ServerSettings(pagerduty_secret=SECRET))
+    trigger = json.dumps(pagerduty_event("01TRIGGER", "incident.triggered", 42,
+                                         "2024-05-02T14:00:00Z")).encode()
+    resolve = resolved_body("2024-05-02T15:00:00.250Z", "01RESOLVE")
+    assert receiver.accept("pagerduty", trigger).runs == []
+    first = receiver.accept("pagerduty", resolve)
+    assert first.events_added == 1 and len(first.runs) == 1
+    again = receiver.accept("pagerduty", resolve)
+    assert again.events_added == 0 and again.runs == []
+    changed = json.loads(resolve)
+    changed["event"]["occurred_at"] = "2024-05-02T15:05:00Z"
+    receiver.accept("pagerduty", json.dumps(changed).encode())
+    runs = q.list_runs(store)
+    assert runs["dedup_key"].tolist() == ["retro:PBENCH00042:2024-05-02T15:00:00.250000Z"]
+    events = store.events()
+    assert sorted(events["kind"]) == ["resolved", "triggered"]
+    assert events.set_index("kind").loc["resolved", "at"] == pd.Timestamp("2024-05-02T15:00:00.250Z")
+    store.close()

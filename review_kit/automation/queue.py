@@ -31,12 +31,14 @@ from concurrent.futures import (
     wait,
 )
 from dataclasses import dataclass, field
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pandas as pd
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
 from ..model import to_iso
@@ -64,17 +66,30 @@ def retro_dedup_key(incident_id: str, resolved_at: Any) -> str:
 def enqueue(store: Store, incident_id: str | None, notebook: str = "retrospective", *,
             trigger: str = "manual", dedup_key: str | None = None) -> int | None:
     """Queue a run; the new run's id, or None when a run with this dedup key already exists."""
+    with store.engine.begin() as conn:
+        return enqueue_on(conn, incident_id, notebook, trigger=trigger, dedup_key=dedup_key)
+
+
+def enqueue_on(conn: Connection, incident_id: str | None, notebook: str = "retrospective", *,
+               trigger: str = "manual", dedup_key: str | None = None) -> int | None:
+    """`enqueue` inside a transaction of the caller's (the receiver queues a resolution in
+    the transaction that stores it)."""
     if notebook not in NOTEBOOKS:
         raise StoreError(f"unknown notebook {notebook!r}; expected one of {', '.join(NOTEBOOKS)}")
     if trigger not in TRIGGERS:
         raise StoreError(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
     values = dict(incident_id=incident_id, notebook=notebook, trigger=trigger, dedup_key=dedup_key,
                   status="queued", attempts=0, queued_at=_now())
-    with store.engine.begin() as conn:
-        statement = (_dialect_insert(conn)(runs).values(**values)
-                     .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(runs.c.id))
-        run_id = conn.execute(statement).scalar()
+    run_id = conn.execute(_enqueue_statement(conn.dialect.name), values).scalar()
     return None if run_id is None else int(run_id)
+
+
+@lru_cache(maxsize=None)
+def _enqueue_statement(dialect: str) -> Any:
+    # Built once per dialect, values bound per call: building it cost more than the insert.
+    columns = ("incident_id", "notebook", "trigger", "dedup_key", "status", "attempts", "queued_at")
+    return (_dialect_insert(dialect)(runs).values({c: bindparam(c, type_=runs.c[c].type) for c in columns})
+            .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(runs.c.id))
 
 
 def enqueue_resolution(store: Store, incident_id: str, *, trigger: str = "webhook",

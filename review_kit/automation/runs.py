@@ -8,12 +8,13 @@ import json
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 
 from ..analysis.retrospective import MILESTONE_KINDS
-from ..analysis.timeline import milestones
+from ..analysis.timeline import DUPLICATE_WINDOW_SECONDS, milestones
 from ..model import parse_timestamp, to_iso
-from ..store.database import Store, runs
+from ..store.database import Store, events, runs
 
 RUN_COLUMNS = ("id", "incident_id", "notebook", "trigger", "dedup_key", "status", "attempts",
                "queued_at", "started_at", "finished_at", "lease_until", "error", "outputs")
@@ -23,6 +24,9 @@ def resolution_time(store: Store, incident_id: str) -> pd.Timestamp | None:
     """When the incident was (last) resolved, from its events (DESIGN.md's resolved_at), or
     None while it is open. Hand-set milestone overrides are left out on purpose: a facilitator
     correcting resolved_at must not start another automated run."""
+    quick = _plain_resolution(store, incident_id)
+    if quick is not None:
+        return quick
     # With resolved events of its own, only resolved/reopened decide: a far smaller read
     # (the receiver asks this on every resolution). Without, a status page may stand in.
     events = store.events(incident_id, with_raw=False, kinds=("resolved", "reopened"))
@@ -36,6 +40,35 @@ def resolution_time(store: Store, incident_id: str) -> pd.Timestamp | None:
         return None
     value = row["resolved_at"].iloc[0]
     return None if pd.isna(value) else pd.Timestamp(value)
+
+
+# One statement, compiled once: the receiver asks this on every resolution it stores.
+_RESOLUTIONS = (select(events.c.kind, events.c.at)
+                .where(events.c.incident_id == bindparam("incident_id"),
+                       events.c.kind.in_(("resolved", "reopened"))))
+
+
+def _plain_resolution(store: Store, incident_id: str) -> pd.Timestamp | None:
+    """The resolution time when the answer needs no timeline: the incident was never
+    reopened and its latest `resolved` stands alone (the one before it, if any, is further
+    back than a repeat report could be), so it is what `milestones` would keep. None when
+    the timeline has to decide (reopenings, close repeats, ties, no resolution of its own):
+    reading and ordering those costs milliseconds, this read a fraction of one."""
+    with store.engine.connect() as conn:
+        return plain_resolution_on(conn, incident_id)
+
+
+def plain_resolution_on(conn: Connection, incident_id: str) -> pd.Timestamp | None:
+    """`_plain_resolution` read through the caller's connection: inside the transaction that
+    has just written the resolution, which other connections cannot see yet."""
+    rows = conn.execute(_RESOLUTIONS, {"incident_id": incident_id}).all()
+    if not rows or any(kind != "resolved" for kind, _ in rows):
+        return None
+    times = sorted(int(at) for _, at in rows)
+    window = int(round(DUPLICATE_WINDOW_SECONDS * 1_000_000))
+    if len(times) > 1 and times[-1] - times[-2] <= window:
+        return None
+    return pd.Timestamp(times[-1], unit="us", tz="UTC")
 
 
 def resolved_incidents(store: Store, since: Any = None, until: Any = None) -> pd.DataFrame:

@@ -32,13 +32,16 @@ from typing import Any, Iterator, Mapping
 
 import orjson
 import pandas as pd
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ..config import source_options
 from ..errors import InputError, ReviewKitError
 from ..loaders import Batch, LoadContext, Loader, get_loader
+from ..loaders.base import RowBatch
 from ..model import EVENT_COLUMNS
 from ..store import Store
+from ..store.database import IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,15 @@ class _Recording(Loader):
 
     def load(self, path: Path, ctx: LoadContext) -> Iterator[Batch]:
         for batch in self.inner.load(path, ctx):
+            if isinstance(batch, RowBatch):  # a delivery's few events: read from the lists
+                columns = batch.columns
+                for kind, target in (("resolved", self.resolved), ("alert_resolved", self.alerts_resolved)):
+                    for incident_id, at, found in zip(columns["incident_id"], columns["at"], columns["kind"]):
+                        if found == kind:
+                            at = pd.Timestamp(at, unit="us", tz="UTC")
+                            target[str(incident_id)] = max(at, target.get(str(incident_id), at))
+                yield batch
+                continue
             events = batch.events
             if events is not None and len(events):
                 kinds = events["kind"].to_numpy(dtype=object)
@@ -231,30 +243,69 @@ class Receiver:
         loader_name = self.LOADERS[endpoint]
         loader = _Recording(get_loader(loader_name))
         ctx = LoadContext(config=source_options(self.config, loader_name))
+        queued_with_events: dict[str, int | None] = {}
+
+        def queue_with_events(conn: Connection, result: IngestResult) -> None:
+            queued_with_events.clear()  # afresh should the transaction be run again
+            queued_with_events.update(self._queue_in_transaction(conn, loader, endpoint, document,
+                                                                 result.incident_ids))
+
         handle, name = tempfile.mkstemp(prefix="review-kit-delivery-", suffix=suffix, dir=self.spool)
         try:
             with os.fdopen(handle, "wb") as spool:
                 spool.write(body)
             try:
-                result = self.store.ingest(loader, name, ctx)
+                result = self.store.ingest(loader, name, ctx, then=queue_with_events)
             except InputError as exc:
                 # The spool file's name means nothing to the sender: say where in the body.
                 raise Rejected(400, ": ".join(p for p in ("body", exc.where, exc.problem) if p)) from None
         finally:
             os.unlink(name)
         return Accepted(sorted(result.incident_ids), result.events_added,
-                        self._queue_resolutions(loader, endpoint, document, result.incident_ids))
+                        self._queue_resolutions(loader, endpoint, document, result.incident_ids,
+                                                queued_with_events))
 
-    def _queue_resolutions(self, loader: _Recording, endpoint: str, document: Any,
-                           stored: set[str]) -> list[int]:
-        from .queue import enqueue_resolution
+    def _resolutions(self, loader: _Recording, endpoint: str, document: Any) -> dict[str, Any]:
+        """Incident ids (as the loader read them) the delivery resolves, each with the time to
+        fall back on when its events tell none (Alertmanager groups)."""
         resolved = dict.fromkeys(loader.resolved)
         if (endpoint == "alertmanager" and self.settings.alertmanager_resolves
                 and document.get("status") == "resolved"):
             for incident_id, at in loader.alerts_resolved.items():
                 resolved.setdefault(incident_id, at)
+        return resolved
+
+    def _queue_in_transaction(self, conn: Connection, loader: _Recording, endpoint: str,
+                              document: Any, stored: set[str]) -> dict[str, int | None]:
+        """Queue, in the transaction storing the delivery, the resolutions whose time the
+        store tells at a glance (`plain_resolution_on`): one commit for both, and no second
+        connection. Returns raw id -> run id (None: queued already); the others are left to
+        `_queue_resolutions`, after the commit, where the whole timeline is read."""
+        from .queue import enqueue_on, retro_dedup_key
+        from .runs import plain_resolution_on
+        done: dict[str, int | None] = {}
+        for raw_id in self._resolutions(loader, endpoint, document):
+            if raw_id not in stored:
+                continue  # mapped through an alias: the slow path resolves it
+            resolved_at = plain_resolution_on(conn, raw_id)
+            if resolved_at is not None:
+                done[raw_id] = enqueue_on(conn, raw_id, "retrospective", trigger="webhook",
+                                          dedup_key=retro_dedup_key(raw_id, resolved_at))
+                if done[raw_id] is not None:
+                    log.info("incident %s resolved at %s: run %s queued", loggable(raw_id),
+                             resolved_at, done[raw_id])
+        return done
+
+    def _queue_resolutions(self, loader: _Recording, endpoint: str, document: Any,
+                           stored: set[str], done: Mapping[str, int | None] | None = None) -> list[int]:
+        from .queue import enqueue_resolution
+        done = done or {}
         queued = []
-        for raw_id, fallback in resolved.items():
+        for raw_id, fallback in self._resolutions(loader, endpoint, document).items():
+            if raw_id in done:
+                if done[raw_id] is not None:
+                    queued.append(done[raw_id])
+                continue
             # The store may have mapped the loader's id through an alias (`review-kit link`).
             incident_id = raw_id if raw_id in stored else self.store.resolve_alias(raw_id, loader.name)
             if incident_id is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from ..model import (
     EVENT_COLUMNS,
     EVENT_KINDS,
     INCIDENT_COLUMNS,
+    SCALAR_PARSE_MAX,
+    UTC,
     VISIBILITIES,
     empty_events,
     event_id,
@@ -52,6 +55,46 @@ class Batch:
     incidents: list[dict] = field(default_factory=list)
     events: pd.DataFrame | None = None
     aliases: list[dict] = field(default_factory=list)
+
+    @property
+    def event_count(self) -> int:
+        return 0 if self.events is None else len(self.events)
+
+
+class RowBatch(Batch):
+    """A Batch of a few events kept as canonical columns of Python values (`columns`: one
+    list per EVENT_COLUMNS name, `at` as integer microseconds UTC), made by `event_columns`.
+
+    A webhook delivery holds one event: building a DataFrame for it, then checking and
+    writing it column by column through pandas, cost several times the store's own work.
+    The checks and the store read `columns`; `events`, the same rows as the frame
+    `events_frame` would give, is built only when something asks for it."""
+
+    def __init__(self, incidents: list[dict], columns: dict[str, list], aliases: list[dict]) -> None:
+        self.incidents, self.columns, self.aliases = incidents, columns, aliases
+        self._events: pd.DataFrame | None = None
+
+    @property
+    def events(self) -> pd.DataFrame:
+        if self._events is None:
+            self._events = frame_of_columns(self.columns)
+        return self._events
+
+    @events.setter
+    def events(self, frame: pd.DataFrame) -> None:
+        # The lists are what the checks and the store read: a frame set beside them would
+        # be silently ignored. Other rows make another Batch.
+        raise AttributeError("a RowBatch's events are its columns; make a Batch for other rows")
+
+    @property
+    def event_count(self) -> int:
+        return len(self.columns["event_id"])
+
+
+# Up to this many events, `events_frame` builds its columns in Python (`event_columns`)
+# and loaders may hand them over as a RowBatch; timestamps of so few rows are read by the
+# scalar parser either way, so both paths read them alike.
+SMALL_BATCH_EVENTS = SCALAR_PARSE_MAX
 
 
 class Loader:
@@ -100,6 +143,10 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
     end: per-column pandas calls cost more than the work for a batch of a few events (a
     webhook delivery), and no less for a big one.
     """
+    listed = _listed(rows) if few_events(_row_count(rows)) else None
+    if listed is not None:
+        return frame_of_columns(event_columns(rows, source=source, path=path, tz=tz, locate=locate,
+                                              path_of=path_of, listed=listed))
     locate = locate or (lambda i: f"record {i + 1}")
     if path_of is not None:
         locate = _FileLocator(locate, path_of)
@@ -148,6 +195,143 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
     frame = pd.DataFrame({c: out[c] for c in EVENT_COLUMNS if c != "at"}, dtype=object)
     frame["seq"] = seq
     frame.insert(2, "at", at.dt.as_unit("us").array)  # the array: no index to align
+    return frame
+
+
+def few_events(count: int) -> bool:
+    """Whether a batch of `count` events is small enough for `event_columns` and a RowBatch."""
+    return count <= SMALL_BATCH_EVENTS
+
+
+def _row_count(rows: Any) -> int:
+    """How many rows loader rows hold, without reading them (a frame counts as many: it
+    never takes the Python path)."""
+    if isinstance(rows, pd.DataFrame):
+        return 1 << 62
+    if isinstance(rows, Mapping):
+        return max((len(values) for values in rows.values()), default=0)
+    return len(rows)
+
+
+def _listed(rows: Any) -> tuple[dict[str, list], range] | None:
+    """Loader rows as lists by column, with their row numbers; None for a frame, or for
+    columns the frame path reads differently (a parsed `at` Series, unequal lengths)."""
+    if isinstance(rows, pd.DataFrame):
+        return None
+    wanted = (*EVENT_COLUMNS, "source_id")
+    if not isinstance(rows, Mapping):
+        present = {key for row in rows for key in row}
+        lists = {c: [row.get(c) for row in rows] for c in wanted if c in present}
+        return lists, range(len(rows))
+    if isinstance(rows.get("at"), pd.Series):
+        return None
+    lists = {c: list(rows[c]) for c in wanted if c in rows}
+    lengths = {len(v) for v in lists.values()}
+    if len(lengths) > 1:
+        return None
+    return lists, range(lengths.pop() if lengths else 0)
+
+
+def _missing(value: Any) -> bool:
+    """pd.isna for one value of an object column, without pandas' call overhead."""
+    if value is None:
+        return True
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is list or kind is dict:
+        return False
+    if kind is float:
+        return math.isnan(value)
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
+
+
+def event_columns(rows: list[dict] | Mapping[str, list], *, source: str, path: Path | str,
+                  tz: str | None, locate: Callable[[int], str] | None = None,
+                  path_of: Callable[[int], Path | str] | None = None,
+                  listed: tuple[dict[str, list], range] | None = None) -> dict[str, list]:
+    """`events_frame` for a few rows, in Python: the canonical columns as lists (`at` in
+    integer microseconds UTC), checked and filled by the same rules in the same order, so
+    that a batch refused here is refused with the same line. For at most
+    SMALL_BATCH_EVENTS rows given as dicts or lists (`few_events`)."""
+    locate = locate or (lambda i: f"record {i + 1}")
+    if path_of is not None:
+        locate = _FileLocator(locate, path_of)
+    listed = listed or _listed(rows)
+    if listed is None or not few_events(len(listed[1])):
+        raise ValueError("event_columns takes a few rows as dicts or lists (few_events)")
+    given, positions = listed
+    n = len(positions)
+    if n == 0:
+        return {c: [] for c in EVENT_COLUMNS}
+
+    def column(name: str) -> list:
+        values = given.get(name)
+        return [None] * n if values is None else values
+
+    def refuse_first(bad: Iterable[bool], problem: Callable[[int], str]) -> None:
+        for i, flag in enumerate(bad):
+            if flag:
+                raise _row_error(path, locate, i, problem(i))
+
+    kind = column("kind")
+    refuse_first((k not in EVENT_KINDS for k in kind), lambda i: f"unknown event kind {kind[i]!r}")
+    stamps = []
+    for i, value in enumerate(column("at")):
+        try:
+            stamps.append(parse_timestamp(value, tz))
+        except TimestampError as exc:
+            raise _row_error(path, locate, i, exc.problem) from None
+    refuse_first((s is None for s in stamps), lambda i: "event has no timestamp")
+    at = [s.value // 1000 for s in stamps]  # as_unit("us") already: whole microseconds
+    incident = column("incident_id")
+    refuse_first((_missing(v) or (isinstance(v, str) and v == "") for v in incident),
+                 lambda i: "event belongs to no incident")
+    sources = [source if _missing(v) else v for v in column("source")]
+    visibility = ["internal" if _missing(v) else v for v in column("visibility")]
+    refuse_first((v not in VISIBILITIES for v in visibility),
+                 lambda i: f"visibility must be internal or external, not {visibility[i]!r}")
+    seq = given.get("seq")
+    if seq is None or all(_missing(v) for v in seq):
+        seq = list(range(n))
+    elif not all(type(v) is int for v in seq):  # text or floats: pandas' reading of numbers
+        seq = pd.to_numeric(pd.Series(seq)).fillna(0).to_numpy(dtype="int64").tolist()
+    out: dict[str, list] = {"incident_id": [None if _missing(v) else v for v in incident],
+                            "source": sources, "kind": kind}
+    for name in ("actor", "actor_type", "target", "status", "summary"):
+        out[name] = [None if _missing(v) else v for v in column(name)]
+    raw = [None if _missing(v) else v for v in column("raw")]
+    out["raw"] = [dumps(v) if v is not None and type(v) is not str else v for v in raw]
+    out["visibility"] = visibility
+    ids = [None if _missing(v) else v for v in column("event_id")]
+    own_ids = [None if _missing(v) else v for v in column("source_id")]
+    for i in range(n):
+        own = None
+        if ids[i] is None and own_ids[i] is not None:
+            text = str(own_ids[i])
+            if text != "":
+                own = own_ids[i]
+                ids[i] = sources[i] + ":" + text
+        if ids[i] is None or (own is not None and len(ids[i]) > 160):
+            ids[i] = event_id(sources[i], own, out["incident_id"][i], stamps[i], kind[i],
+                              out["actor"][i], out["summary"][i])
+    out["event_id"], out["at"], out["seq"] = ids, at, seq
+    return {c: out[c] for c in EVENT_COLUMNS}
+
+
+def frame_of_columns(columns: Mapping[str, list]) -> pd.DataFrame:
+    """The events frame of `event_columns`' lists: the frame `events_frame` gives."""
+    if not columns["event_id"]:
+        return empty_events()
+
+    def objects(values: list) -> np.ndarray:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array
+
+    frame = pd.DataFrame({c: objects(columns[c]) for c in EVENT_COLUMNS if c not in ("at", "seq")},
+                         dtype=object)
+    frame.insert(EVENT_COLUMNS.index("seq") - 1, "seq", np.asarray(columns["seq"], dtype="int64"))
+    at = pd.Series(np.asarray(columns["at"], dtype="int64").view("datetime64[us]")).dt.tz_localize(UTC)
+    frame.insert(EVENT_COLUMNS.index("at"), "at", at.array)
     return frame
 
 
@@ -446,9 +630,71 @@ def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 
         external = alias.get("external_id")
         if external is not None and not isinstance(external, (str, int)):
             raise InputError(path, f"alias {n}", f"expected an id, found {type_name(external)}")
-    frame = batch.events
-    if frame is None or frame.empty:
-        return
+    if isinstance(batch, RowBatch):
+        if not batch.event_count:
+            return
+        columns = batch.columns
+        _check_texts(columns, path, offset)
+        ids = columns["event_id"]
+        incident_ids = columns["incident_id"]
+        counts: dict[Any, int] = {}
+        for event in ids:
+            counts[event] = counts.get(event, 0) + 1
+        repeated = np.fromiter((counts[e] > 1 for e in ids), dtype=bool, count=len(ids))
+    else:
+        frame = batch.events
+        if frame is None or frame.empty:
+            return
+        _check_frame_texts(frame, path, offset)
+        ids = frame["event_id"].tolist()
+        incident_ids = frame["incident_id"].unique().tolist()
+        repeated = frame["event_id"].duplicated(keep=False).to_numpy()
+    for incident_id in dict.fromkeys(incident_ids):
+        check_incident_id(incident_id, path, "event")
+    contents: list[np.ndarray] = []
+
+    def content() -> np.ndarray:  # hashed when first needed: a lone batch without repeats never is
+        if not contents:
+            contents.append(pd.util.hash_pandas_object(batch.events[list(_CONTENT)],
+                                                       index=False).to_numpy())
+        return contents[0]
+
+    if seen:
+        repeated = repeated | seen.contains(ids)
+    for position in np.flatnonzero(repeated):
+        event, digest = ids[position], int(content()[position])
+        first = seen.get(event)
+        if first is not None and first[1] != digest:
+            raise InputError(path, f"event {offset + position + 1}", f"event id {event[:80]!r} "
+                             f"appeared before (event {first[0]}) with different content")
+        seen.setdefault(event, (offset + position + 1, digest))
+    if not repeated.all():
+        fresh = np.flatnonzero(~repeated)
+        seen.add([ids[p] for p in fresh] if repeated.any() else ids, fresh + offset + 1,
+                 lambda: content()[fresh])
+
+
+def _check_texts(columns: Mapping[str, list], path: Path | str, offset: int) -> None:
+    """`_check_frame_texts` for a RowBatch's lists."""
+    measure = _may_hold_long_texts(path)
+    for column in _EVENT_TEXT:
+        values = columns[column]
+        for position, value in enumerate(values):
+            if value is not None and not isinstance(value, str) and not (
+                    isinstance(value, float) and math.isnan(value)):
+                raise InputError(path, f"event {offset + position + 1}: {column}",
+                                 f"expected text, found {type_name(value)}")
+        if measure:
+            lengths = [len(v) if v is not None else -1 for v in values]
+            longest = max(lengths)
+            if longest > MAX_FIELD_CHARS:
+                position = lengths.index(longest)
+                raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
+                                 f"{MAX_FIELD_CHARS:,} characters ({longest:,})")
+
+
+def _check_frame_texts(frame: pd.DataFrame, path: Path | str, offset: int) -> None:
+    """Every text column holds text (or nothing), none longer than MAX_FIELD_CHARS."""
     measure = _may_hold_long_texts(path)
     for column in _EVENT_TEXT:
         if column not in frame.columns:
@@ -465,30 +711,6 @@ def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 
                 position = int(present[np.argmax(lengths)])
                 raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
                                  f"{MAX_FIELD_CHARS:,} characters ({int(lengths.max()):,})")
-    for incident_id in frame["incident_id"].unique().tolist():
-        check_incident_id(incident_id, path, "event")
-    contents: list[np.ndarray] = []
-
-    def content() -> np.ndarray:  # hashed when first needed: a lone batch without repeats never is
-        if not contents:
-            contents.append(pd.util.hash_pandas_object(frame[list(_CONTENT)], index=False).to_numpy())
-        return contents[0]
-
-    ids = frame["event_id"].tolist()
-    repeated = frame["event_id"].duplicated(keep=False).to_numpy()
-    if seen:
-        repeated = repeated | seen.contains(ids)
-    for position in np.flatnonzero(repeated):
-        event, digest = ids[position], int(content()[position])
-        first = seen.get(event)
-        if first is not None and first[1] != digest:
-            raise InputError(path, f"event {offset + position + 1}", f"event id {event[:80]!r} "
-                             f"appeared before (event {first[0]}) with different content")
-        seen.setdefault(event, (offset + position + 1, digest))
-    if not repeated.all():
-        fresh = np.flatnonzero(~repeated)
-        seen.add([ids[p] for p in fresh] if repeated.any() else ids, fresh + offset + 1,
-                 lambda: content()[fresh])
 
 
 # Exceptions a loader meets on input it does not expect (a list where a text belongs, a
@@ -551,7 +773,7 @@ def _checked(loader: Loader, batches: Iterator[Batch], path: Path,
             if name_the_file is not None:
                 name_the_file()
             raise
-        offset += 0 if batch.events is None else len(batch.events)
+        offset += batch.event_count
         yield batch
 
 
@@ -562,14 +784,19 @@ def events_source(events: pd.DataFrame) -> dict[str, str]:
     if events.empty:
         return {}
     if len(events) <= 256:  # a delivery's few events: counted in Python, a groupby costs ms
-        tally: dict[str, dict[str, int]] = {}
-        for incident, source in zip(events["incident_id"].tolist(), events["source"].tolist()):
-            per = tally.setdefault(str(incident), {})
-            per[str(source)] = per.get(str(source), 0) + 1
-        return {incident: min(per, key=lambda s: (-per[s], s)) for incident, per in tally.items()}
+        return events_source_of(events["incident_id"].tolist(), events["source"].tolist())
     counts = (events.groupby(["incident_id", "source"], sort=False).size()
               .rename("n").reset_index())
     counts = counts.sort_values(["n", "source"], ascending=[False, True], kind="stable")
     best = counts.drop_duplicates("incident_id").set_index("incident_id")["source"]
     order = pd.unique(events["incident_id"].astype(object))
     return {str(i): str(best[i]) for i in order}
+
+
+def events_source_of(incident_ids: list, sources: list) -> dict[str, str]:
+    """`events_source` for a few events given as two lists (a RowBatch's columns)."""
+    tally: dict[str, dict[str, int]] = {}
+    for incident, source in zip(incident_ids, sources):
+        per = tally.setdefault(str(incident), {})
+        per[str(source)] = per.get(str(source), 0) + 1
+    return {incident: min(per, key=lambda s: (-per[s], s)) for incident, per in tally.items()}

@@ -44,10 +44,11 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ..errors import InputError, TimestampError
+from ..model import EVENT_COLUMNS
 from . import _jsonstream
 from ._jsonstream import iter_documents
-from .base import (Batch, LoadContext, Loader, dumps, events_frame, incident_row, require, require_id,
-                   require_text, type_name)
+from .base import (Batch, LoadContext, Loader, RowBatch, dumps, event_columns, events_frame, few_events,
+                   incident_row, require, require_id, require_text, type_name)
 
 SOURCE = "pagerduty"
 
@@ -227,6 +228,10 @@ class _Rows:
 
     def frame(self, path: Path, tz: str | None) -> pd.DataFrame:
         return events_frame(self.columns, source=SOURCE, path=path, tz=tz, locate=self.places.__getitem__)
+
+    def rows(self, path: Path, tz: str | None) -> dict[str, list]:
+        return event_columns(self.columns, source=SOURCE, path=path, tz=tz,
+                             locate=self.places.__getitem__)
 
 
 class _Reader:
@@ -526,6 +531,8 @@ class _Reader:
         """The rows collected since the last batch: events, the incidents they changed (each
         merged over the whole file so far) and the aliases not handed out yet."""
         tz = self.ctx.tz
+        if not len(self.log) and few_events(self.pending):
+            return self._row_batch()  # a delivery: its log entries would need _true_order's frame
         frames = []
         if len(self.log):
             frames.append(_true_order(self.log.frame(self.path, tz)))
@@ -542,8 +549,29 @@ class _Reader:
             events = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         else:
             events = events_frame([], source=SOURCE, path=self.path, tz=tz)
-        incidents = [{name: value for name, (_, value) in self.fields[i].items()} for i in self.touched]
-        batch = Batch(incidents=incidents, events=events, aliases=self.pending_aliases)
+        return self._handed_out(Batch(incidents=self._touched_rows(), events=events,
+                                      aliases=self.pending_aliases))
+
+    def _row_batch(self) -> RowBatch:
+        """`batch` for a few webhook events and notes (a delivery): the same rows, as lists."""
+        parts = []
+        if len(self.webhooks):
+            hooks = self.webhooks.rows(self.path, self.ctx.tz)
+            for index, order, row in self.webhook_snapshots:
+                self.merge(row, (_RANK_WEBHOOK, hooks["at"][index], order))
+            parts.append(hooks)
+        if len(self.notes_rows):
+            parts.append(self.notes_rows.rows(self.path, self.ctx.tz))
+        if len(parts) == 1:
+            columns = parts[0]
+        else:
+            columns = {c: [v for part in parts for v in part[c]] for c in EVENT_COLUMNS}
+        return self._handed_out(RowBatch(self._touched_rows(), columns, self.pending_aliases))
+
+    def _touched_rows(self) -> list[dict]:
+        return [{name: value for name, (_, value) in self.fields[i].items()} for i in self.touched]
+
+    def _handed_out(self, batch: Batch) -> Batch:
         self.touched, self.pending_aliases, self.webhook_snapshots = {}, [], []
         self.log, self.webhooks, self.notes_rows = _Rows(), _Rows(), _Rows()
         self.batches += 1

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     case,
     create_engine,
     delete,
@@ -52,7 +53,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ..errors import SchemaVersionError, StoreError, UnknownIncidentError
 from ..loaders import Batch, LoadContext, Loader, get_loader
-from ..loaders.base import checked_load_many, events_source
+from ..loaders.base import RowBatch, checked_load_many, events_source, events_source_of, frame_of_columns
 from ..model import (
     ACTION_ITEM_STATUSES,
     ACTION_ITEM_TYPES,
@@ -429,16 +430,19 @@ class Store:
     # --- ingest ----------------------------------------------------------------------------
     def ingest(self, loader: Loader | str, path: str | os.PathLike,
                ctx: LoadContext | None = None, *,
-               progress: Callable[[int], None] | None = None) -> IngestResult:
+               progress: Callable[[int], None] | None = None,
+               then: Callable[[Connection, IngestResult], None] | None = None) -> IngestResult:
         """Load one input file (or what one PATH stands for) and write it in ONE transaction.
 
-        Nothing is written when the loader raises: the transaction rolls back.
+        Nothing is written when the loader raises: the transaction rolls back. `then(conn,
+        result)` runs last in the same transaction (the receiver queues what it stored).
         """
-        return self.ingest_many(loader, [path], ctx, progress=progress)
+        return self.ingest_many(loader, [path], ctx, progress=progress, then=then)
 
     def ingest_many(self, loader: Loader | str, paths: Iterable[str | os.PathLike],
                     ctx: LoadContext | None = None, *,
-                    progress: Callable[[int], None] | None = None) -> IngestResult:
+                    progress: Callable[[int], None] | None = None,
+                    then: Callable[[Connection, IngestResult], None] | None = None) -> IngestResult:
         """Load several input files of one source and write them in ONE transaction (the
         loader's per-file setup paid once: ``Loader.load_many``). Nothing is written when
         the loader raises on any of them."""
@@ -451,14 +455,19 @@ class Store:
             for batch in checked_load_many(loader, paths, ctx):
                 self._write_batch(conn, loader.name, batch, ctx, result)
                 if progress is not None and batch.events is not None:
-                    progress(len(batch.events))
+                    progress(batch.event_count)
+            if then is not None:
+                then(conn, result)
             return result
 
         return self._write(write, revises=IngestResult.changed)
 
     def _write_batch(self, conn: Connection, source: str, batch: Batch, ctx: LoadContext,
                      result: IngestResult) -> None:
-        frame = batch.events if batch.events is not None else empty_events()
+        # A RowBatch (a delivery's few events) is written from its lists: no frame is built.
+        frame: pd.DataFrame | dict[str, list] = (
+            batch.columns if isinstance(batch, RowBatch)
+            else batch.events if batch.events is not None else empty_events())
         remap = self._incident_map(conn, source, batch, frame, ctx)
 
         def mapped(incident_id: str) -> str:
@@ -472,7 +481,13 @@ class Store:
             previous = incident_rows.get(row["incident_id"])
             incident_rows[row["incident_id"]] = row if previous is None else \
                 {k: (row.get(k) if row.get(k) is not None else previous.get(k)) for k in INCIDENT_COLUMNS}
-        if len(frame):
+        if isinstance(frame, dict):
+            ids = [mapped(i) for i in frame["incident_id"]]
+            frame = {**frame, "incident_id": ids}
+            for incident_id, owner in events_source_of(ids, frame["source"]).items():
+                if incident_id not in incident_rows:
+                    incident_rows[incident_id] = {"incident_id": incident_id, "source": owner}
+        elif len(frame):
             ids = _as_text(frame["incident_id"].to_numpy(dtype=object))
             if remap:
                 ids = pd.Series(ids, dtype=object)
@@ -493,17 +508,19 @@ class Store:
             result.incidents_changed += self._upsert_incidents(
                 conn, [{"incident_id": i, "source": source} for i in missing])
             result.aliases += self._insert_ignore(conn, aliases, alias_rows, ("source", "external_id"))
-        if len(frame):
-            result.events_seen += len(frame)
+        count = _rows_in(frame)
+        if count:
+            result.events_seen += count
             added = self._insert_events(conn, frame)
             result.events_added += added
-            if added < len(frame):  # some ids were known: are they the same events?
-                differing, first = _differing_events(conn, frame)
+            if added < count:  # some ids were known: are they the same events?
+                differing, first = (_differing_rows(conn, frame) if isinstance(frame, dict)
+                                    else _differing_events(conn, frame))
                 result.events_differing += differing
                 result.first_differing = result.first_differing or first
 
-    def _incident_map(self, conn: Connection, source: str, batch: Batch, frame: pd.DataFrame,
-                      ctx: LoadContext) -> dict[str, str]:
+    def _incident_map(self, conn: Connection, source: str, batch: Batch,
+                      frame: pd.DataFrame | dict[str, list], ctx: LoadContext) -> dict[str, str]:
         """Incident ids of this batch → the incident they are linked to (aliases table)."""
         keys: set[tuple[str, str]] = set()
         for row in batch.incidents:
@@ -511,10 +528,10 @@ class Store:
         for alias in batch.aliases:
             keys.add((alias["source"], str(alias["external_id"])))
             keys.add((alias["source"], str(alias["incident_id"])))
-        if len(frame):
+        if _rows_in(frame):
             # Distinct pairs in C (set of zipped columns): pandas' drop_duplicates costs more
             # than a one-event delivery's whole ingest.
-            pairs = set(zip(frame["source"].tolist(), frame["incident_id"].tolist()))
+            pairs = set(zip(_listed(frame, "source"), _listed(frame, "incident_id")))
             keys.update((str(src), str(i)) for src, i in pairs)
             keys.update((source, str(i)) for _, i in pairs)
         if not keys:
@@ -523,8 +540,7 @@ class Store:
         key_list = sorted(keys)
         for start in range(0, len(key_list), 400):
             chunk = key_list[start:start + 400]
-            rows = conn.execute(select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
-                                .where(tuple_(aliases.c.source, aliases.c.external_id).in_(chunk)))
+            rows = conn.execute(_ALIASES_OF, {"keys": chunk})
             known.update({(r.source, r.external_id): r.incident_id for r in rows})
         remap: dict[str, str] = {}
         for (src, external), target in known.items():
@@ -579,15 +595,20 @@ class Store:
         return max(conn.execute(statement, rows).rowcount, 0)
 
     @staticmethod
-    def _insert_events(conn: Connection, frame: pd.DataFrame) -> int:
+    def _insert_events(conn: Connection, frame: pd.DataFrame | dict[str, list]) -> int:
         """Insert new events, skip known ones; the number inserted. Driver-level SQL: the ORM
-        layer's per-row parameter processing would cost more than the insert itself."""
+        layer's per-row parameter processing would cost more than the insert itself.
+        `frame` may be a RowBatch's columns (`at` already in microseconds)."""
         if conn.dialect.name == "postgresql":
-            return _insert_events_postgresql(conn, frame)
+            return _insert_events_postgresql(
+                conn, frame_of_columns(frame) if isinstance(frame, dict) else frame)
         columns = list(EVENT_COLUMNS)
-        micros = (frame["at"].dt.as_unit("us").astype("int64")).tolist()
-        data = [micros if c == "at" else frame[c].astype("int64").tolist() if c == "seq"
-                else frame[c].tolist() for c in columns]
+        if isinstance(frame, dict):
+            data = [frame[c] for c in columns]
+        else:
+            micros = (frame["at"].dt.as_unit("us").astype("int64")).tolist()
+            data = [micros if c == "at" else frame[c].astype("int64").tolist() if c == "seq"
+                    else frame[c].tolist() for c in columns]
         sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                "ON CONFLICT (event_id) DO NOTHING")
         # One executemany for the batch, its rows zipped from the columns as sqlite3 reads them.
@@ -996,6 +1017,31 @@ def _differing_events(conn: Connection, frame: pd.DataFrame) -> tuple[int, str |
     return int(differs.sum()), first
 
 
+def _differing_rows(conn: Connection, columns: dict[str, list]) -> tuple[int, str | None]:
+    """`_differing_events` for a RowBatch's few events, compared in Python: a delivery sent
+    twice is common, and pandas' merge cost ten times the rest of its ingest."""
+    ids = [str(i) for i in columns["event_id"]]
+    stored = {r.event_id: r for r in conn.execute(
+        select(events.c.event_id, events.c.incident_id, *[events.c[c] for c in _EVENT_CONTENT])
+        .where(events.c.event_id.in_(ids)))}
+
+    def text(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    count, first = 0, None
+    for position, event in enumerate(ids):
+        old = stored.get(event)
+        if old is None:
+            continue
+        what = ["time"] if columns["at"][position] != int(old.at) else []
+        what += [c for c in _EVENT_CONTENT[1:] if text(columns[c][position]) != text(old._mapping[c])]
+        if what:
+            count += 1
+            first = first or (f"event id {event[:80]!r} (its {' and '.join(what)}) differs from the "
+                              f"one stored in incident {str(old.incident_id)[:80]!r}")
+    return count, first
+
+
 def _insert_events_postgresql(conn: Connection, frame: pd.DataFrame) -> int:
     """COPY the batch into a session temp table, then one INSERT … SELECT … ON CONFLICT DO
     NOTHING: psycopg formats COPY rows in C, where query parameters (even whole arrays) are
@@ -1049,6 +1095,22 @@ def _dialect_insert(conn: Connection | str):
 
 
 _as_text = np.frompyfunc(str, 1, 1)  # element-wise str(), a C loop
+
+
+def _rows_in(events: pd.DataFrame | dict[str, list]) -> int:
+    """How many events a frame, or a RowBatch's columns, holds."""
+    return len(events["event_id"]) if isinstance(events, dict) else len(events)
+
+
+def _listed(events: pd.DataFrame | dict[str, list], column: str) -> list:
+    values = events[column]
+    return values if isinstance(values, list) else values.tolist()
+
+
+# The aliases of (source, external id) pairs, compiled once (its IN list expands per call).
+_ALIASES_OF = (select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
+               .where(tuple_(aliases.c.source, aliases.c.external_id)
+                      .in_(bindparam("keys", expanding=True))))
 
 
 # Built once per dialect: building the statement costs more than a one-event delivery's insert.
