@@ -924,7 +924,8 @@ class _ReadAhead:
     Parsing is Python that holds the GIL; writing is mostly the database's own work (SQLite
     releases the GIL while it steps, PostgreSQL works in its own process). One after the
     other, each waited for the other; side by side, the next batch is parsed while this one
-    is written. At most one batch waits between them, so memory still does not grow with
+    is written. The reader starts a batch only once the writer has taken the last one, so
+    two batches at most are held (one written, one read): memory still does not grow with
     the input. A failure of the reader is raised in the writer, whose transaction then
     rolls back: nothing is half-written."""
 
@@ -932,6 +933,7 @@ class _ReadAhead:
 
     def __init__(self, batches: Iterator[Batch]) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._taken = threading.Semaphore(1)  # released when the writer takes a batch
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(batches,), daemon=True,
                                         name="review-kit-read-ahead")
@@ -939,29 +941,35 @@ class _ReadAhead:
 
     def _read(self, batches: Iterator[Batch]) -> None:
         try:
-            for batch in batches:
-                if not self._put((batch, None)):
+            while self._wait(lambda: self._taken.acquire(timeout=0.1)):
+                batch = next(batches, self._END)
+                if not self._wait(lambda: self._offer((batch, None))) or batch is self._END:
                     return
-            self._put((self._END, None))
         except BaseException as exc:  # handed to the writer, which raises it
-            self._put((None, exc))
+            self._wait(lambda: self._offer((None, exc)))
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
 
-    def _put(self, item: tuple[Any, BaseException | None]) -> bool:
+    def _offer(self, item: tuple[Any, BaseException | None]) -> bool:
+        try:
+            self._queue.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            return False
+
+    def _wait(self, attempt: Callable[[], bool]) -> bool:
+        """Retry `attempt` until it succeeds (True) or the writer has stopped (False)."""
         while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
+            if attempt():
                 return True
-            except queue.Full:
-                continue
         return False
 
     def __iter__(self) -> Iterator[Batch]:
         while True:
             batch, error = self._queue.get()
+            self._taken.release()
             if error is not None:
                 raise error
             if batch is self._END:
