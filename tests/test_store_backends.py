@@ -240,4 +240,3 @@ def test_action_items_of_some_incidents_only(store_location):
     assert pd.isna(some["closed_at"].iloc[0])
     assert store.action_items(incident_ids=[]).empty
     assert len(store.action_items()) == 3
-
