@@ -175,6 +175,7 @@ def test_a_big_input_read_ahead_is_written_as_one_read_in_turn(store_location, m
     in_turn = Store.open(store_location())
     in_turn.ingest(TwoBatchLoader(), "a.json")
     monkeypatch.setattr(database, "READ_AHEAD_BYTES", 0)  # every input counts as big
+    monkeypatch.setattr(database, "READ_AHEAD_DIALECTS", frozenset({"sqlite", "postgresql"}))
     readers = []
     original = database._ReadAhead
     monkeypatch.setattr(database, "_ReadAhead", lambda batches: readers.append(1) or original(batches))
@@ -188,6 +189,7 @@ def test_a_big_input_read_ahead_is_written_as_one_read_in_turn(store_location, m
 def test_a_big_input_failing_while_read_ahead_leaves_the_store_unchanged(store, monkeypatch):
     from review_kit.store import database
     monkeypatch.setattr(database, "READ_AHEAD_BYTES", 0)
+    monkeypatch.setattr(database, "READ_AHEAD_DIALECTS", frozenset({"sqlite", "postgresql"}))
     store.ingest(TwoBatchLoader(), "a.json")
     before = snapshot(store)
     with pytest.raises(InputError, match="truncated"):
@@ -200,6 +202,7 @@ def test_a_failed_write_stops_the_reader(store, monkeypatch):
     or two instead of reading the rest of the input for nothing."""
     from review_kit.store import database
     monkeypatch.setattr(database, "READ_AHEAD_BYTES", 0)
+    monkeypatch.setattr(database, "READ_AHEAD_DIALECTS", frozenset({"sqlite", "postgresql"}))
     read = []
 
     class EndlessLoader(Loader):
