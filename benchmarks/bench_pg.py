@@ -7,6 +7,11 @@
 `--pg` defaults to $REVIEW_KIT_TEST_PG. The benchmark works in a schema of its own in that
 database and drops it at the end. Each store gets the same files in the same order: a first
 ingest (every event new) and a second one (every event already stored: the idempotent path).
+
+The first line printed says the server's fsync and synchronous_commit: a dev server run with
+fsync=off writes no WAL to disk at commit, so quote the ratio with it. Both stores share the
+machine with the benchmark itself (the PostgreSQL server's CPU is not this process's): on a
+machine busy with other work, the two ingests meet different loads, so run it more than once.
 """
 from __future__ import annotations
 

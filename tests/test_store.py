@@ -162,3 +162,69 @@ def test_store_url_and_env(tmp_path, monkeypatch):
     assert store.url.endswith("env.db")
     with pytest.raises(StoreError):
         Store.open("nosuchdialect://x")
+
+
+# --- a big input read a batch ahead of the writer ---------------------------------------------
+def _read_ahead_threads() -> list:
+    import threading
+    return [t for t in threading.enumerate() if t.name == "review-kit-read-ahead"]
+
+
+def test_a_big_input_read_ahead_is_written_as_one_read_in_turn(store_location, monkeypatch):
+    from review_kit.store import database
+    in_turn = Store.open(store_location())
+    in_turn.ingest(TwoBatchLoader(), "a.json")
+    monkeypatch.setattr(database, "READ_AHEAD_BYTES", 0)  # every input counts as big
+    monkeypatch.setattr(database, "READ_AHEAD_DIALECTS", frozenset({"sqlite", "postgresql"}))
+    readers = []
+    original = database._ReadAhead
+    monkeypatch.setattr(database, "_ReadAhead", lambda batches: readers.append(1) or original(batches))
+    ahead = Store.open(store_location())
+    result = ahead.ingest(TwoBatchLoader(), "a.json")
+    assert readers == [1] and not _read_ahead_threads()
+    assert (result.events_seen, result.events_added) == (3, 3)
+    assert snapshot(ahead) == snapshot(in_turn)
+
+
+def test_a_big_input_failing_while_read_ahead_leaves_the_store_unchanged(store, monkeypatch):
+    from review_kit.store import database
+    monkeypatch.setattr(database, "READ_AHEAD_BYTES", 0)
+    monkeypatch.setattr(database, "READ_AHEAD_DIALECTS", frozenset({"sqlite", "postgresql"}))
+    store.ingest(TwoBatchLoader(), "a.json")
+    before = snapshot(store)
+    with pytest.raises(InputError, match="truncated"):
+        store.ingest(TwoBatchLoader(), "broken.json", LoadContext(incident_id="INC-7"))
+    assert snapshot(store) == before and not _read_ahead_threads()
+
+
+def test_a_failed_write_stops_the_reader(store, monkeypatch):
+    """The writer failing on a batch ends the transaction; the reader stops within a batch
+    or two instead of reading the rest of the input for nothing."""
+    from review_kit.store import database
+    monkeypatch.setattr(database, "READ_AHEAD_BYTES", 0)
+    monkeypatch.setattr(database, "READ_AHEAD_DIALECTS", frozenset({"sqlite", "postgresql"}))
+    read = []
+
+    class EndlessLoader(Loader):
+        name = "fake"
+
+        def load(self, path, ctx):
+            while True:
+                read.append(1)
+                n = len(read)
+                yield Batch(incidents=[incident_row(incident_id="P1", source="fake")],
+                            events=events_frame([dict(incident_id="P1", at="2024-01-01T10:00:00Z",
+                                                      kind="note", source_id=f"e{n}")],
+                                                source="fake", path=path, tz=None))
+
+    def failing(conn, source, batch, ctx, result):
+        if len(read) >= 2:
+            raise StoreError("disk full")
+        written(conn, source, batch, ctx, result)
+
+    written = store._write_batch
+    monkeypatch.setattr(store, "_write_batch", failing)
+    with pytest.raises(StoreError, match="disk full"):
+        store.ingest(EndlessLoader(), "endless.json")
+    assert len(read) <= 4 and not _read_ahead_threads()
+    assert store.counts()["events"] == 0

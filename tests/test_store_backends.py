@@ -14,6 +14,7 @@ from review_kit.store.ingest import ingest_paths
 from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
 from review_kit.demo.sample import generate_sample
 from review_kit.store import Store, store_url
+from review_kit.store import database
 from review_kit.store.database import SCHEMA_VERSION
 
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
@@ -129,6 +130,60 @@ def test_a_deadlocked_write_is_retried_whole(pg_store_location):
     winner = max(attempts, key=attempts.get)  # the re-run committed last
     assert frame.loc["a", "team" if winner == "ab" else "service"] == winner
     assert frame.loc["B", "service" if winner == "ab" else "team"] == winner
+
+
+def test_an_id_stored_by_a_concurrent_ingest_meanwhile_is_skipped_not_an_error(pg_store_location,
+                                                                                monkeypatch):
+    """PostgreSQL COPYs new events straight into the table, after looking up which ids are
+    known. Another writer storing one of them between that look-up and the COPY makes the
+    COPY fail (unique violation): the batch is then inserted with ON CONFLICT DO NOTHING,
+    which waits for that writer and skips its ids; nothing fails and nothing is doubled."""
+    location = pg_store_location()
+    store = Store.open(location)
+    store.ingest(IdsLoader(), "ids.json")  # INC-ORDER and the incidents exist
+    rows = [dict(incident_id="INC-ORDER", at="2024-03-01T10:00:00Z", kind="message",
+                 source_id=f"late-{n}", summary=f"late {n}") for n in range(3)]
+    frame = events_frame(rows, source="ids", path="late.json", tz=None)
+    fallbacks = []
+    through_temp = database._insert_events_through_temp
+    monkeypatch.setattr(database, "_insert_events_through_temp",
+                        lambda cursor, rows: fallbacks.append(len(rows)) or through_temp(cursor, rows))
+
+    class LateLoader(Loader):
+        name = "ids"
+
+        def load(self, path, ctx):
+            yield Batch(events=frame)
+
+    other = Store.open(location)
+    with other.engine.connect() as rival:
+        # The rival stores one of the ids and holds its transaction open.
+        rival.execute(text("INSERT INTO events (event_id, incident_id, at, seq, source, kind, "
+                           "visibility, summary) VALUES ('ids:late-1', 'INC-ORDER', 0, 0, 'ids', "
+                           "'message', 'internal', 'the rival''s')"))
+        result: dict = {}
+        ingest = threading.Thread(target=lambda: result.update(done=store.ingest(LateLoader(), "late.json")))
+        ingest.start()
+        # The ingest's COPY waits on the rival's row; then the rival commits.
+        with other.engine.connect() as watcher:
+            for _ in range(200):
+                waiting = watcher.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                               "WHERE wait_event_type = 'Lock' "
+                                               "AND datname = current_database()")).scalar()
+                if waiting:
+                    break
+                threading.Event().wait(0.05)
+        assert waiting, "the ingest never waited for the rival's row"
+        rival.commit()
+        ingest.join(60)
+    assert fallbacks == [3]  # the COPY failed on the rival's id and was redone
+    assert result["done"].events_added == 2 and result["done"].events_seen == 3
+    stored = store.events("INC-ORDER").set_index("event_id")
+    assert stored.loc["ids:late-1", "summary"] == "the rival's"  # the first writer's is kept
+    assert {"ids:late-0", "ids:late-2"} <= set(stored.index)
+    assert len(stored) == len(IDS) + 3
+    other.close()
+    store.close()
 
 
 def test_postgresql_urls_and_secrets(pg_database):
