@@ -174,3 +174,24 @@ def test_kept_milestones_follow_new_events(history, tmp_path):
     assert renewed.loc[OTHER, "resolved_at"] == pd.Timestamp("2030-01-01T00:00:00Z")
     assert first.set_index("incident_id").loc[OTHER, "resolved_at"] != renewed.loc[OTHER, "resolved_at"]
     assert kept_history.kept_milestones(history).equals(kept_milestones(history))
+
+
+def test_the_trend_report_reads_the_kept_index_for_the_whole_store(history, tmp_path, monkeypatch):
+    from review_kit.analysis.trends import recurring_groups
+    from review_kit.notebook.trends import TrendsView
+    built = recurring_groups(history.incidents(), similarity_index(history, history.incidents()))
+    similarity_index(history)  # kept for this revision
+    builds = []
+    real = SimilarityIndex.build.__func__
+    monkeypatch.setattr(SimilarityIndex, "build",
+                        classmethod(lambda cls, *a, **k: builds.append(1) or real(cls, *a, **k)))
+    whole = TrendsView(history, output_dir=tmp_path / "trends", config={}, n_boot=50)
+    pd.testing.assert_series_equal(whole._recurring(), built)
+    assert builds == []
+    # A window of the history, or a redacted report, builds its own index.
+    window = TrendsView(history, output_dir=tmp_path / "window", config={}, n_boot=50,
+                        since="2024-03-01")
+    window._similarity()
+    assert builds == [1]
+    TrendsView(history, output_dir=tmp_path / "redacted", config={}, n_boot=50, redact=True)._similarity()
+    assert builds == [1, 1]

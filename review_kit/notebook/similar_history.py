@@ -16,7 +16,7 @@ import pandas as pd
 from ..analysis.similarity import TEXT_KINDS, SimilarityIndex, TermMatrix, event_terms
 from ..store import Store
 
-__all__ = ["kept_terms", "similarity_index"]
+__all__ = ["kept_index", "kept_terms", "similarity_index"]
 
 _EVENT_COLUMNS = ("event_id", "incident_id", "source", "kind", "summary")
 _CHUNK = 500
@@ -53,6 +53,13 @@ def kept_terms(store: Store) -> TermMatrix:
     updated = kept.updated(fresh, counts)
     store.keep(_TERMS, updated.to_bytes())
     return updated
+
+
+def kept_index(store: Store) -> SimilarityIndex | None:
+    """The whole store's similarity index when it is kept for the store's current revision,
+    else None (nothing is built)."""
+    data = store.kept(_INDEX)
+    return SimilarityIndex.from_bytes(data, store.revision()) if data is not None else None
 
 
 def similarity_index(store: Store, incidents: pd.DataFrame | None = None) -> SimilarityIndex:
