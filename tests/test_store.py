@@ -12,6 +12,7 @@ from sqlalchemy import text
 from review_kit.errors import InputError, SchemaVersionError, StoreError, UnknownIncidentError
 from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
 from review_kit.store import Store
+from review_kit.store.ingest import ingest_paths
 
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
 
@@ -228,3 +229,28 @@ def test_a_failed_write_stops_the_reader(store, monkeypatch):
         store.ingest(EndlessLoader(), "endless.json")
     assert len(read) <= 4 and not _read_ahead_threads()
     assert store.counts()["events"] == 0
+
+
+def test_many_ids_are_asked_in_chunks_with_the_same_rows(tmp_path, monkeypatch):
+    # A big store's severity holds more incidents than SQLite binds in one statement.
+    from review_kit.store import database
+    store = Store.open(tmp_path / "review.db")
+    lines = ["incident_id,at,kind,actor,summary"]
+    for n in range(7):
+        lines += [f"INC-{n},2024-01-0{n + 1}T10:00:00Z,triggered,pd,paged",
+                  f"INC-{n},2024-01-0{n + 1}T10:05:00Z,acknowledged,ana,on it"]
+    (tmp_path / "events.csv").write_text("\n".join(lines) + "\n")
+    ingest_paths(store, "csv", [tmp_path / "events.csv"], quiet=True)
+    for n in range(7):
+        store.set_annotation(f"INC-{n}", "summary", f"note {n}")
+    ids = [f"INC-{n}" for n in range(6)] + ["INC-none"]
+    whole_events = store.events(incident_ids=ids).sort_values("event_id", ignore_index=True)
+    whole_notes = store.annotation_rows(ids).sort_values("incident_id", ignore_index=True)
+    assert len(whole_events) == 12 and len(whole_notes) == 6
+    monkeypatch.setattr(database, "IN_CHUNK", 2)
+    pd.testing.assert_frame_equal(
+        store.events(incident_ids=ids).sort_values("event_id", ignore_index=True), whole_events)
+    pd.testing.assert_frame_equal(
+        store.annotation_rows(ids).sort_values("incident_id", ignore_index=True), whole_notes)
+    assert store.events(incident_ids=[]).empty
+    store.close()

@@ -687,12 +687,10 @@ class Store:
         if incident_id is not None:
             query = query.where(events.c.incident_id == incident_id).order_by(
                 events.c.at, events.c.seq, events.c.event_id)
-        if incident_ids is not None:
-            query = query.where(events.c.incident_id.in_(list(incident_ids)))
         query = _in_window(query, events.c.at, since, until)
         with self.engine.connect() as conn:
             # The driver's rows as they come: SQLAlchemy's row objects cost more than the read.
-            rows = conn.execute(query).cursor.fetchall()
+            rows = _fetched_in(conn, query, events.c.incident_id, incident_ids)
         if not rows:
             return empty_events()[columns]
         frame = pd.DataFrame(rows, columns=columns, dtype=object)
@@ -771,12 +769,10 @@ class Store:
                         fields: Iterable[str] | None = None) -> pd.DataFrame:
         query = select(annotations.c.incident_id, annotations.c.field, annotations.c.value,
                        annotations.c.author, annotations.c.updated_at)
-        if incident_ids is not None:
-            query = query.where(annotations.c.incident_id.in_(list(incident_ids)))
         if fields is not None:
             query = query.where(annotations.c.field.in_(list(fields)))
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = _fetched_in(conn, query, annotations.c.incident_id, incident_ids, raw=False)
         return pd.DataFrame.from_records(rows, columns=["incident_id", "field", "value", "author", "updated_at"])
 
     def set_annotation(self, incident_id: str, field: str, value: str | None,
@@ -1045,6 +1041,29 @@ class _ReadAhead:
         """Stop reading (the writer is done, or failed) and wait for the reader to end."""
         self._stop.set()
         self._thread.join()
+
+
+# Ids bound per query: SQLite's default limit is 32,766 bound variables (PostgreSQL's
+# 65,535), and a big store's severity holds more incidents than that.
+IN_CHUNK = 10_000
+
+
+def _fetched_in(conn: Connection, query: Any, column: Any, ids: Iterable[str] | None, *,
+                raw: bool = True) -> list:
+    """The rows of `query` restricted to `column` in `ids` (None: no restriction), asked in
+    chunks of IN_CHUNK ids; `raw`: the driver's rows as they come (no type processing)."""
+
+    def fetch(q: Any) -> list:
+        result = conn.execute(q)
+        return result.cursor.fetchall() if raw else result.all()
+
+    if ids is None:
+        return fetch(query)
+    ids = list(ids)
+    rows: list = []
+    for start in range(0, max(len(ids), 1), IN_CHUNK):
+        rows += fetch(query.where(column.in_(ids[start:start + IN_CHUNK])))
+    return rows
 
 
 def _in_window(query: Any, column: Any, since: Any, until: Any) -> Any:
