@@ -452,8 +452,7 @@ class SimilarityIndex:
         score = alert_sim + word_sim + SERVICE_WEIGHT * same
         # Most similar first, then the most recent (unknown times last), then by id; one sort
         # of arrays, since a look-alike history makes thousands of matches.
-        stamps = pd.DatetimeIndex(self.times.iloc[chosen])
-        recency = np.where(stamps.notna(), -stamps.asi8.astype(np.float64), np.inf)
+        recency = -_stamps(self.times.iloc[chosen])
         id_rank = np.argsort(np.argsort(self.ids[chosen].astype(str), kind="stable"), kind="stable")
         order = chosen[np.lexsort((id_rank, recency, -np.round(score[chosen], 9)))].tolist()
         if limit is not None:
@@ -941,14 +940,10 @@ def _pair_frame(left: np.ndarray, right: np.ndarray, score: np.ndarray) -> pd.Da
 
 
 def _stamps(times: pd.Series) -> np.ndarray:
-    """`_stamp` of every time at once (nanoseconds as float, -inf for none)."""
+    """Each time as nanoseconds (a float; -inf for none), so later sorts higher."""
     utc = pd.to_datetime(times, utc=True)
     nanos = utc.to_numpy(dtype="datetime64[ns]").view(np.int64).astype(float)
     return np.where(utc.isna().to_numpy(), -np.inf, nanos)
-
-
-def _stamp(value: Any) -> float:
-    return float(pd.Timestamp(value).value) if pd.notna(value) else float("-inf")
 
 
 def why_text(same_service: bool, service: str | None, alerts: Sequence[str],
