@@ -29,7 +29,7 @@ def kept_milestones(store: Store, *, derive: bool = True) -> pd.DataFrame | None
     give them (no hand-set overrides; NaT where it has no events): read back when kept for
     the store's current revision, else derived from the events and kept — or, without
     `derive`, None: a retrospective then reads only the past year it needs, which costs less
-    than the whole history once the runner or the last ingest has not kept it."""
+    than deriving the whole history when the last ingest did not keep it."""
     revision = store.revision()  # before the reads: a write meanwhile makes them look stale
     stamp = {"version": MILESTONES_VERSION, "revision": revision}
     data = store.kept(_MILESTONES)

@@ -16,7 +16,7 @@ import pandas as pd
 from ..analysis.similarity import TEXT_KINDS, SimilarityIndex, TermMatrix, event_terms
 from ..store import Store
 
-__all__ = ["kept_index", "kept_terms", "similarity_index"]
+__all__ = ["kept_terms", "similarity_index"]
 
 _EVENT_COLUMNS = ("event_id", "incident_id", "source", "kind", "summary")
 _CHUNK = 500
@@ -55,25 +55,20 @@ def kept_terms(store: Store) -> TermMatrix:
     return updated
 
 
-def kept_index(store: Store) -> SimilarityIndex | None:
-    """The whole store's similarity index when it is kept for the store's current revision,
-    else None (nothing is built)."""
-    data = store.kept(_INDEX)
-    return SimilarityIndex.from_bytes(data, store.revision()) if data is not None else None
-
-
-def similarity_index(store: Store, incidents: pd.DataFrame | None = None) -> SimilarityIndex:
+def similarity_index(store: Store, incidents: pd.DataFrame | None = None, *,
+                     derive: bool = True) -> SimilarityIndex | None:
     """The similarity of the store's incidents (or of the given incidents frame), ready to query.
 
     The whole store's index is kept in the store too, stamped with the store's revision: a
     retrospective on a big history reads it back instead of building it, until an ingest or
-    a link changes the history."""
+    a link changes the history. Without `derive`, only a kept index is given (None when it
+    is stale): for a caller that would build another one anyway."""
     if incidents is not None:
         return SimilarityIndex.build(incidents, kept_terms(store))
     revision = store.revision()  # before the reads: a write meanwhile makes the index look stale
     data = store.kept(_INDEX)
     index = SimilarityIndex.from_bytes(data, revision) if data is not None else None
-    if index is None:
+    if index is None and derive:
         index = SimilarityIndex.build(store.incidents(), kept_terms(store))
         store.keep(_INDEX, index.to_bytes(revision))
     return index

@@ -352,10 +352,10 @@ class TrendsView:
     def _similarity(self):
         """The similarity of this window's incidents (one index for every recurrence cell)."""
         if getattr(self, "_index", None) is None:
-            from .similar_history import kept_index, similarity_index
+            from .similar_history import similarity_index
             # The store's kept index serves when this window is the whole store, its rows in
             # the same order; never under redaction, whose titles are not the stored ones.
-            kept = None if self.redact else kept_index(self.store)
+            kept = None if self.redact else similarity_index(self.store, derive=False)
             same = kept is not None and np.array_equal(
                 kept.ids, self.incidents["incident_id"].astype(str).to_numpy(dtype=object))
             self._index = kept if same else similarity_index(self.store, self.incidents)
