@@ -32,7 +32,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     result = ingest_paths(store, args.source, args.paths, incident_id=args.incident, tz=args.tz,
                           config=_config(args), quiet=args.quiet)
     if result.incident_ids:
-        _keep_history(store)
+        _keep_history(store, args)
     print(f"ingested {result.files} input(s): {result.events_added} new event(s) of "
           f"{result.events_seen} read, {len(result.incident_ids)} incident(s), "
           f"{result.aliases} new alias(es)")
@@ -41,12 +41,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keep_history(store) -> None:
+def _keep_history(store, args: argparse.Namespace) -> None:
     """Bring the results kept from the history (similarity terms and index, every incident's
-    milestones) up to date after a command that changed it, so the next retrospective reads
-    them back instead of reading the whole history."""
+    milestones and metrics) up to date after a command that changed it, so the next
+    retrospective or trend report reads them back instead of reading the whole history."""
     from .notebook.kept_history import keep_history
-    keep_history(store)
+    keep_history(store, _config(args))
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
@@ -216,7 +216,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
                   base_url=args.base_url, config=_config(args), timeout=args.timeout,
                   quiet=args.quiet)
     if store is not None:
-        _keep_history(store)  # read back at once when the pull brought nothing new
+        _keep_history(store, args)  # read back at once when the pull brought nothing new
     print(result)
     return 0
 
@@ -249,7 +249,7 @@ def cmd_milestone(args: argparse.Namespace) -> int:
 def cmd_link(args: argparse.Namespace) -> int:
     store = _store(args)
     store.link(args.incident_id, args.source, args.external_id)
-    _keep_history(store)  # a fold moves events from one incident to another
+    _keep_history(store, args)  # a fold moves events from one incident to another
     print(f"linked {args.source} {args.external_id} to {args.incident_id}")
     return 0
 

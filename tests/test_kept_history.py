@@ -195,3 +195,88 @@ def test_the_trend_report_reads_the_kept_index_for_the_whole_store(history, tmp_
     assert builds == [1]
     TrendsView(history, output_dir=tmp_path / "redacted", config={}, n_boot=50, redact=True)._similarity()
     assert builds == [1, 1]
+
+
+# --- the fleet's metrics (issue 17: the trend report over a big store) -------------------------
+def _fleet_inputs(store: Store):
+    from review_kit.analysis.retrospective import cadence_policy
+    from review_kit.model import MILESTONE_OVERRIDES
+    overrides = store.annotation_rows()
+    overrides = overrides[overrides["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
+    return store.incidents(), overrides, cadence_policy({})
+
+
+def _same_fleet(got, expected) -> None:
+    pd.testing.assert_frame_equal(got.metrics, expected.metrics)
+    order = ["incident_id", "responder"]
+    pd.testing.assert_frame_equal(got.activity.sort_values(order, ignore_index=True),
+                                  expected.activity.sort_values(order, ignore_index=True))
+    pd.testing.assert_series_equal(got.updates, expected.updates)
+
+
+def test_the_fleet_read_back_is_the_fleet_computed_from_every_event(sample_store, tmp_path,
+                                                                     monkeypatch):
+    import shutil
+    from review_kit.notebook.kept_history import FLEET_EVENT_COLUMNS, fleet_from_events, fleet_metrics
+    shutil.copy(sample_store, tmp_path / "review.db")
+    store = Store.open(tmp_path / "review.db", create=False)
+    incidents, _, cadence = _fleet_inputs(store)
+    everything = compute = fleet_from_events(store.events(columns=FLEET_EVENT_COLUMNS), incidents,
+                                             cadence=cadence)
+    open_ids = everything.metrics.loc[everything.metrics["resolved_at"].isna(), "incident_id"]
+    closed = everything.metrics.dropna(subset=["resolved_at", "detected_at"])["incident_id"]
+    assert len(open_ids) and len(closed) > 2 and everything.updates.sum() > 0
+    # A hand-set resolution of an open incident, a hand-set mitigation of a closed one.
+    save_milestone(store, open_ids.iloc[0], "resolved_at", "2031-01-01T00:00:00Z")
+    save_milestone(store, closed.iloc[0], "mitigated_at",
+                   everything.metrics.set_index("incident_id").loc[closed.iloc[0], "detected_at"]
+                   .isoformat().replace("+00:00", "Z"))
+    incidents, overrides, cadence = _fleet_inputs(store)
+    assert len(overrides) == 2
+    reads = []
+    real_events = store.events
+    monkeypatch.setattr(store, "events", lambda *a, **k: reads.append(k) or real_events(*a, **k))
+    for asof in ("2030-06-01T00:00:00Z", "2030-07-01T00:00:00Z"):
+        compute = fleet_from_events(real_events(columns=FLEET_EVENT_COLUMNS), incidents,
+                                    overrides=overrides, cadence=cadence, asof=asof)
+        reads.clear()
+        _same_fleet(fleet_metrics(store, incidents, overrides=overrides, cadence=cadence, asof=asof),
+                    compute)
+        # Kept after the first: then only the open incidents and the two overridden are read.
+        if asof.startswith("2030-07"):
+            assert [sorted(r["incident_id" + "s"]) for r in reads] == [
+                sorted({*open_ids, closed.iloc[0]})]
+    shown = compute.metrics.set_index("incident_id")
+    # The overrides count: mitigated at the detection is no measure (unknown, not 0 s), and
+    # the open incident is resolved by hand.
+    assert pd.isna(shown.loc[closed.iloc[0], "time_to_mitigate"])
+    assert shown.loc[open_ids.iloc[0], "resolved_at"] == pd.Timestamp("2031-01-01T00:00:00Z")
+    # As the report shows them: the incidents' fields as given, cut or redacted.
+    shown = incidents.assign(title="[cut]")
+    got = fleet_metrics(store, shown, overrides=overrides, cadence=cadence, asof="2030-07-01T00:00:00Z")
+    assert set(got.metrics["title"]) == {"[cut]"}
+    # Another cadence policy is another fleet.
+    other = cadence_policy_with(SEV1=60)
+    reads.clear()
+    _same_fleet(fleet_metrics(store, incidents, overrides=overrides, cadence=other, asof=asof),
+                fleet_from_events(real_events(columns=FLEET_EVENT_COLUMNS), incidents,
+                                  overrides=overrides, cadence=other, asof=asof))
+    assert any("incident_ids" not in r for r in reads)  # derived again, from every event
+    store.close()
+
+
+def cadence_policy_with(**limits):
+    from review_kit.analysis.retrospective import cadence_policy
+    return cadence_policy({"cadence": {sev: {"external": s, "internal": s} for sev, s in limits.items()}})
+
+
+def test_the_kept_fleet_follows_new_events(history, tmp_path):
+    from review_kit.notebook.kept_history import FLEET_EVENT_COLUMNS, fleet_from_events, fleet_metrics
+    incidents, overrides, cadence = _fleet_inputs(history)
+    first = fleet_metrics(history, incidents, overrides=overrides, cadence=cadence, asof=None)
+    ingest_paths(history, "csv", [_more_chat(tmp_path, OTHER, "still looking")], quiet=True)
+    incidents, overrides, cadence = _fleet_inputs(history)
+    again = fleet_metrics(history, incidents, overrides=overrides, cadence=cadence, asof=None)
+    _same_fleet(again, fleet_from_events(history.events(columns=FLEET_EVENT_COLUMNS), incidents,
+                                         overrides=overrides, cadence=cadence))
+    assert again.activity["events"].sum() == first.activity["events"].sum() + 1

@@ -566,7 +566,7 @@ def load_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_responder_load_hours_and_out_of_hours_share_in_a_zone():
     metrics, events = load_fixture()
-    utc = T.responder_load(metrics, events).set_index("responder")
+    utc = T.responder_load(metrics, T.responder_activity(metrics, events)).set_index("responder")
     assert utc.loc["alice", ["incidents", "events", "out_of_hours_events"]].tolist() == [2, 3, 2]
     assert utc.loc["alice", "hours"] == 3.0
     # UTC: 08:30 Monday is before nine, Saturday is no workday → 2 of 3 outside.
@@ -577,9 +577,9 @@ def test_responder_load_hours_and_out_of_hours_share_in_a_zone():
     assert "PagerDuty" not in utc.index  # bots are not responders
     assert list(utc.index) == ["alice", "bob", "carol"]  # busiest first
     # Berlin (UTC+1 in January): 08:30Z is 09:30 local, inside → only Saturday is outside.
-    berlin = T.responder_load(metrics, events, tz="Europe/Berlin").set_index("responder")
+    berlin = T.responder_load(metrics, T.responder_activity(metrics, events, tz="Europe/Berlin")).set_index("responder")
     assert berlin.loc["alice", "out_of_hours_share"] == pytest.approx(1 / 3)
-    late_shift = T.responder_load(metrics, events, working_hours=(10, 18)).set_index("responder")
+    late_shift = T.responder_load(metrics, T.responder_activity(metrics, events, working_hours=(10, 18))).set_index("responder")
     assert late_shift.loc["alice", "out_of_hours_share"] == pytest.approx(2 / 3)
 
 
@@ -592,7 +592,7 @@ def test_responder_load_without_events_uses_detection_times():
     # carol's one incident is unresolved: her time is unknown, not 0.
     assert load.loc["carol", "incidents"] == 1 and load.loc["carol", "hours_measured"] == 0
     assert math.isnan(load.loc["carol", "hours"])
-    weekend_shift = T.responder_load(metrics, working_hours=(0, 24), workdays=(5,))
+    weekend_shift = T.responder_load(metrics, T.responder_activity(metrics, working_hours=(0, 24), workdays=(5,)))
     share = weekend_shift.set_index("responder")["out_of_hours_share"]
     assert share["alice"] == 0.5 and share["bob"] == 1.0
 

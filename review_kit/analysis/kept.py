@@ -59,12 +59,18 @@ def _column_parts(name: str, column: pd.Series) -> dict[str, np.ndarray]:
         known = column.notna().to_numpy(dtype=bool)
         return {**strings_parts(f"{key}:text", column.where(column.notna(), "").tolist()),
                 f"{key}:known": known}
+    if isinstance(column.dtype, (pd.BooleanDtype, pd.api.extensions.ExtensionDtype)) and \
+            column.dtype.kind in "iub" and hasattr(column.dtype, "numpy_dtype"):
+        # A nullable integer or boolean (pd.NA where unknown): its values and what is known.
+        empty = False if column.dtype.kind == "b" else 0
+        return {f"{key}:masked": column.to_numpy(dtype=column.dtype.numpy_dtype, na_value=empty),
+                f"{key}:known": column.notna().to_numpy(dtype=bool)}
     return {f"{key}:values": column.to_numpy()}
 
 
 def frame_to_bytes(frame: pd.DataFrame, stamp: Mapping[str, int]) -> bytes:
-    """`frame` (text, UTC datetime, numeric and boolean columns; its index is not kept) as
-    bytes, with the integers of `stamp` that say what it was made from."""
+    """`frame` (text, UTC datetime, numeric, boolean and nullable numeric columns; its index
+    is not kept) as bytes, with the integers of `stamp` that say what it was made from."""
     parts: dict[str, np.ndarray] = {f"stamp:{k}": np.int64(v) for k, v in stamp.items()}
     parts.update(strings_parts("columns", list(frame.columns)))
     for name in frame.columns:
@@ -89,6 +95,9 @@ def frame_from_bytes(data: bytes, stamp: Mapping[str, int]) -> pd.DataFrame | No
                     values = pd.Series(pd.to_datetime(parts[f"{key}:utc_us"].astype("datetime64[us]"),
                                                       utc=True))
                     values[~parts[f"{key}:known"]] = pd.NaT
+                elif f"{key}:masked" in parts:
+                    values = pd.Series(pd.array(parts[f"{key}:masked"]))
+                    values[~parts[f"{key}:known"]] = pd.NA
                 elif f"{key}:text" in parts:
                     values = pd.Series(strings_from(f"{key}:text", parts), dtype=object)
                     values[~parts[f"{key}:known"]] = None

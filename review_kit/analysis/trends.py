@@ -40,7 +40,7 @@ __all__ = [
     "duration_summary", "duration_table", "median_over_time", "control_chart",
     "title_tokens", "recurring_groups", "recurrence_reasons", "repeat_rate", "top_recurring",
     "repeats_after_fix", "repeats_after_fix_per_period",
-    "action_item_follow_through", "overdue", "communication_trends", "responder_load",
+    "action_item_follow_through", "overdue", "communication_trends", "responder_activity", "responder_load",
     "group_order", "human_duration", "metric_label", "period_range", "last_two_periods",
     "summary_sentences", "HEADLINE_COLUMNS", "headline_figures",
     "ComparedPeriods", "compared_periods", "missing_duration",
@@ -735,29 +735,28 @@ def communication_trends(metrics: pd.DataFrame, freq: str = "M",
                   "with_update", "median_time_to_first_update"]].reset_index(drop=True)
 
 
-def responder_load(metrics: pd.DataFrame, events: pd.DataFrame | None = None,
-                   working_hours: tuple[float, float] = (9, 17), tz: str = "UTC",
-                   workdays: Sequence[int] = (0, 1, 2, 3, 4)) -> pd.DataFrame:
-    """Incidents, hours and out-of-hours share per responder, busiest first.
-
-    `hours` sums detected→resolved of the incidents a person responded to; `hours_measured`
-    says how many of their incidents had that duration (an unresolved one adds nothing), and
-    `hours` is unknown (NaN), not 0, when none had. The out-of-hours share is over the events the person acted in (their
-    `actor` events in the incidents they responded to; bots and services are never
-    responders), read in zone `tz`:
-    outside `working_hours` [start, end) on `workdays` (Monday = 0). Without events, each
-    incident's detection time stands in for its responders' activity.
-    """
+def _responder_pairs(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each (incident_id, responder) of the metrics once, with the incident's hours."""
     check_columns(metrics, ["incident_id", "responders"], "metrics frame")
-    start_hour, end_hour = working_hours
     people = metrics[["incident_id", "responders"]].assign(
         hours=_resolve_hours(metrics)).explode("responders").dropna(subset=["responders"])
     people = people.rename(columns={"responders": "responder"})
     people["responder"] = people["responder"].astype("string")
-    people = people.drop_duplicates(["incident_id", "responder"])
-    load = people.groupby("responder").agg(incidents=("incident_id", "size"),
-                                           hours=("hours", lambda h: h.sum(min_count=1)),
-                                           hours_measured=("hours", "count"))
+    return people.drop_duplicates(["incident_id", "responder"])
+
+
+def responder_activity(metrics: pd.DataFrame, events: pd.DataFrame | None = None,
+                       working_hours: tuple[float, float] = (9, 17), tz: str = "UTC",
+                       workdays: Sequence[int] = (0, 1, 2, 3, 4)) -> pd.DataFrame:
+    """What each responder did in each incident they responded to: one row per
+    (incident_id, responder) with ``events`` and ``out_of_hours_events``.
+
+    The events a person acted in are their `actor` events in the incidents they responded
+    to (bots and services are never responders), read in zone `tz`: outside
+    `working_hours` [start, end) on `workdays` (Monday = 0) is out of hours. Without events,
+    each incident's detection time stands in for its responders' activity."""
+    start_hour, end_hour = working_hours
+    people = _responder_pairs(metrics)
     if events is not None:
         check_columns(events, ["incident_id", "at", "actor"], "events frame")
         acts = pd.DataFrame({"incident_id": events["incident_id"],
@@ -776,8 +775,35 @@ def responder_load(metrics: pd.DataFrame, events: pd.DataFrame | None = None,
     local = acts["at"].dt.tz_convert(tz)
     hour = local.dt.hour + local.dt.minute / 60 + local.dt.second / 3600
     inside = local.dt.day_of_week.isin(list(workdays)) & (hour >= start_hour) & (hour < end_hour)
-    activity = pd.DataFrame({"responder": acts["responder"], "outside": ~inside}).groupby(
-        "responder").agg(events=("outside", "size"), out_of_hours_events=("outside", "sum"))
+    activity = pd.DataFrame({"incident_id": acts["incident_id"],
+                             "responder": acts["responder"], "outside": ~inside}).groupby(
+        ["incident_id", "responder"], sort=True).agg(events=("outside", "size"),
+                                                     out_of_hours_events=("outside", "sum"))
+    # Text columns are object, as in every canonical frame (loaders.base._typed).
+    return activity.reset_index().astype({"incident_id": object, "responder": object,
+                                          "events": "int64", "out_of_hours_events": "int64"})
+
+
+def responder_load(metrics: pd.DataFrame, activity: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Incidents, hours and out-of-hours share per responder, busiest first.
+
+    `hours` sums detected→resolved of the incidents a person responded to; `hours_measured`
+    says how many of their incidents had that duration (an unresolved one adds nothing), and
+    `hours` is unknown (NaN), not 0, when none had. `activity` is `responder_activity` (its
+    rows of incidents not in `metrics` are left out); without it, each incident's detection
+    time in UTC working hours stands in for its responders' activity.
+    """
+    people = _responder_pairs(metrics)
+    if activity is None:
+        activity = responder_activity(metrics)
+    check_columns(activity, ["incident_id", "responder", "events", "out_of_hours_events"],
+                  "responder activity")
+    load = people.groupby("responder").agg(incidents=("incident_id", "size"),
+                                           hours=("hours", lambda h: h.sum(min_count=1)),
+                                           hours_measured=("hours", "count"))
+    activity = activity[activity["incident_id"].isin(metrics["incident_id"])]
+    activity = activity.assign(responder=activity["responder"].astype("string")).groupby(
+        "responder")[["events", "out_of_hours_events"]].sum()
     load = load.join(activity, how="outer")
     load["incidents"] = load["incidents"].fillna(0).astype("int64")
     load["hours_measured"] = load["hours_measured"].fillna(0).astype("int64")

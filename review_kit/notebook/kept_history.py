@@ -4,6 +4,9 @@ of reading every incident's events again.
 
 - every incident's severity, creation time and milestones as its events give them
   (`kept_milestones`): what the retrospective ranks this incident's durations against;
+- every incident's review metrics without hand-set overrides and without an as-of time,
+  with what each responder did in it and how many updates it had (`fleet_metrics`): what
+  the trend report reads, recomputing from events only the incidents those two change;
 - the similarity terms and index ("Seen before": `similar_history`).
 
 `keep_history` brings all of them up to date after a command that changed the history (the
@@ -11,17 +14,35 @@ CLI's ingest, pull and link).
 """
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
 import pandas as pd
 
 from ..analysis.kept import frame_from_bytes, frame_to_bytes
-from ..analysis.retrospective import MILESTONE_KINDS, MILESTONES_VERSION
+from ..analysis.metrics import METRIC_COLUMNS, CadencePolicy, compute_metrics
+from ..analysis.retrospective import MILESTONE_KINDS, MILESTONES_VERSION, cadence_policy
 from ..analysis.timeline import MILESTONE_EVENT_COLUMNS, MILESTONES, milestones
+from ..analysis.trends import responder_activity
+from ..config import load_config
+from ..model import COMMS_KINDS
 from ..store import Store
 from .similar_history import similarity_index
 
-__all__ = ["keep_history", "kept_milestones"]
+__all__ = ["Fleet", "fleet_from_events", "fleet_metrics", "keep_history", "kept_milestones"]
 
 _MILESTONES = "milestones"
+# Bump when what the fleet's metrics, activity or update counts are made of changes.
+FLEET_VERSION = 1
+_FLEET = ("fleet_metrics", "fleet_activity")
+# What the metrics and the responder activity read: no message text, no raw records.
+FLEET_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",
+                       "actor_type", "target", "status")
+# The incident fields a report shows as it reads them now (cut to its text limit, redacted).
+_FIELDS = ("title", "severity", "service", "team", "commander")
 
 
 def kept_milestones(store: Store, *, derive: bool = True) -> pd.DataFrame | None:
@@ -42,7 +63,112 @@ def kept_milestones(store: Store, *, derive: bool = True) -> pd.DataFrame | None
     return kept
 
 
-def keep_history(store: Store) -> None:
+@dataclass
+class Fleet:
+    """Every incident's metrics (``compute_metrics``), what each responder did in each
+    (``responder_activity``) and each incident's number of communication updates."""
+    metrics: pd.DataFrame
+    activity: pd.DataFrame
+    updates: pd.Series  # indexed by incident_id
+
+
+def fleet_from_events(events: pd.DataFrame, incidents: pd.DataFrame, *,
+                      overrides: pd.DataFrame | None = None,
+                      cadence: CadencePolicy | None = None, asof: Any = None) -> Fleet:
+    """The fleet of `incidents` computed from their events."""
+    metrics = compute_metrics(events, incidents, overrides=overrides, cadence=cadence, asof=asof)
+    ids = pd.Index(metrics["incident_id"])
+    where = ids.get_indexer(events.loc[events["kind"].isin(list(COMMS_KINDS)), "incident_id"])
+    updates = pd.Series(np.bincount(where[where >= 0], minlength=len(ids)).astype("int64"),
+                        index=ids, name="updates")
+    return Fleet(metrics, responder_activity(metrics, events), updates)
+
+
+def _policy_stamp(policy: CadencePolicy) -> int:
+    text = json.dumps(policy.to_dict(), sort_keys=True).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big", signed=True)
+
+
+def fleet_metrics(store: Store, incidents: pd.DataFrame, *, overrides: pd.DataFrame,
+                  cadence: CadencePolicy, asof: Any) -> Fleet:
+    """The fleet of every incident in `incidents` (the store's, as the report shows them),
+    as `fleet_from_events` computes it from all of the store's events.
+
+    Without hand-set milestones and as-of time, an incident's metrics depend only on the
+    history, so they are kept for the store's revision and cadence policy. What is read back
+    is recomputed from events only for the incidents the overrides or the as-of time change:
+    those with overrides, and the unresolved ones, whose communication window runs to the
+    as-of time. Every row then shows the incident's fields from `incidents`."""
+    base = _kept_fleet(store, cadence)
+    redo = set(overrides["incident_id"]) if len(overrides) else set()
+    redo |= set(base.metrics.loc[base.metrics["resolved_at"].isna(), "incident_id"])
+    redo &= set(incidents["incident_id"])
+    metrics = base.metrics
+    if redo:
+        ids = sorted(redo)
+        fresh = compute_metrics(
+            store.events(incident_ids=ids, columns=FLEET_EVENT_COLUMNS),
+            incidents[incidents["incident_id"].isin(redo)],
+            overrides=overrides[overrides["incident_id"].isin(redo)], cadence=cadence, asof=asof)
+        metrics = pd.concat([metrics[~metrics["incident_id"].isin(redo)], fresh],
+                            ignore_index=True).sort_values("incident_id", ignore_index=True)
+    fields = incidents.set_index("incident_id")
+    metrics = metrics[metrics["incident_id"].isin(fields.index)].reset_index(drop=True)
+    for name in _FIELDS:
+        metrics[name] = pd.Series(fields[name].reindex(metrics["incident_id"]).to_numpy(dtype=object),
+                                  index=metrics.index, dtype=object)
+    return Fleet(metrics.loc[:, list(METRIC_COLUMNS)], base.activity, base.updates)
+
+
+def _kept_fleet(store: Store, cadence: CadencePolicy, *, derive: bool = True) -> Fleet | None:
+    """The fleet without overrides or as-of time: kept, or derived and kept."""
+    revision = store.revision()  # before the reads: a write meanwhile makes them look stale
+    stamp = {"version": FLEET_VERSION, "revision": revision, "policy": _policy_stamp(cadence)}
+    kept = [frame_from_bytes(data, stamp) if (data := store.kept(name)) is not None else None
+            for name in _FLEET]
+    if all(frame is not None for frame in kept):
+        return _fleet_from_frames(*kept)
+    if not derive:
+        return None
+    fleet = fleet_from_events(store.events(columns=FLEET_EVENT_COLUMNS), store.incidents(),
+                              cadence=cadence)
+    for name, frame in zip(_FLEET, _fleet_frames(fleet)):
+        store.keep(name, frame_to_bytes(frame, stamp))
+    return fleet
+
+
+def _fleet_frames(fleet: Fleet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fleet as two flat frames: the metrics with each incident's responders as a count
+    (their names, in order, in the activity frame's rows with `order` ≥ 0) and its updates."""
+    metrics = fleet.metrics.drop(columns=["responders", *_FIELDS])
+    metrics["updates"] = fleet.updates.reindex(metrics["incident_id"]).to_numpy()
+    named = fleet.metrics[["incident_id", "responders"]].explode("responders").dropna()
+    named = named.rename(columns={"responders": "responder"})
+    named["order"] = named.groupby("incident_id", sort=False).cumcount()
+    activity = fleet.activity.assign(responder=fleet.activity["responder"].astype(object))
+    rows = named.merge(activity, on=["incident_id", "responder"], how="outer")
+    rows["order"] = rows["order"].fillna(-1).astype("int64")
+    for name in ("events", "out_of_hours_events"):
+        rows[name] = rows[name].fillna(-1).astype("int64")
+    return metrics.reset_index(drop=True), rows.reset_index(drop=True)
+
+
+def _fleet_from_frames(metrics: pd.DataFrame, rows: pd.DataFrame) -> Fleet:
+    named = rows[rows["order"] >= 0].sort_values(["incident_id", "order"], kind="stable")
+    lists = named.groupby("incident_id", sort=False)["responder"].agg(list)
+    updates = pd.Series(metrics.pop("updates").to_numpy(dtype="int64"),
+                        index=pd.Index(metrics["incident_id"]), name="updates")
+    responders = lists.reindex(metrics["incident_id"])
+    metrics["responders"] = [r if isinstance(r, list) else [] for r in responders]
+    for name in _FIELDS:
+        metrics[name] = pd.Series(None, index=metrics.index, dtype=object)
+    acted = rows[rows["events"] >= 0]
+    activity = acted[["incident_id", "responder", "events", "out_of_hours_events"]]
+    return Fleet(metrics.loc[:, list(METRIC_COLUMNS)], activity.reset_index(drop=True), updates)
+
+
+def keep_history(store: Store, config: Mapping[str, Any] | None = None) -> None:
     """Bring every kept result up to date with the store's history."""
     similarity_index(store)
     kept_milestones(store)
+    _kept_fleet(store, cadence_policy(load_config() if config is None else config))

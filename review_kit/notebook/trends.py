@@ -12,13 +12,13 @@ import pandas as pd
 from .. import human
 from ..analysis import trends as tr
 from ..analysis.durations import describe_finding, order_findings
-from ..analysis.metrics import compute_metrics
 from ..analysis.retrospective import cadence_policy
 from ..config import load_config
-from ..model import COMMS_KINDS, MILESTONE_OVERRIDES, parse_timestamp
+from ..model import MILESTONE_OVERRIDES, parse_timestamp
 from ..paths import output_folder, write_file
 from ..report.labels import MILESTONE_LABELS
 from ..store import Store
+from .kept_history import FLEET_EVENT_COLUMNS, fleet_from_events, fleet_metrics
 
 NO_INCIDENTS = ("No incidents in this window: ingest an export (review-kit ingest auto FILE…) "
                 "or widen --since/--until.")
@@ -38,8 +38,6 @@ def _missing(sentence: str):
     return HTML(f"<p class='rk-missing'>{escape(sentence)}</p>")
 
 
-TREND_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",
-                       "actor_type", "target", "status")
 COMPARE_FREQ = {"quarter": "Q", "month": "M", "week": "W"}
 # Overdue action items listed in the page; more go to a CSV file beside it.
 OVERDUE_LISTED = 200
@@ -90,15 +88,20 @@ class TrendsView:
         limit = text_limit(self.config)
         incidents = incidents.assign(**{c: cut_series(incidents[c], limit) for c in
                                         ("title", "service", "team", "commander")})
-        # What the metrics and the responder load read: no message text, no raw records.
-        events = self.store.events(columns=TREND_EVENT_COLUMNS)
         items = self.store.action_items()
-        if self.redact:
-            incidents, events, items = self._redacted(incidents, events, items)
         overrides = self.store.annotation_rows()
         overrides = overrides[overrides["field"].isin(MILESTONE_OVERRIDES)][["incident_id", "field", "value"]]
-        metrics = compute_metrics(events, incidents, overrides=overrides,
-                                  cadence=cadence_policy(self.config), asof=self.asof)
+        cadence = cadence_policy(self.config)
+        if self.redact:
+            # Every text redacted before anything is computed from it: from all the events.
+            events = self.store.events(columns=FLEET_EVENT_COLUMNS)
+            incidents, events, items = self._redacted(incidents, events, items)
+            fleet = fleet_from_events(events, incidents, overrides=overrides, cadence=cadence,
+                                      asof=self.asof)
+        else:
+            fleet = fleet_metrics(self.store, incidents, overrides=overrides, cadence=cadence,
+                                  asof=self.asof)
+        metrics = fleet.metrics
         when = tr.incident_times(metrics.merge(incidents[["incident_id", "created_at"]],
                                                on="incident_id", how="left"))
         keep = pd.Series(True, index=metrics.index)
@@ -109,7 +112,9 @@ class TrendsView:
         self.metrics = metrics[keep].reset_index(drop=True)
         ids = set(self.metrics["incident_id"])
         self.incidents = incidents[incidents["incident_id"].isin(ids)].reset_index(drop=True)
-        self.events = events[events["incident_id"].isin(ids)]
+        # What each responder did, and each incident's updates: of the incidents reported.
+        self.activity = fleet.activity[fleet.activity["incident_id"].isin(ids)].reset_index(drop=True)
+        self.updates = fleet.updates[fleet.updates.index.isin(ids)]
         self.action_items = items[items["incident_id"].isin(ids)].reset_index(drop=True)
         # Anchored to the data: the last complete period holding incidents, and the one before.
         self.compared = tr.compared_periods(tr.incident_times(self._with_created()), self.asof,
@@ -491,7 +496,7 @@ class TrendsView:
     def communication(self):
         if self.metrics.empty:
             return _missing(NO_INCIDENTS)
-        if not self.events["kind"].isin(list(COMMS_KINDS)).any():
+        if not self.updates.any():
             return _missing(NO_UPDATES)
         measured = pd.to_numeric(self.metrics["cadence_breaches"], errors="coerce").notna()
         if not measured.any():
@@ -513,7 +518,7 @@ class TrendsView:
                            "communication", alt)
 
     def responder_load(self, visible: int = 15):
-        table = tr.responder_load(self.metrics, self.events)
+        table = tr.responder_load(self.metrics, self.activity)
         if table.empty:
             return _missing(NO_RESPONDERS)
         return _table(pd.DataFrame({
