@@ -2,7 +2,7 @@
 (issue 7). Not part of the test suite.
 
     .venv/bin/python benchmarks/bench_pg.py --pg postgresql://user:pw@127.0.0.1:5432/db \\
-        [--incidents 10000] [--events-per-incident 100]
+        [--incidents 10000] [--events-per-incident 100] [--runs 3]
 
 `--pg` defaults to $REVIEW_KIT_TEST_PG. The benchmark works in a schema of its own in that
 database and drops it at the end. Each store gets the same files in the same order: a first
@@ -55,6 +55,7 @@ def main() -> int:
                         help="PostgreSQL URL (default $REVIEW_KIT_TEST_PG)")
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--events-per-incident", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3, help="first ingests of each; the best counts")
     args = parser.parse_args()
     if not args.pg:
         parser.error("name a PostgreSQL server with --pg or REVIEW_KIT_TEST_PG")
@@ -74,11 +75,23 @@ def main() -> int:
             synchronous_commit = conn.execute(text("SHOW synchronous_commit")).scalar()
         print(f"PostgreSQL {server} (fsync={fsync}, synchronous_commit={synchronous_commit}); "
               f"SQLite in WAL mode, synchronous=NORMAL")
-        sqlite = measure("SQLite", str(work / "bench.db"), sample.ingest)
-        pg = measure("PostgreSQL", f"{store_url(args.pg)}?options=-csearch_path%3D{schema}", sample.ingest)
-        print(f"\nPostgreSQL / SQLite: first ingest {sqlite['first'] / pg['first']:.2f}x the "
-              f"throughput, re-ingest {sqlite['again'] / pg['again']:.2f}x "
-              f"({pg['events']:,} events, {len(sample.ingest)} files)")
+        runs: dict[str, list[dict]] = {"SQLite": [], "PostgreSQL": []}
+        # Alternated, each into a new store, the best of each counted: the machine's other
+        # work meets both alike.
+        for run in range(args.runs):
+            runs["SQLite"].append(measure("SQLite", str(work / f"bench-{run}.db"), sample.ingest))
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            runs["PostgreSQL"].append(measure(
+                "PostgreSQL", f"{store_url(args.pg)}?options=-csearch_path%3D{schema}", sample.ingest))
+        sqlite, pg = ({key: min(r[key] for r in done) for key in ("first", "again")}
+                      for done in runs.values())
+        events = runs["PostgreSQL"][0]["events"]
+        print(f"\nPostgreSQL / SQLite (best of {args.runs} each): first ingest "
+              f"{sqlite['first'] / pg['first']:.2f}x the throughput, re-ingest "
+              f"{sqlite['again'] / pg['again']:.2f}x ({events:,} events, {len(sample.ingest)} files)"
+              "  [goal >= 0.9x]")
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy import column as sql_column
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
@@ -549,10 +550,17 @@ class Store:
             return {}
         known: dict[tuple[str, str], str] = {}
         key_list = sorted(keys)
-        for start in range(0, len(key_list), 400):
-            chunk = key_list[start:start + 400]
-            rows = conn.execute(_ALIASES_OF, {"keys": chunk})
+        if conn.dialect.name == "postgresql":
+            # Two arrays, one statement of constant text: psycopg parses a statement of
+            # hundreds of placeholders again for every chunk (a third of a big ingest's time).
+            sources, external_ids = (list(values) for values in zip(*key_list))
+            rows = conn.execute(_ALIASES_OF_ARRAYS, {"sources": sources, "external_ids": external_ids})
             known.update({(r.source, r.external_id): r.incident_id for r in rows})
+        else:
+            for start in range(0, len(key_list), 400):
+                chunk = key_list[start:start + 400]
+                rows = conn.execute(_ALIASES_OF, {"keys": chunk})
+                known.update({(r.source, r.external_id): r.incident_id for r in rows})
         remap: dict[str, str] = {}
         for (src, external), target in known.items():
             if external != target:
@@ -585,24 +593,36 @@ class Store:
                       key=lambda row: str(row["incident_id"]))
         key = (conn.dialect.name, fill_only)
         if key not in _INCIDENT_UPSERTS:  # built once: the expression costs more than a write
-            statement = _incident_upsert(_dialect_insert(conn), columns, fill_only)
+            insert_ = _dialect_insert(conn)(incidents)
+            if conn.dialect.name == "postgresql":
+                # Every row in one statement of constant text, each column an array: psycopg
+                # parses a statement of thousands of placeholders again for every page of rows.
+                insert_ = insert_.from_select(list(INCIDENT_COLUMNS), _arrays(incidents, INCIDENT_COLUMNS))
+            statement = _incident_upsert(insert_, columns, fill_only)
             if conn.dialect.name == "postgresql":
                 # psycopg counts no rows over many statements: the rows written say it.
                 statement = statement.returning(incidents.c.incident_id)
             _INCIDENT_UPSERTS[key] = statement
-        result = conn.execute(_INCIDENT_UPSERTS[key], full)
         if conn.dialect.name == "postgresql":
-            return len(result.fetchall())
+            created = incidents.c.created_at.type
+            arrays = {c: [created.process_bind_param(row[c], None) for row in full]
+                      if c == "created_at" else [row[c] for row in full] for c in INCIDENT_COLUMNS}
+            return len(conn.execute(_INCIDENT_UPSERTS[key], arrays).fetchall())
+        result = conn.execute(_INCIDENT_UPSERTS[key], full)
         # A driver that cannot count the rows of many statements says -1: count it as a change.
         return len(full) if result.rowcount is None or result.rowcount < 0 else result.rowcount
 
     @staticmethod
     def _insert_ignore(conn: Connection, table: Table, rows: list[dict], keys: tuple[str, ...]) -> int:
-        statement = _insert_ignoring(conn.dialect.name, table, keys)
         rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
         if conn.dialect.name == "postgresql":
-            # Its executemany reports no row count: count the rows actually inserted instead.
-            return len(conn.execute(statement.returning(table.c[keys[0]]), rows).all())
+            # One statement of arrays (as for incidents); its executemany would report no row
+            # count either: the rows actually inserted are counted instead.
+            names = tuple(rows[0])
+            statement = _insert_ignoring_arrays(table, keys, names)
+            arrays = {name: [row[name] for row in rows] for name in names}
+            return len(conn.execute(statement, arrays).all())
+        statement = _insert_ignoring(conn.dialect.name, table, keys)
         return max(conn.execute(statement, rows).rowcount, 0)
 
     @staticmethod
@@ -1179,7 +1199,7 @@ def _insert_events_postgresql(conn: Connection, frame: pd.DataFrame) -> int:
     fresh[1:] = ids[1:] != ids[:-1]  # sorted: a repeated id follows its first
     driver = conn.connection.driver_connection  # psycopg's own: the same transaction
     with driver.cursor() as cursor:
-        cursor.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids[fresh].tolist(),))
+        cursor.execute(*_ids_query(ids[fresh].tolist()))
         known = [row[0] for row in cursor.fetchall()]
         if known:
             fresh &= ~pd.Index(ids).isin(known)
@@ -1194,6 +1214,20 @@ def _insert_events_postgresql(conn: Connection, frame: pd.DataFrame) -> int:
             return _insert_events_through_temp(cursor, new)
         cursor.execute("RELEASE SAVEPOINT review_kit_events")
     return len(new)
+
+
+def _ids_query(ids: list) -> tuple[str, tuple]:
+    """The query for which of `ids` `events` holds. The ids go as one JSON text (orjson writes
+    it in C) the server unpacks, not as a text array: psycopg escapes an array's elements one
+    by one in Python, a tenth of a big ingest's time. Ids JSON cannot carry (a lone
+    surrogate) go as the array."""
+    import orjson
+    try:
+        packed = orjson.dumps(ids).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return "SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids,)
+    return ("SELECT event_id FROM events WHERE event_id = "
+            "ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", (packed,))
 
 
 def _copy_events(cursor: Any, table: str, frame: pd.DataFrame) -> None:
@@ -1267,12 +1301,35 @@ def _listed(events: pd.DataFrame | dict[str, list], column: str) -> list:
 _ALIASES_OF = (select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
                .where(tuple_(aliases.c.source, aliases.c.external_id)
                       .in_(bindparam("keys", expanding=True))))
+_ALIASES_OF_ARRAYS = text(
+    "SELECT a.source, a.external_id, a.incident_id FROM aliases AS a "
+    "JOIN unnest(CAST(:sources AS text[]), CAST(:external_ids AS text[])) AS k(source, external_id) "
+    "ON a.source = k.source AND a.external_id = k.external_id")
 
 
 # Built once per dialect: building the statement costs more than a one-event delivery's insert.
 @lru_cache(maxsize=None)
 def _insert_ignoring(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     return _dialect_insert(dialect)(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@lru_cache(maxsize=None)
+def _insert_ignoring_arrays(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Any:
+    """PostgreSQL: insert the rows given as one array per column, skip known keys, return
+    the first key of each row inserted."""
+    return (_dialect_insert("postgresql")(table).from_select(list(names), _arrays(table, names))
+            .on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[keys[0]]))
+
+
+def _arrays(table: Table, names: Sequence[str]) -> Any:
+    """PostgreSQL: rows from one array parameter per column (named as the column), so a
+    statement of any number of rows has one text, which psycopg parses once."""
+    def cast(name: str) -> str:
+        kind = table.c[name].type
+        return "bigint" if isinstance(kind, (BigInteger, Integer, UtcMicros)) else "text"
+    return select(*[sql_column(n) for n in names]).select_from(text(
+        "unnest(" + ", ".join(f"CAST(:{n} AS {cast(n)}[])" for n in names)
+        + f") AS arrays({', '.join(names)})"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -1337,8 +1394,7 @@ def _takes_over(current: Any, incoming: Any) -> Any:
 _INCIDENT_UPSERTS: dict[tuple[str, bool], Any] = {}
 
 
-def _incident_upsert(dialect_insert: Any, columns: list[str], fill_only: bool) -> Any:
-    statement = dialect_insert(incidents)
+def _incident_upsert(statement: Any, columns: list[str], fill_only: bool) -> Any:
     excluded = statement.excluded
     # The source that owns an incident refreshes it; other sources only fill its gaps.
     # Which source owns it does not depend on the order files arrive in (_takes_over).
