@@ -114,3 +114,60 @@ def test_redaction_reaches_the_charts(store: Store, tmp_path: Path) -> None:
     plain.data.timeline["actor"] = shut.data.timeline["actor"] = "ana@example.com"
     assert not shut._chart_events()["actor"].str.contains("@example.com").any()
     assert png_key(plain.timeline_png()) != png_key(shut.timeline_png())
+
+
+def test_a_frame_index_is_part_of_the_key() -> None:
+    # A trend chart's periods are its frame's index: the same counts in other months differ.
+    months = pd.DataFrame({"SEV1": [1, 2]}, index=pd.period_range("2024-01", periods=2, freq="M"))
+    later = months.set_axis(pd.period_range("2024-03", periods=2, freq="M"))
+    assert chart_key("counts", months) != chart_key("counts", later)
+    assert chart_key("counts", months) == chart_key("counts", months.copy())
+
+
+# --- the trend report's charts (issue 17: drawn ahead while the kernel starts) ----------------
+def test_the_charts_drawn_ahead_are_the_notebooks_charts() -> None:
+    import json
+    from review_kit.notebook.trends import CHART_CELLS
+    from review_kit.paths import NOTEBOOKS_DIR
+    cells = ["".join(c["source"]) for c in
+             json.loads((NOTEBOOKS_DIR / "trends.ipynb").read_text())["cells"]]
+    for method, args in CHART_CELLS:
+        call = f"trends.{method}({', '.join(repr(a).replace(chr(39), chr(34)) for a in args)})"
+        assert call in cells, call
+
+
+def test_a_trend_chart_drawn_ahead_is_shown_without_drawing(sample_store, tmp_path, monkeypatch):
+    from review_kit.notebook import trends as notebook_trends
+    from review_kit.notebook.trends import CHART_CELLS, TrendsView
+    from review_kit.report.plots import trends as trend_plots
+
+    ahead = TrendsView.open(str(sample_store), output_dir=tmp_path, config={}, n_boot=200)
+    ahead.draw_charts()
+    drawn = {p.name: png_key(p) for p in tmp_path.glob("*.png")}
+    assert len(drawn) == len(CHART_CELLS) and None not in drawn.values()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("drawn again")
+    for name in trend_plots.__all__:
+        monkeypatch.setattr(trend_plots, name, refuse)
+    notebook = TrendsView.open(str(sample_store), output_dir=tmp_path, config={}, n_boot=200)
+    for method, args in CHART_CELLS:
+        image = getattr(notebook, method)(*args)
+        assert image.data[:8] == b"\x89PNG\r\n\x1a\n"
+    # Another window of the same store is other data: drawn, not shown from the file.
+    middle = ahead.incidents["created_at"].sort_values().iloc[len(ahead.incidents) // 2]
+    window = TrendsView.open(str(sample_store), output_dir=tmp_path, config={}, n_boot=200,
+                             since=middle.strftime("%Y-%m-%d"))
+    assert 0 < len(window.metrics) < len(ahead.metrics)
+    assert notebook_trends._plots() is trend_plots
+    with pytest.raises(AssertionError, match="drawn again"):
+        window.duration_distributions("time_to_resolve")
+
+
+def test_a_report_run_does_not_compile_the_iri_grammars():
+    import subprocess
+    import sys
+    code = ("import sys, review_kit.automation.runner, papermill, nbconvert\n"
+            "print(sys.modules.get('rfc3987_syntax') is None)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"

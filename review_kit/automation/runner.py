@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -154,6 +155,26 @@ def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool)
         view.store.close()
 
 
+def _draw_trend_charts_ahead(store: str, since: str | None, until: str | None, folder: Path,
+                             stop: threading.Event) -> None:
+    """Draw the trend report's charts in this process, in a thread, while the kernel starts
+    and runs the first cells; the notebook shows each one already drawn from the same data
+    (chart keys), and draws any it reaches first itself."""
+    from ..notebook.trends import TrendsView
+    # Any failure here is left to the notebook, which meets it again and reports it in the
+    # executed notebook, where the reader looks.
+    try:
+        view = TrendsView.open(store, since=since, until=until, output_dir=folder)
+    except Exception:  # noqa: BLE001
+        return
+    try:
+        view.draw_charts(stop)
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        view.store.close()
+
+
 def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
               template: str | None = None, redact: bool = False,
               progress: bool = False, figure_formats: str = "png") -> RunOutputs:
@@ -209,12 +230,26 @@ def run_trends(store: str, out_dir: str | os.PathLike, *, since: str | None = No
     """Execute the trend notebook over the store into OUT/ and export its HTML report."""
     folder = Path(out_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    notebook = execute_notebook(
-        TRENDS_NOTEBOOK, folder / "trends.ipynb",
-        {"store": store, "since": since or "", "until": until or "", "output_dir": str(folder),
-         "redact": bool(redact), "figure_formats": figure_formats or "png"},
-        progress=progress, while_kernel_starts=warm_exporter, preload=("review_kit.notebook.trends",),
-        keep_failed=not redact,
-    )
+    stop = threading.Event()
+    ahead = threading.Thread(target=_draw_trend_charts_ahead, name="trend charts ahead",
+                             args=(store, since, until, folder, stop), daemon=True)
+
+    def while_kernel_starts() -> None:
+        warm_exporter()
+        if not redact:  # a redacted run writes nothing it might have to leave half done
+            ahead.start()
+
+    try:
+        notebook = execute_notebook(
+            TRENDS_NOTEBOOK, folder / "trends.ipynb",
+            {"store": store, "since": since or "", "until": until or "", "output_dir": str(folder),
+             "redact": bool(redact), "figure_formats": figure_formats or "png"},
+            progress=progress, while_kernel_starts=while_kernel_starts,
+            preload=("review_kit.notebook.trends",), keep_failed=not redact,
+        )
+    finally:
+        stop.set()
+        if ahead.is_alive():
+            ahead.join()
     html = export_html(notebook, folder / "trends.html", title="Incident trends")
     return RunOutputs(folder, {"notebook": notebook, "html": html})

@@ -39,6 +39,13 @@ def _missing(sentence: str):
 
 
 COMPARE_FREQ = {"quarter": "Q", "month": "M", "week": "W"}
+CHART_DPI = 100
+# The charts of notebooks/trends.ipynb, as its cells ask for them (a test holds the two
+# together): what the runner draws ahead while the kernel starts.
+CHART_CELLS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("counts_chart", ()), ("duration_distributions", ("time_to_resolve",)),
+    ("duration_boxes", ("time_to_acknowledge",)), ("median_over_time", ("time_to_mitigate",)),
+    ("control_chart", ("time_to_resolve",)), ("action_items_chart", ()), ("communication", ()))
 # Overdue action items listed in the page; more go to a CSV file beside it.
 OVERDUE_LISTED = 200
 
@@ -48,6 +55,11 @@ def _plots():
     and the first cells (the summary, the tables) draw nothing."""
     from ..report.plots import trends as trend_plots
     return trend_plots
+
+
+def _drawn_columns(metrics: pd.DataFrame, metric: str, by: str | None) -> pd.DataFrame:
+    """What a distribution chart reads of the metrics: the duration and the group."""
+    return metrics[[c for c in dict.fromkeys((metric, by)) if c is not None and c in metrics]]
 
 
 def _day(value: str | None) -> pd.Timestamp | None:
@@ -213,19 +225,33 @@ class TrendsView:
                                                on="incident_id", how="left")
         return self._created
 
-    def _chart(self, figure, name: str, alt: str):
-        """A chart as the report shows it: saved beside the report, shown with its alt text."""
-        import io
-
+    def _chart(self, name: str, alt: str, plot: str, *args: Any, **kwargs: Any):
+        """A chart as the report shows it, with its alt text: `report.plots.trends.<plot>`
+        drawn from `args` and `kwargs` into NAME.png beside the report, keyed by all of them.
+        A PNG already there with the same key (drawn by the runner while the kernel started:
+        `draw_charts`) is shown as it is, and matplotlib is then not even imported."""
         from IPython.display import Image
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=100, facecolor="white")
-        write_file(self.output_dir / f"{name}.png", buffer.getvalue())
+
+        from ..report.chart_files import chart_key, chart_png
+
+        def draw():
+            return getattr(_plots(), plot)(*args, **kwargs)
+
+        key = chart_key(f"trends/{name}", CHART_DPI, plot, *args, kwargs)
+        path = chart_png(self.output_dir / f"{name}.png", key, draw, dpi=CHART_DPI)
         if "svg" in self.figure_formats:  # drawn again: only on request
-            svg = io.BytesIO()
-            figure.savefig(svg, format="svg", facecolor="white")
-            write_file(self.output_dir / f"{name}.svg", svg.getvalue())
-        return Image(data=buffer.getvalue(), format="png", alt=alt)
+            from ..report.plots.timeline import save_figure
+            save_figure(draw(), self.output_dir / name, formats=("svg",))
+        return Image(data=path.read_bytes(), format="png", alt=alt)
+
+    def draw_charts(self, stop: Any = None) -> None:
+        """Draw the charts the trend notebook shows (`CHART_CELLS`), in its order, into the
+        output folder, each keyed by what it is drawn from; `stop` (a threading.Event) ends
+        the drawing between two charts."""
+        for method, args in CHART_CELLS:
+            if stop is not None and stop.is_set():
+                return
+            getattr(self, method)(*args)
 
     def counts_table(self, freq: str = "M") -> pd.DataFrame:
         return tr.incident_counts(self._with_created(), freq=freq, by=self.group_by)
@@ -235,14 +261,14 @@ class TrendsView:
             return _missing(NO_INCIDENTS)
         counts = self.counts_table(freq)
         partial = _partial_period(counts.index, self.asof)
-        figure = _plots().counts_chart(counts, title="Incidents per month", partial=partial)
         busiest = counts.sum(axis=1).idxmax() if len(counts) else None
         alt = (f"Stacked bars of incidents per month by {self.group_by or 'group'}, "
                f"{len(counts)} months from {counts.index.min()} to {counts.index.max()}; "
                f"busiest month {busiest} with {int(counts.sum(axis=1).max())} incidents"
                + (f"; {human.period(partial)} is partial (data to {human.date(self.asof)})" if partial is not None else "")
                + ".") if len(counts) else "No incidents to count."
-        return self._chart(figure, "incident_counts", alt)
+        return self._chart("incident_counts", alt, "counts_chart", counts,
+                           title="Incidents per month", partial=partial)
 
     def rate_comparison(self):
         """Incidents per day in the two compared periods, with the exact (binomial) test."""
@@ -310,8 +336,9 @@ class TrendsView:
         alt = (f"{tr.metric_label(metric)}: share of incidents (y) that took at most a given time "
                f"(x, log scale), one curve per {self.group_by or 'group'}; {int(values.notna().sum())} "
                f"incidents measured, overall median {human.duration(values.median())}.")
-        return self._chart(_plots().ecdf_chart(self.metrics, metric, by=self.group_by),
-                           f"distribution_{metric}", alt)
+        return self._chart(f"distribution_{metric}", alt, "ecdf_chart",
+                           _drawn_columns(self.metrics, metric, self.group_by), metric,
+                           by=self.group_by)
 
     def duration_boxes(self, metric: str = "time_to_resolve"):
         missing = self._measured(metric)
@@ -322,8 +349,9 @@ class TrendsView:
                f"(log scale; median labelled on each box, whiskers at the 5th and 95th "
                f"percentiles); overall median {human.duration(values.median())} over "
                f"{int(values.notna().sum())} incidents.")
-        return self._chart(_plots().box_chart(self.metrics, metric, by=self.group_by),
-                           f"boxes_{metric}", alt)
+        return self._chart(f"boxes_{metric}", alt, "box_chart",
+                           _drawn_columns(self.metrics, metric, self.group_by), metric,
+                           by=self.group_by)
 
     def median_over_time(self, metric: str = "time_to_mitigate"):
         missing = self._measured(metric)
@@ -338,8 +366,8 @@ class TrendsView:
                   f"{human.duration(measured['median'].iloc[-1])}" if len(measured) else "")
                + (f"; {human.period(partial)} is partial" if partial is not None else "")
                + "; periods without incidents are left empty.")
-        return self._chart(_plots().median_chart(over_time, metric, partial=partial),
-                           f"median_{metric}", alt)
+        return self._chart(f"median_{metric}", alt, "median_chart", over_time, metric,
+                           partial=partial)
 
     def control_chart(self, metric: str = "time_to_resolve"):
         missing = self._measured(metric, at_least=3)
@@ -352,7 +380,7 @@ class TrendsView:
                f"range below; {out} incident{'s' if out != 1 else ''} outside the limits"
                + (": " + human.listing(chart.loc[chart['out_of_control'], 'incident_id'].astype(str).head(5))
                   if out else "") + ".")
-        return self._chart(_plots().xmr_chart(chart, metric), f"control_{metric}", alt)
+        return self._chart(f"control_{metric}", alt, "xmr_chart", chart, metric)
 
     def _similarity(self):
         """The similarity of this window's incidents (one index for every recurrence cell)."""
@@ -454,8 +482,8 @@ class TrendsView:
                f"end (line), {len(per_period)} months"
                + (f"; {int(per_period['open_at_end'].iloc[-1])} open at the end" if len(per_period) else "")
                + (f"; {human.period(partial)} is partial" if partial is not None else "") + ".")
-        return self._chart(_plots().action_items_chart(per_period, partial=partial),
-                           "action_items", alt)
+        return self._chart("action_items", alt, "action_items_chart", per_period,
+                           partial=partial)
 
     def action_items_open_share(self):
         """Share of action items still open 30, 60 and 90 days after they were opened."""
@@ -513,9 +541,8 @@ class TrendsView:
                + (f"; breach rates drawn only for severities with a cadence policy "
                   f"({human.listing(with_policy)})" if with_policy is not None else "")
                + (f"; {human.period(partial)} is partial" if partial is not None else "") + ".")
-        return self._chart(_plots().communication_chart(frame, with_policy=with_policy,
-                                                           partial=partial),
-                           "communication", alt)
+        return self._chart("communication", alt, "communication_chart", frame,
+                           with_policy=with_policy, partial=partial)
 
     def responder_load(self, visible: int = 15):
         table = tr.responder_load(self.metrics, self.activity)

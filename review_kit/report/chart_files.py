@@ -4,7 +4,8 @@ A chart already on disk is shown as it is when its key matches what the notebook
 loaded, and drawn again when anything differs (data, facilitator's decisions, redaction,
 resolution, the drawing code itself). This is what lets the runner draw the retrospective's
 charts while the kernel is still starting, on the other core, instead of the kernel drawing
-them after its own imports: the kernel then neither imports matplotlib nor draws.
+them after its own imports: the kernel then neither imports matplotlib nor draws. The
+trend report's charts are drawn the same way, beside the cells that compute them.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pandas as pd
 KEY_FIELD = "review-kit key"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Where the drawing happens: a change to any of them changes every key.
-_DRAWING_CODE = ("plots/__init__.py", "plots/timeline.py", "chart_files.py")
+_DRAWING_CODE = ("plots/__init__.py", "plots/timeline.py", "plots/trends.py", "chart_files.py")
 
 
 @lru_cache(maxsize=1)
@@ -40,8 +41,12 @@ def _code_version() -> bytes:
 
 def _feed(digest: "hashlib._Hash", part: Any) -> None:
     if isinstance(part, pd.DataFrame):
+        # The index too: a trend chart's periods are its frame's index.
         digest.update(json.dumps([str(c) for c in part.columns]).encode())
         digest.update(json.dumps([str(t) for t in part.dtypes]).encode())
+        digest.update(json.dumps([str(part.index.dtype), str(part.index.name)]).encode())
+        digest.update(pd.util.hash_pandas_object(part.index.to_frame(index=False), index=False)
+                      .to_numpy().tobytes())
         if len(part.columns):
             digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
     else:
