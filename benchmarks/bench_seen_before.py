@@ -45,13 +45,15 @@ def main() -> int:
                                  args.events_per_incident)
         (small, small_id), _ = timed("20 incidents", build, work / "small", 20, args.events_per_incident)
         print("what `review-kit ingest` keeps after an ingest (similarity terms and index, "
-              "every incident's milestones)")
+              "every incident's milestones, the trend report's metrics)")
         for label, path in (("big", big), ("small", small)):
             store = Store.open(path)
             timed(f"{label}: every incident's terms, first time", kept_terms, store)
             timed(f"{label}: terms read back", kept_terms, store)
             timed(f"{label}: similarity index", similarity_index, store)
             timed(f"{label}: every incident's milestones", kept_milestones, store)
+            timed(f"{label}: the trend report's metrics, and the rest read back (keep_history)",
+                  keep_history, store)
             timed(f"{label}: all of it read back (keep_history)", keep_history, store)
             store.close()
         print("retrospective, one run each (after one untimed run: the first kernel of a "
