@@ -46,6 +46,8 @@ def _keep_history(store, args: argparse.Namespace) -> None:
     milestones and metrics) up to date after a command that changed it, so the next
     retrospective or trend report reads them back instead of reading the whole history."""
     from .notebook.kept_history import keep_history
+    if not getattr(args, "quiet", False):  # seconds on a big history: say what it is doing
+        print("bringing the results kept for reports up to date...", file=sys.stderr, flush=True)
     keep_history(store, _config(args))
 
 
