@@ -163,11 +163,3 @@ def test_a_trend_chart_drawn_ahead_is_shown_without_drawing(sample_store, tmp_pa
     with pytest.raises(AssertionError, match="drawn again"):
         window.duration_distributions("time_to_resolve")
 
-
-def test_a_report_run_does_not_compile_the_iri_grammars():
-    import subprocess
-    import sys
-    code = ("import sys, review_kit.automation.runner, papermill, nbconvert\n"
-            "print(sys.modules.get('rfc3987_syntax') is None)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "True"

@@ -2,21 +2,11 @@
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from ..paths import write_file
-
-# jsonschema (nbformat's validator, imported by papermill and nbconvert) checks the "iri"
-# string formats with rfc3987-syntax when that is installed (jupyter-events, under
-# JupyterLab, asks for it), and rfc3987-syntax compiles 39 grammars as it is imported:
-# 1.4-1.7 s here, before papermill can even launch a kernel. No schema a report run
-# validates has those formats (nbformat uses no format checker), so a process that runs
-# reports does without it. Only if jsonschema is not loaded yet: a loaded one keeps its own.
-if "jsonschema" not in sys.modules:
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 # nbconvert's own accessibility pass (alt text on every image, outputs reachable by keyboard)
 # re-parses the finished page with BeautifulSoup's pure-Python parser: 0.6 s for the 500-row
