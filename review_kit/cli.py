@@ -5,9 +5,10 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .errors import ReviewKitError, UnknownIncidentError
 
@@ -481,6 +482,27 @@ def _without_iri_format_checker() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" fails
 
 
+@contextmanager
+def _config_for_notebooks(args: argparse.Namespace) -> Iterator[None]:
+    """While the command runs, $REVIEW_KIT_CONFIG names the config file it uses (--config, else
+    ./review-kit.toml when present): the kernels of the notebooks it runs start in the output
+    folder, and would otherwise miss the cadence policy, the text limits and the `[redact]`
+    patterns. Restored afterwards (main may run again in the same process)."""
+    from .config import CONFIG_NAME, CONFIG_VARIABLE
+    chosen = getattr(args, "config", None)
+    path = Path(chosen) if chosen else Path.cwd() / CONFIG_NAME
+    before = os.environ.get(CONFIG_VARIABLE)
+    if chosen or path.is_file():
+        os.environ[CONFIG_VARIABLE] = str(path.resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_VARIABLE, None)
+        else:
+            os.environ[CONFIG_VARIABLE] = before
+
+
 def _check_ids(args: argparse.Namespace) -> None:
     """Incident ids typed on the command line are refused like ids in a file: no control
     characters (a newline in an id could forge a log line or a report heading)."""
@@ -517,8 +539,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .store import store_location
     args.store_location = store_location(args.store)
-    if os.environ.get(DEBUG_VARIABLE):
-        return args.func(args)
+    with _config_for_notebooks(args):
+        if os.environ.get(DEBUG_VARIABLE):
+            return args.func(args)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         _check_ids(args)
         _apply_limits(args)

@@ -3,6 +3,7 @@ notes, and none of them in any file that `retro`, `retro --all` and `trends` wri
 from __future__ import annotations
 
 import csv
+import os
 import html
 import json
 from pathlib import Path
@@ -226,3 +227,28 @@ def test_a_redacted_run_that_fails_leaves_nothing(planted_store, tmp_path, monke
     assert [p for p in out.rglob("*") if p.is_file()] == []
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "hunter2" not in err
+
+
+@pytest.mark.slow
+def test_the_commands_config_reaches_the_notebooks_it_runs(planted_store, tmp_path, monkeypatch,
+                                                           capsys):
+    """A `[redact]` pattern of ./review-kit.toml or of --config applies in the report, though
+    the notebook's kernel starts in the output folder; without it the text is there."""
+    from review_kit.config import CONFIG_VARIABLE
+    db, _ = planted_store
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(CONFIG_VARIABLE, raising=False)
+
+    def report(out: str, *options: str) -> str:
+        assert main(["--store", str(db), "-q", *options, "retro", "INC-9", "--redact",
+                     "--out", str(tmp_path / out)]) == 0
+        return (tmp_path / out / "INC-9" / "retrospective.html").read_text(encoding="utf-8") + \
+            (tmp_path / out / "INC-9" / "postmortem.md").read_text(encoding="utf-8")
+
+    assert "mentioning" in report("plain")
+    (tmp_path / "review-kit.toml").write_text('[redact]\npatterns = ["mentioning"]\n')
+    assert "mentioning" not in report("here")
+    (tmp_path / "review-kit.toml").rename(tmp_path / "elsewhere.toml")
+    assert "mentioning" not in report("named", "--config", str(tmp_path / "elsewhere.toml"))
+    assert CONFIG_VARIABLE not in os.environ  # the command's, not the process's
+    capsys.readouterr()
