@@ -24,8 +24,8 @@ import pandas as pd
 
 from ..analysis.kept import frame_from_bytes, frame_to_bytes
 from ..analysis.metrics import METRIC_COLUMNS, CadencePolicy, compute_metrics
-from ..analysis.retrospective import MILESTONE_KINDS, MILESTONES_VERSION, cadence_policy
-from ..analysis.timeline import MILESTONE_EVENT_COLUMNS, MILESTONES, milestones
+from ..analysis.retrospective import MILESTONES_VERSION, cadence_policy
+from ..analysis.timeline import MILESTONES
 from ..analysis.trends import responder_activity
 from ..config import load_config
 from ..model import COMMS_KINDS
@@ -45,22 +45,40 @@ FLEET_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind",
 _FIELDS = ("title", "severity", "service", "team", "commander")
 
 
-def kept_milestones(store: Store, *, derive: bool = True) -> pd.DataFrame | None:
+def kept_milestones(store: Store, *, derive: bool = True,
+                    config: Mapping[str, Any] | None = None) -> pd.DataFrame | None:
     """Every incident (incident_id, severity, created_at) with its milestones as its events
     give them (no hand-set overrides; NaT where it has no events): read back when kept for
-    the store's current revision, else derived from the events and kept — or, without
-    `derive`, None: a retrospective then reads only the past year it needs, which costs less
-    than deriving the whole history when the last ingest did not keep it."""
-    revision = store.revision()  # before the reads: a write meanwhile makes them look stale
-    stamp = {"version": MILESTONES_VERSION, "revision": revision}
-    data = store.kept(_MILESTONES)
-    kept = frame_from_bytes(data, stamp) if data is not None else None
-    if kept is None and derive:
-        marks = milestones(store.events(kinds=MILESTONE_KINDS, columns=MILESTONE_EVENT_COLUMNS))
-        incidents = store.incidents()[["incident_id", "severity", "created_at"]]
-        kept = incidents.merge(marks[["incident_id", *MILESTONES]], on="incident_id", how="left")
-        store.keep(_MILESTONES, frame_to_bytes(kept, stamp))
-    return kept
+    the store's current revision, else taken from the fleet's metrics (`fleet_metrics`, kept
+    or derived with `config`'s cadence policy: the milestones are the same under any) and
+    kept — or, without `derive`, None: a retrospective then reads only the past year it
+    needs, which costs less than deriving the whole history when the last ingest did not
+    keep it."""
+    stamp = {"version": MILESTONES_VERSION, "revision": store.revision()}
+    kept = _read_kept(store, (_MILESTONES,), stamp)
+    if kept is not None:
+        return kept[0]
+    if not derive:
+        return None
+    metrics = _kept_fleet(store, _cadence(config)).metrics
+    incidents = store.incidents()[["incident_id", "severity", "created_at"]]
+    milestones = incidents.merge(metrics[["incident_id", *MILESTONES]], on="incident_id", how="left")
+    store.keep(_MILESTONES, frame_to_bytes(milestones, stamp))
+    return milestones
+
+
+def _read_kept(store: Store, names: tuple[str, ...],
+               stamp: Mapping[str, int]) -> list[pd.DataFrame] | None:
+    """The frames kept under `names`, or None unless every one is there with `stamp`. The
+    caller takes the store's revision for the stamp before this read: a write meanwhile makes
+    what it derives look stale, never current."""
+    frames = [frame_from_bytes(data, stamp) if (data := store.kept(name)) is not None else None
+              for name in names]
+    return frames if all(frame is not None for frame in frames) else None
+
+
+def _cadence(config: Mapping[str, Any] | None) -> CadencePolicy:
+    return cadence_policy(load_config() if config is None else config)
 
 
 @dataclass
@@ -124,11 +142,11 @@ def fleet_metrics(store: Store, incidents: pd.DataFrame, *, overrides: pd.DataFr
 
 def _kept_fleet(store: Store, cadence: CadencePolicy, *, derive: bool = True) -> Fleet | None:
     """The fleet without overrides or as-of time: kept, or derived and kept."""
-    revision = store.revision()  # before the reads: a write meanwhile makes them look stale
-    stamp = {"version": FLEET_VERSION, "revision": revision, "policy": _policy_stamp(cadence)}
-    kept = [frame_from_bytes(data, stamp) if (data := store.kept(name)) is not None else None
-            for name in _FLEET]
-    if all(frame is not None for frame in kept):
+    # The milestones' rules too: kept_milestones takes them from these metrics.
+    stamp = {"version": FLEET_VERSION, "milestones": MILESTONES_VERSION,
+             "revision": store.revision(), "policy": _policy_stamp(cadence)}
+    kept = _read_kept(store, _FLEET, stamp)
+    if kept is not None:
         return _fleet_from_frames(*kept)
     if not derive:
         return None
@@ -179,5 +197,5 @@ def _fleet_from_frames(metrics: pd.DataFrame, rows: pd.DataFrame) -> Fleet:
 def keep_history(store: Store, config: Mapping[str, Any] | None = None) -> None:
     """Bring every kept result up to date with the store's history."""
     similarity_index(store)
-    kept_milestones(store)
-    _kept_fleet(store, cadence_policy(load_config() if config is None else config))
+    _kept_fleet(store, _cadence(config))  # all events read once: the milestones come from it
+    kept_milestones(store, config=config)
