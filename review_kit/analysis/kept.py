@@ -59,7 +59,7 @@ def _column_parts(name: str, column: pd.Series) -> dict[str, np.ndarray]:
         known = column.notna().to_numpy(dtype=bool)
         return {**strings_parts(f"{key}:text", column.where(column.notna(), "").tolist()),
                 f"{key}:known": known}
-    if isinstance(column.dtype, (pd.BooleanDtype, pd.api.extensions.ExtensionDtype)) and \
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and \
             column.dtype.kind in "iub" and hasattr(column.dtype, "numpy_dtype"):
         # A nullable integer or boolean (pd.NA where unknown): its values and what is known.
         empty = False if column.dtype.kind == "b" else 0

@@ -131,28 +131,37 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *
     return output
 
 
+def _ahead(open_view: Callable[[], Any], work: Callable[[Any], None]) -> None:
+    """Work for the notebook done ahead in this process on the view `open_view` gives. Any
+    failure here is left to the notebook, which meets it again and reports it in the
+    executed notebook, where the reader looks."""
+    try:
+        view = open_view()
+    except Exception:  # noqa: BLE001
+        return
+    try:
+        work(view)
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        view.store.close()
+
+
 def _draw_charts_ahead(store: str, incident_id: str, folder: Path, redact: bool) -> None:
     """Draw the retrospective's charts here while its kernel starts; the notebook shows them
     if its own data gives the same chart keys, and draws them itself otherwise."""
     from ..notebook.retrospective import RetrospectiveView
-    # Any failure here is left to the notebook, which meets it again and reports it in the
-    # executed notebook, where the reader looks.
-    try:
-        view = RetrospectiveView.open(store, incident_id, output_dir=folder, redact=redact,
-                                      interactive=False)
-    except Exception:  # noqa: BLE001
-        return
-    try:
+
+    def work(view: RetrospectiveView) -> None:
         view.draw_charts()
         # The similarity index, which "Seen before" needs current, while the kernel starts.
         # Not every incident's milestones: deriving a big history's costs more than the past
         # year the notebook reads when they are stale (the ingest keeps them).
         from ..notebook.similar_history import similarity_index
         similarity_index(view.store)
-    except Exception:  # noqa: BLE001
-        pass
-    finally:
-        view.store.close()
+
+    _ahead(lambda: RetrospectiveView.open(store, incident_id, output_dir=folder, redact=redact,
+                                          interactive=False), work)
 
 
 def _draw_trend_charts_ahead(store: str, since: str | None, until: str | None, folder: Path,
@@ -161,18 +170,8 @@ def _draw_trend_charts_ahead(store: str, since: str | None, until: str | None, f
     and runs the first cells; the notebook shows each one already drawn from the same data
     (chart keys), and draws any it reaches first itself."""
     from ..notebook.trends import TrendsView
-    # Any failure here is left to the notebook, which meets it again and reports it in the
-    # executed notebook, where the reader looks.
-    try:
-        view = TrendsView.open(store, since=since, until=until, output_dir=folder)
-    except Exception:  # noqa: BLE001
-        return
-    try:
-        view.draw_charts(stop)
-    except Exception:  # noqa: BLE001
-        pass
-    finally:
-        view.store.close()
+    _ahead(lambda: TrendsView.open(store, since=since, until=until, output_dir=folder),
+           lambda view: view.draw_charts(stop))
 
 
 def run_retro(store: str, incident_id: str, out_dir: str | os.PathLike, *,
