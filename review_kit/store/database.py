@@ -554,7 +554,7 @@ class Store:
             # Two arrays, one statement of constant text: psycopg parses a statement of
             # hundreds of placeholders again for every chunk (a third of a big ingest's time).
             sources, external_ids = (list(values) for values in zip(*key_list))
-            rows = conn.execute(_ALIASES_OF_ARRAYS, {"sources": sources, "external_ids": external_ids})
+            rows = conn.execute(_aliases_of_arrays(), {"source": sources, "external_id": external_ids})
             known.update({(r.source, r.external_id): r.incident_id for r in rows})
         else:
             for start in range(0, len(key_list), 400):
@@ -1301,16 +1301,21 @@ def _listed(events: pd.DataFrame | dict[str, list], column: str) -> list:
 _ALIASES_OF = (select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
                .where(tuple_(aliases.c.source, aliases.c.external_id)
                       .in_(bindparam("keys", expanding=True))))
-_ALIASES_OF_ARRAYS = text(
-    "SELECT a.source, a.external_id, a.incident_id FROM aliases AS a "
-    "JOIN unnest(CAST(:sources AS text[]), CAST(:external_ids AS text[])) AS k(source, external_id) "
-    "ON a.source = k.source AND a.external_id = k.external_id")
 
 
 # Built once per dialect: building the statement costs more than a one-event delivery's insert.
 @lru_cache(maxsize=None)
 def _insert_ignoring(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     return _dialect_insert(dialect)(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@lru_cache(maxsize=None)
+def _aliases_of_arrays() -> Any:
+    """PostgreSQL: the aliases of the (source, external_id) pairs given as two arrays."""
+    keys = _arrays(aliases, ("source", "external_id")).subquery("keys")
+    return (select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
+            .join_from(aliases, keys, and_(aliases.c.source == keys.c.source,
+                                           aliases.c.external_id == keys.c.external_id)))
 
 
 @lru_cache(maxsize=None)
