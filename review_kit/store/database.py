@@ -463,7 +463,7 @@ class Store:
             try:
                 for batch in reader if reader is not None else batches:
                     self._write_batch(conn, loader.name, batch, ctx, result)
-                    if progress is not None and batch.events is not None:
+                    if progress is not None and batch.event_count:
                         progress(batch.event_count)
             finally:
                 if reader is not None:
@@ -520,7 +520,7 @@ class Store:
             result.incidents_changed += self._upsert_incidents(
                 conn, [{"incident_id": i, "source": source} for i in missing])
             result.aliases += self._insert_ignore(conn, aliases, alias_rows, ("source", "external_id"))
-        count = _rows_in(frame)
+        count = batch.event_count
         if count:
             result.events_seen += count
             added = self._insert_events(conn, frame)
@@ -540,7 +540,7 @@ class Store:
         for alias in batch.aliases:
             keys.add((alias["source"], str(alias["external_id"])))
             keys.add((alias["source"], str(alias["incident_id"])))
-        if _rows_in(frame):
+        if batch.event_count:
             # Distinct pairs in C (set of zipped columns): pandas' drop_duplicates costs more
             # than a one-event delivery's whole ingest.
             pairs = set(zip(_listed(frame, "source"), _listed(frame, "incident_id")))
@@ -1121,7 +1121,7 @@ def _differing_events(conn: Connection, frame: pd.DataFrame) -> tuple[int, str |
     cursor = conn.connection.driver_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            cursor.execute(f"SELECT {columns} FROM events WHERE event_id = ANY(%s)", (ids,))
+            cursor.execute(*_ids_query(ids, columns))
         else:
             cursor.execute(f"SELECT {columns} FROM events WHERE event_id IN "
                            "(SELECT value FROM json_each(?))", (dumps(ids),))
@@ -1155,13 +1155,16 @@ def _differing_events(conn: Connection, frame: pd.DataFrame) -> tuple[int, str |
     return int(differs.sum()), first
 
 
+# The stored content of events by id, built once (its IN list expands per call).
+_EVENTS_BY_ID = (select(events.c.event_id, events.c.incident_id, *[events.c[c] for c in _EVENT_CONTENT])
+                 .where(events.c.event_id.in_(bindparam("ids", expanding=True))))
+
+
 def _differing_rows(conn: Connection, columns: dict[str, list]) -> tuple[int, str | None]:
     """`_differing_events` for a RowBatch's few events, compared in Python: a delivery sent
     twice is common, and pandas' merge cost ten times the rest of its ingest."""
     ids = [str(i) for i in columns["event_id"]]
-    stored = {r.event_id: r for r in conn.execute(
-        select(events.c.event_id, events.c.incident_id, *[events.c[c] for c in _EVENT_CONTENT])
-        .where(events.c.event_id.in_(ids)))}
+    stored = {r.event_id: r for r in conn.execute(_EVENTS_BY_ID, {"ids": ids})}
 
     def text(value: Any) -> str:
         return "" if value is None else str(value)
@@ -1216,17 +1219,17 @@ def _insert_events_postgresql(conn: Connection, frame: pd.DataFrame) -> int:
     return len(new)
 
 
-def _ids_query(ids: list) -> tuple[str, tuple]:
-    """The query for which of `ids` `events` holds. The ids go as one JSON text (orjson writes
-    it in C) the server unpacks, not as a text array: psycopg escapes an array's elements one
-    by one in Python, a tenth of a big ingest's time. Ids JSON cannot carry (a lone
-    surrogate) go as the array."""
+def _ids_query(ids: list, columns: str = "event_id") -> tuple[str, tuple]:
+    """PostgreSQL: the query for `columns` of the events among `ids`. The ids go as one JSON
+    text (orjson writes it in C) the server unpacks, not as a text array: psycopg escapes an
+    array's elements one by one in Python, a tenth of a big ingest's time. Ids JSON cannot
+    carry (a lone surrogate) go as the array."""
     import orjson
     try:
         packed = orjson.dumps(ids).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError):
-        return "SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids,)
-    return ("SELECT event_id FROM events WHERE event_id = "
+        return f"SELECT {columns} FROM events WHERE event_id = ANY(%s)", (ids,)
+    return (f"SELECT {columns} FROM events WHERE event_id = "
             "ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", (packed,))
 
 
@@ -1285,11 +1288,6 @@ def _dialect_insert(conn: Connection | str):
 
 
 _as_text = np.frompyfunc(str, 1, 1)  # element-wise str(), a C loop
-
-
-def _rows_in(events: pd.DataFrame | dict[str, list]) -> int:
-    """How many events a frame, or a RowBatch's columns, holds."""
-    return len(events["event_id"]) if isinstance(events, dict) else len(events)
 
 
 def _listed(events: pd.DataFrame | dict[str, list], column: str) -> list:
