@@ -99,8 +99,15 @@ def enqueue_resolution(store: Store, incident_id: str, *, trigger: str = "webhoo
     resolved_at = resolved_at if resolved_at is not None else resolution_time(store, incident_id)
     if resolved_at is None:
         return None
-    return enqueue(store, incident_id, "retrospective", trigger=trigger,
-                   dedup_key=retro_dedup_key(incident_id, resolved_at))
+    with store.engine.begin() as conn:
+        return enqueue_resolution_on(conn, incident_id, resolved_at, trigger=trigger)
+
+
+def enqueue_resolution_on(conn: Connection, incident_id: str, resolved_at: Any, *,
+                          trigger: str = "webhook") -> int | None:
+    """`enqueue_resolution` of a known resolution time, inside a transaction of the caller's."""
+    return enqueue_on(conn, incident_id, "retrospective", trigger=trigger,
+                      dedup_key=retro_dedup_key(incident_id, resolved_at))
 
 
 @dataclass(frozen=True)

@@ -281,7 +281,7 @@ class Receiver:
         store tells at a glance (`plain_resolution_on`): one commit for both, and no second
         connection. Returns raw id -> run id (None: queued already); the others are left to
         `_queue_resolutions`, after the commit, where the whole timeline is read."""
-        from .queue import enqueue_on, retro_dedup_key
+        from .queue import enqueue_resolution_on
         from .runs import plain_resolution_on
         done: dict[str, int | None] = {}
         for raw_id in self._resolutions(loader, endpoint, document):
@@ -289,11 +289,8 @@ class Receiver:
                 continue  # mapped through an alias: the slow path resolves it
             resolved_at = plain_resolution_on(conn, raw_id)
             if resolved_at is not None:
-                done[raw_id] = enqueue_on(conn, raw_id, "retrospective", trigger="webhook",
-                                          dedup_key=retro_dedup_key(raw_id, resolved_at))
-                if done[raw_id] is not None:
-                    log.info("incident %s resolved at %s: run %s queued", loggable(raw_id),
-                             resolved_at, done[raw_id])
+                done[raw_id] = enqueue_resolution_on(conn, raw_id, resolved_at)
+                _log_queued(raw_id, resolved_at, done[raw_id])
         return done
 
     def _queue_resolutions(self, loader: _Recording, endpoint: str, document: Any,
@@ -317,11 +314,16 @@ class Receiver:
             if resolved_at is None:
                 continue  # reopened since (the delivery came late): nothing to review yet
             run_id = enqueue_resolution(self.store, incident_id, trigger="webhook", resolved_at=resolved_at)
+            _log_queued(incident_id, resolved_at, run_id)
             if run_id is not None:
-                log.info("incident %s resolved at %s: run %s queued", loggable(incident_id),
-                         resolved_at, run_id)
                 queued.append(run_id)
         return queued
+
+
+def _log_queued(incident_id: str, resolved_at: Any, run_id: int | None) -> None:
+    if run_id is not None:  # None: this resolution was queued already
+        log.info("incident %s resolved at %s: run %s queued", loggable(incident_id),
+                 resolved_at, run_id)
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
