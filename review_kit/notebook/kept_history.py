@@ -140,7 +140,7 @@ def fleet_metrics(store: Store, incidents: pd.DataFrame, *, overrides: pd.DataFr
     return Fleet(metrics.loc[:, list(METRIC_COLUMNS)], base.activity, base.updates)
 
 
-def _kept_fleet(store: Store, cadence: CadencePolicy, *, derive: bool = True) -> Fleet | None:
+def _kept_fleet(store: Store, cadence: CadencePolicy) -> Fleet:
     """The fleet without overrides or as-of time: kept, or derived and kept."""
     # The milestones' rules too: kept_milestones takes them from these metrics.
     stamp = {"version": FLEET_VERSION, "milestones": MILESTONES_VERSION,
@@ -148,8 +148,6 @@ def _kept_fleet(store: Store, cadence: CadencePolicy, *, derive: bool = True) ->
     kept = _read_kept(store, _FLEET, stamp)
     if kept is not None:
         return _fleet_from_frames(*kept)
-    if not derive:
-        return None
     fleet = fleet_from_events(store.events(columns=FLEET_EVENT_COLUMNS), store.incidents(),
                               cadence=cadence)
     for name, frame in zip(_FLEET, _fleet_frames(fleet)):

@@ -124,6 +124,7 @@ class TrendsView:
         self.metrics = metrics[keep].reset_index(drop=True)
         ids = set(self.metrics["incident_id"])
         self.incidents = incidents[incidents["incident_id"].isin(ids)].reset_index(drop=True)
+        self._whole_store = len(self.incidents) == len(incidents)
         # What each responder did, and each incident's updates: of the incidents reported.
         self.activity = fleet.activity[fleet.activity["incident_id"].isin(ids)].reset_index(drop=True)
         self.updates = fleet.updates[fleet.updates.index.isin(ids)]
@@ -387,8 +388,10 @@ class TrendsView:
         if getattr(self, "_index", None) is None:
             from .similar_history import similarity_index
             # The store's kept index serves when this window is the whole store, its rows in
-            # the same order; never under redaction, whose titles are not the stored ones.
-            kept = None if self.redact else similarity_index(self.store, derive=False)
+            # the same order; never under redaction, whose titles are not the stored ones. Not
+            # even read for a window that left incidents out (at 100k it is 17 MB to unpack).
+            kept = similarity_index(self.store, derive=False) \
+                if self._whole_store and not self.redact else None
             same = kept is not None and np.array_equal(
                 kept.ids, self.incidents["incident_id"].astype(str).to_numpy(dtype=object))
             self._index = kept if same else similarity_index(self.store, self.incidents)
