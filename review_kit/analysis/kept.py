@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import sparse
 
 __all__ = ["frame_from_bytes", "frame_to_bytes", "sparse_from", "sparse_parts", "strings_from",
-           "strings_parts"]
+           "strings_parts", "times_from", "times_parts"]
 
 
 def strings_parts(prefix: str, values: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -38,6 +38,21 @@ def strings_from(prefix: str, parts: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.array(pieces, dtype=object)
 
 
+def times_parts(key: str, known: str, values: Any) -> dict[str, np.ndarray]:
+    """Times (aware, or text a UTC parse reads) as UTC microseconds under `key`, and under
+    `known` which of them are times at all."""
+    stamps = pd.to_datetime(pd.Series(values), utc=True).dt.as_unit("us")
+    return {key: stamps.to_numpy(dtype="datetime64[us]").view("int64"),
+            known: stamps.notna().to_numpy(dtype=bool)}
+
+
+def times_from(key: str, known: str, parts: Mapping[str, np.ndarray]) -> pd.Series:
+    """The times `times_parts` kept, UTC, NaT where none was."""
+    values = pd.Series(pd.to_datetime(parts[key].astype("datetime64[us]"), utc=True))
+    values[~parts[known]] = pd.NaT
+    return values
+
+
 def sparse_parts(prefix: str, matrix: sparse.spmatrix) -> dict[str, np.ndarray]:
     matrix = sparse.csr_matrix(matrix)
     return {f"{prefix}_data": matrix.data, f"{prefix}_indices": matrix.indices,
@@ -52,9 +67,7 @@ def sparse_from(prefix: str, parts: Mapping[str, np.ndarray]) -> sparse.csr_matr
 def _column_parts(name: str, column: pd.Series) -> dict[str, np.ndarray]:
     key = f"column:{name}"
     if isinstance(column.dtype, pd.DatetimeTZDtype):
-        stamps = column.dt.tz_convert("UTC").dt.as_unit("us")
-        return {f"{key}:utc_us": stamps.to_numpy(dtype="datetime64[us]").view("int64"),
-                f"{key}:known": stamps.notna().to_numpy(dtype=bool)}
+        return times_parts(f"{key}:utc_us", f"{key}:known", column)
     if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
         known = column.notna().to_numpy(dtype=bool)
         return {**strings_parts(f"{key}:text", column.where(column.notna(), "").tolist()),
@@ -92,9 +105,7 @@ def frame_from_bytes(data: bytes, stamp: Mapping[str, int]) -> pd.DataFrame | No
             for name in strings_from("columns", parts):
                 key = f"column:{name}"
                 if f"{key}:utc_us" in parts:
-                    values = pd.Series(pd.to_datetime(parts[f"{key}:utc_us"].astype("datetime64[us]"),
-                                                      utc=True))
-                    values[~parts[f"{key}:known"]] = pd.NaT
+                    values = times_from(f"{key}:utc_us", f"{key}:known", parts)
                 elif f"{key}:masked" in parts:
                     values = pd.Series(pd.array(parts[f"{key}:masked"]))
                     values[~parts[f"{key}:known"]] = pd.NA

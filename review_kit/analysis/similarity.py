@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..model import check_columns
-from .kept import sparse_from, sparse_parts, strings_from, strings_parts
+from .kept import sparse_from, sparse_parts, strings_from, strings_parts, times_from, times_parts
 
 __all__ = [
     "COMMON_SHARE", "COMMON_FLOOR", "MIN_SHARED_WORDS", "SERVICE_WORDS", "WORDS_ALONE",
@@ -360,12 +360,10 @@ class SimilarityIndex:
     def to_bytes(self, revision: int) -> bytes:
         """The index as bytes (no pickle: a store may be shared), stamped with the store
         `revision` it was built from."""
-        times = pd.to_datetime(self.times, utc=True)
         parts: dict[str, np.ndarray] = {
             "version": np.int64(INDEX_VERSION), "terms_version": np.int64(TERMS_VERSION),
             "revision": np.int64(revision), "floor": np.int64(self.common["floor"]),
-            "times": times.dt.as_unit("us").to_numpy(dtype="datetime64[us]").view("int64"),
-            "times_known": times.notna().to_numpy(dtype=bool), "service": self.service,
+            **times_parts("times", "times_known", self.times), "service": self.service,
             **strings_parts("ids", self.ids), **strings_parts("services", self.services)}
         for block in self.weighted:
             parts.update(sparse_parts(f"{block}_weighted", self.weighted[block]))
@@ -385,8 +383,7 @@ class SimilarityIndex:
                 if (int(parts["version"]), int(parts["terms_version"]), int(parts["revision"])) \
                         != (INDEX_VERSION, TERMS_VERSION, int(revision)):
                     return None
-                times = pd.Series(pd.to_datetime(parts["times"].astype("datetime64[us]"), utc=True))
-                times[~parts["times_known"]] = pd.NaT
+                times = times_from("times", "times_known", parts)
                 blocks = ("alert", "word")
                 return cls(ids=strings_from("ids", parts), times=times, service=parts["service"],
                            services=[str(s) for s in strings_from("services", parts)],
