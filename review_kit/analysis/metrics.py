@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import InputError
 from ..model import check_columns, normalise_severity, parse_timestamp, to_iso
 from .durations import DURATION_SPANS, RESOLUTION_SECONDS, measured_durations
-from .timeline import OrderedEvents, member, milestones_of, normalised, order_events
+from .timeline import OrderedEvents, member_of, milestones_of, order_events
 
 __all__ = [
     "AUDIENCES", "CadencePolicy", "DEFAULT_CADENCE", "METRIC_COLUMNS", "communication_gaps",
@@ -269,8 +269,7 @@ def _responders(ordered: OrderedEvents) -> tuple[list[list[str]], np.ndarray]:
     actor, actor_names = ordered.codes("actor")
     actor_type, types = ordered.codes("actor_type")
     # Bots and services are automation; an actor of unknown type counts as a person.
-    automated = member(actor_type, np.flatnonzero(np.isin(normalised(types), NOT_RESPONDERS)),
-                       len(types))
+    automated = member_of(actor_type, types, NOT_RESPONDERS)
     acting = np.flatnonzero(ordered.kind_is(*_RESPONDER_ACTOR_KINDS) & ~automated & (actor >= 0))
     # Escalations are few: their targets are read row by row, not as a whole column.
     escalated = np.flatnonzero(ordered.kind_is("escalated"))

@@ -35,7 +35,7 @@ milestones is unknown is ``durations``' business.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -133,6 +133,12 @@ def member(codes: np.ndarray, wanted: Any, size: int) -> np.ndarray:
     wanted = np.asarray(wanted, dtype="int64")
     table[wanted[(wanted >= 0) & (wanted < size)]] = True
     return table[codes]
+
+
+def member_of(codes: np.ndarray, values: Any, wanted: Iterable[str]) -> np.ndarray:
+    """Mask of ``codes`` (positions in the distinct ``values``, −1 for none) whose value,
+    stripped and lower-cased (``normalised``), is one of ``wanted``."""
+    return member(codes, np.flatnonzero(np.isin(normalised(values), list(wanted))), len(values))
 
 
 def _objects(column: pd.Series) -> np.ndarray:
@@ -398,21 +404,6 @@ def _or(*candidates: np.ndarray) -> np.ndarray:
     return out
 
 
-def _status_is(ordered: OrderedEvents, *statuses: str) -> np.ndarray:
-    mask = ordered.kind_is("status_update")
-    if not mask.any():
-        return np.zeros(len(ordered), dtype=bool)
-    rows = np.flatnonzero(mask)
-    # Only status updates carry a status: look at those rows, not the whole column, and
-    # once for the three questions the milestones ask of them (kept with the other codes).
-    if "status_update:status" not in ordered._codes:
-        codes, values = pd.factorize(pd.Series(ordered.column("status", rows), dtype=object))
-        ordered._codes["status_update:status"] = (codes, normalised(values))
-    codes, values = ordered._codes["status_update:status"]
-    mask[rows] = member(codes, np.flatnonzero(np.isin(values, list(statuses))), len(values))
-    return mask
-
-
 def normalised(values: np.ndarray) -> np.ndarray:
     """Distinct values as stripped, lower-case text, to match statuses and actor types."""
     return np.array([str(v).strip().lower() for v in values], dtype=object)
@@ -478,9 +469,7 @@ def milestones_of(ordered: OrderedEvents, overrides: pd.DataFrame | Mapping | No
     ruled = np.flatnonzero(ordered.kind_is(*LIFECYCLE_KINDS, "impact_started", "mitigated"))
     source, sources = pd.factorize(pd.Series(ordered.column("source", ruled), dtype=object))
     from_page = np.zeros(len(ordered), dtype=bool)
-    from_page[ruled] = member(source, np.flatnonzero(np.isin(normalised(sources),
-                                                             list(STATUS_PAGE_SOURCES))),
-                              len(sources))
+    from_page[ruled] = member_of(source, sources, STATUS_PAGE_SOURCES)
     page_only = _first(ordered, ordered.kind_is(*LIFECYCLE_KINDS) & ~from_page) == _NAT
     counted = ~from_page | page_only[ordered.inc]
     impact_started = _first(ordered, ordered.kind_is("impact_started") & counted)
@@ -496,11 +485,21 @@ def milestones_of(ordered: OrderedEvents, overrides: pd.DataFrame | Mapping | No
     reopened = np.bincount(ordered.inc[ordered.kind_is("reopened")],
                            minlength=len(ordered.incidents))
 
+    # Only status updates carry a status: their rows' statuses are numbered once, for the
+    # three questions asked of them.
+    updates = np.flatnonzero(ordered.kind_is("status_update"))
+    status, statuses = pd.factorize(pd.Series(ordered.column("status", updates), dtype=object))
+
+    def status_is(*wanted: str) -> np.ndarray:
+        mask = np.zeros(len(ordered), dtype=bool)
+        mask[updates] = member_of(status, statuses, wanted)
+        return mask
+
     # An update that already says the incident is over is its resolution, not its detection:
     # an incident posted after the fact has no detection time on the page.
     first_update = _first(ordered, ordered.kind_is("status_update")
-                          & ~_status_is(ordered, *PAGE_CLOSED_STATUSES))
-    first_page_resolved = _first(ordered, _status_is(ordered, "resolved"))
+                          & ~status_is(*PAGE_CLOSED_STATUSES))
+    first_page_resolved = _first(ordered, status_is("resolved"))
     detected = np.where(page_only & (detected == _NAT), first_update, detected)
     own_resolution = (last_resolved >= 0) | (last_reopened >= 0)
     resolved = np.where(page_only & ~own_resolution, first_page_resolved, resolved)
@@ -512,7 +511,7 @@ def milestones_of(ordered: OrderedEvents, overrides: pd.DataFrame | Mapping | No
     resolved = _apply_overrides(table, ordered.incidents, "resolved_at", resolved)
     # Mitigation falls back to resolution, so it follows a hand-corrected resolved_at.
     mitigated = _or(_first(ordered, ordered.kind_is("mitigated") & counted),
-                    _first(ordered, _status_is(ordered, "monitoring")), resolved)
+                    _first(ordered, status_is("monitoring")), resolved)
     mitigated = _apply_overrides(table, ordered.incidents, "mitigated_at", mitigated)
 
     def times(values: np.ndarray) -> pd.Series:
