@@ -115,13 +115,18 @@ class OrderedEvents:
         on big frames that is much faster than hashing them in timeline order.
         """
         if name not in self._codes:
-            if name not in self.frame.columns:
-                found = (np.full(len(self.rows), -1, dtype="int64"), np.zeros(0, dtype=object))
-            else:
-                codes, uniques = pd.factorize(_objects(self.frame[name]))
-                found = (codes[self.rows].astype("int64"), np.asarray(uniques, dtype=object))
-            self._codes[name] = found
+            codes, uniques = _frame_codes(self.frame, name)
+            self._codes[name] = (codes[self.rows], uniques)
         return self._codes[name]
+
+
+def _frame_codes(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A column of `frame` as (int64 codes in the frame's order, distinct values); all -1
+    when the frame lacks the column."""
+    if name not in frame.columns:
+        return np.full(len(frame), -1, dtype="int64"), np.zeros(0, dtype=object)
+    codes, uniques = pd.factorize(_objects(frame[name]))
+    return codes.astype("int64"), np.asarray(uniques, dtype=object)
 
 
 def member(codes: np.ndarray, wanted: Any, size: int) -> np.ndarray:
@@ -269,19 +274,14 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     # The merge below groups lifecycle reports by actor. A caller that reads every actor
     # later (the metrics' responders) has them numbered once, over the whole column in the
     # frame's order, and the merge reuses that; otherwise only the few lifecycle rows are.
-    numbered = None
-    if "actor" not in events.columns:
-        def actor_of(positions: np.ndarray) -> np.ndarray:
-            return np.full(len(positions), -1, dtype="int64")
-    elif number_actors:
-        actor_codes, actors = pd.factorize(_objects(events["actor"]))
-        numbered = (actor_codes.astype("int64"), np.asarray(actors, dtype=object))
+    numbered = _frame_codes(events, "actor") if number_actors else None
 
-        def actor_of(positions: np.ndarray) -> np.ndarray:
+    def actor_of(positions: np.ndarray) -> np.ndarray:
+        if numbered is not None:
             return numbered[0][order[positions]]
-    else:
-        def actor_of(positions: np.ndarray) -> np.ndarray:
-            return pd.factorize(events["actor"].iloc[order[positions]].astype(object))[0]
+        if "actor" not in events.columns:
+            return np.full(len(positions), -1, dtype="int64")
+        return pd.factorize(events["actor"].iloc[order[positions]].astype(object))[0]
     keep = _merge_reports(inc_codes[order], at[order], kind_codes, kinds, actor_of,
                           duplicate_window)
     order = order[keep]
