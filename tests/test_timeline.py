@@ -7,8 +7,8 @@ import pytest
 
 from review_kit.errors import InputError
 from review_kit.model import EVENT_COLUMNS, parse_timestamps
-from review_kit.analysis.timeline import (MILESTONE_COLUMNS, build_timeline, member, milestones,
-                                 order_events)
+from review_kit.analysis.timeline import (MILESTONE_COLUMNS, build_timeline, factorize_runs,
+                                          index_runs, member, milestones, order_events)
 from frames import literal_events, utc
 
 
@@ -149,6 +149,43 @@ def test_missing_ids_of_every_kind_never_repeat_even_as_one_object():
     frame = literal_events(*rows, id_format=None)
     frame["event_id"] = pd.Series([np.nan, np.nan, None], dtype=object)
     assert len(build_timeline(frame)) == 3
+
+
+def test_a_store_frame_vouched_unique_keeps_every_row_and_orders_as_usual():
+    rows = [{"event_id": f"pd:{i}", "at": f"2024-03-01T10:{(7 * i) % 60:02d}:00Z", "kind": "note",
+             "incident_id": f"INC-{i % 3}"} for i in range(60)]
+    frame = literal_events(*rows, id_format=None)
+    plain, vouched = order_events(frame), order_events(frame, unique_ids=True)
+    assert plain.rows.tolist() == vouched.rows.tolist()
+    assert plain.inc.tolist() == vouched.inc.tolist() and plain.at.tolist() == vouched.at.tolist()
+    # Unvouched, a repeated id is still dropped.
+    twice = pd.concat([frame, frame.iloc[[5]]], ignore_index=True)
+    assert len(order_events(twice)) == 60
+
+
+@pytest.mark.parametrize("values", [
+    ["INC-2", "INC-2", "INC-1", "INC-1", "INC-2", "INC-3"],   # long runs
+    ["a", "b", "a", "c", "b", "a", "c"],                    # no runs: coded as a whole
+    ["x", None, None, "x", np.nan, np.nan, "y", "y"],        # missing values, in runs too
+    ["x", pd.NA, pd.NA, "x", "x", "x"],                      # pd.NA cannot be compared
+    [1, 1.0, True, "1", "1", "1"],                           # equal across types, as a hash
+    ["only"], [],
+])
+def test_run_coding_gives_what_pandas_gives(values):
+    array = np.array(values, dtype=object)
+    for sort in (False, True):
+        codes, uniques = factorize_runs(array, sort=sort)
+        want_codes, want_uniques = pd.factorize(array, sort=sort)
+        assert codes.dtype == np.int64
+        assert codes.tolist() == want_codes.tolist()
+        assert list(uniques) == list(want_uniques)
+    index = pd.Index(["INC-1", "x", "INC-3"], dtype=object)
+    assert index_runs(index, array).tolist() == index.get_indexer(array).tolist()
+
+
+def test_run_coding_refuses_what_pandas_refuses():
+    with pytest.raises(TypeError):
+        factorize_runs(np.array([["a"], ["a"], ["b"]] + [None], dtype=object)[:3])
 
 
 def test_member_reads_codes_through_a_table():

@@ -312,7 +312,7 @@ def _responders(ordered: OrderedEvents) -> tuple[list[list[str]], np.ndarray]:
 def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None, *,
                     overrides: pd.DataFrame | Mapping[str, Mapping[str, Any]] | None = None,
                     cadence: CadencePolicy | Mapping[str, Any] | None = None,
-                    asof: Any = None) -> pd.DataFrame:
+                    asof: Any = None, unique_ids: bool = False) -> pd.DataFrame:
     """One row of review metrics per incident (columns ``METRIC_COLUMNS``), ordered by id.
 
     - milestones (``timeline.milestones``), ``reopened`` and ``is_resolved``;
@@ -336,13 +336,15 @@ def compute_metrics(events: pd.DataFrame, incidents: pd.DataFrame | None = None,
     ``overrides``: hand-set milestones, as for ``timeline.milestones``. ``cadence``: a
     ``CadencePolicy`` or its configuration dict; default ``CadencePolicy()``. ``asof``: the
     report's as-of time; an unresolved incident's communication window (and so its longest
-    silence) runs up to it; without one, up to the incident's last event.
+    silence) runs up to it; without one, up to the incident's last event. ``unique_ids``:
+    no two events share an event_id (``timeline.order_events``; true of a store's frame).
     """
     if incidents is not None:
         check_columns(incidents, ("incident_id",), "incidents")
-        ordered = order_events(events, incident_ids=incidents["incident_id"], number_actors=True)
+        ordered = order_events(events, incident_ids=incidents["incident_id"], number_actors=True,
+                               unique_ids=unique_ids)
     else:
-        ordered = order_events(events, number_actors=True)
+        ordered = order_events(events, number_actors=True, unique_ids=unique_ids)
     return _metrics(ordered, incidents, overrides, _policy(cadence), asof)
 
 

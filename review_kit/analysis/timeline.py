@@ -125,8 +125,49 @@ def _frame_codes(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray
     when the frame lacks the column."""
     if name not in frame.columns:
         return np.full(len(frame), -1, dtype="int64"), np.zeros(0, dtype=object)
-    codes, uniques = pd.factorize(_objects(frame[name]))
-    return codes.astype("int64"), np.asarray(uniques, dtype=object)
+    codes, uniques = factorize_runs(_objects(frame[name]))
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``values`` as (the first value of each run of equal neighbours, the runs' lengths),
+    or (``values``, None) where runs would not pay (most rows differ from the row before,
+    or the values cannot be compared, such as ``pd.NA``).
+
+    A store hands back each incident's events together, so its incident ids, sources and
+    kinds come in long runs. Comparing a text with its neighbour is cheaper than hashing it,
+    and every value of a column read from a database is a distinct object whose hash has
+    never been computed: coding only the first of each run does a fraction of the work."""
+    n = len(values)
+    if n < 2:
+        return values, None
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    try:
+        np.not_equal(values[1:], values[:-1], out=change[1:])
+    except (TypeError, ValueError):
+        return values, None
+    heads = np.flatnonzero(change)
+    if len(heads) > n // 2:
+        return values, None
+    return values[heads], np.diff(np.append(heads, n))
+
+
+def factorize_runs(values: np.ndarray, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values, sort=sort)`` as (int64 codes, distinct values), done once per
+    run of equal neighbours (``_runs``)."""
+    heads, lengths = _runs(values)
+    codes, uniques = pd.factorize(heads, sort=sort)
+    codes = np.asarray(codes, dtype="int64")
+    return (codes if lengths is None else np.repeat(codes, lengths)), uniques
+
+
+def index_runs(index: pd.Index, values: np.ndarray) -> np.ndarray:
+    """``index.get_indexer(values)`` (−1 where absent), looked up once per run of equal
+    neighbours (``_runs``)."""
+    heads, lengths = _runs(values)
+    positions = np.asarray(index.get_indexer(heads), dtype="int64")
+    return positions if lengths is None else np.repeat(positions, lengths)
 
 
 def member(codes: np.ndarray, wanted: Any, size: int) -> np.ndarray:
@@ -208,7 +249,7 @@ def _by_incident_and_time(inc: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
                  duplicate_window: float = DUPLICATE_WINDOW_SECONDS,
-                 number_actors: bool = False) -> OrderedEvents:
+                 number_actors: bool = False, unique_ids: bool = False) -> OrderedEvents:
     """The rows of ``events`` in timeline order with duplicates removed (see module docs).
 
     The building block of ``build_timeline``, ``milestones`` and the metrics: it touches only
@@ -216,10 +257,12 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     names the incidents wanted: events of others are left out, and a named incident without
     events still gets its place in ``incidents``. ``number_actors``: the caller will read
     every row's actor (``codes("actor")``), so they are numbered once, up front.
+    ``unique_ids``: the caller vouches that no two rows share an event_id (a store's frame:
+    the id is its primary key), so step 1 below has nothing to remove and is skipped.
     """
     check_columns(events, TIMELINE_REQUIRED, "events")
     if incident_ids is None:
-        inc_codes, incidents = pd.factorize(_objects(events["incident_id"]), sort=True)
+        inc_codes, incidents = factorize_runs(_objects(events["incident_id"]), sort=True)
         if len(inc_codes) and (inc_codes < 0).any():
             row = int(np.flatnonzero(inc_codes < 0)[0])
             raise InputError(None, f"events row {row}", "event belongs to no incident")
@@ -227,24 +270,27 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
     else:
         incidents = pd.Index(pd.unique(pd.Series(list(incident_ids), dtype=object).dropna()),
                              dtype=object).sort_values()
-        inc_codes = incidents.get_indexer(events["incident_id"].astype(object))
+        inc_codes = index_runs(incidents, _objects(events["incident_id"]))
         selected = np.flatnonzero(inc_codes >= 0)
     incidents = pd.Index(np.asarray(incidents, dtype=object), dtype=object)
     inc_codes = np.asarray(inc_codes, dtype="int64")
-    n = len(selected)
-    at = np.full(len(events), _NAT, dtype="int64")
-    if n:
-        column = events["at"] if n == len(events) else events["at"].iloc[selected]
-        at[selected] = _utc_micros(column)
-    order = selected[_by_incident_and_time(inc_codes[selected], at[selected])]
+    if len(selected) == len(events):
+        at = _utc_micros(events["at"]) if len(events) else np.zeros(0, dtype="int64")
+    else:
+        inc_codes = inc_codes[selected]
+        at = _utc_micros(events["at"].iloc[selected]) if len(selected) else np.zeros(0, dtype="int64")
+    by = _by_incident_and_time(inc_codes, at)
+    # `inc` and `at` follow `order` (frame rows in timeline order) through every step below.
+    order, inc, at = selected[by], inc_codes[by], at[by]
 
     # Ties on (incident, at) are broken by seq, then source, then event_id. Only the tied
-    # rows are looked at: even with second-precision sources they are a minority.
-    tied = np.flatnonzero(_tied(inc_codes[order], at[order]))
+    # rows are looked at: even with second-precision sources they are a minority. They are
+    # reordered only among rows of the same (incident, at), so `inc` and `at` stay true.
+    tied = np.flatnonzero(_tied(inc, at))
     event_ids = events["event_id"]
     if len(tied):
         rows = order[tied]
-        group = _groups(inc_codes[rows], at[rows])
+        group = _groups(inc[tied], at[tied])
         seq = pd.to_numeric(events["seq"].iloc[rows]).fillna(0).to_numpy(dtype="int64")
         source, _ = pd.factorize(events["source"].iloc[rows].astype(object), sort=True,
                                  use_na_sentinel=False)
@@ -261,14 +307,15 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
 
     # 1. one row per event_id, the first in timeline order (rows without an id cannot be
     # told apart, so they all stay). Hashing runs in input order: cheaper than in sorted.
-    repeated = _repeated(event_ids)
-    if repeated.any():
+    repeated = None if unique_ids else _repeated(event_ids)
+    if repeated is not None and repeated.any():
         position = np.flatnonzero(repeated[order])
         ids = event_ids.iloc[order[position]].astype(object).reset_index(drop=True)
-        order = np.delete(order, position[ids.duplicated().to_numpy()])
+        drop = position[ids.duplicated().to_numpy()]
+        order, inc, at = np.delete(order, drop), np.delete(inc, drop), np.delete(at, drop)
 
     # 2. one row per lifecycle happening.
-    kind_codes, kinds = pd.factorize(_objects(events["kind"]))
+    kind_codes, kinds = factorize_runs(_objects(events["kind"]))
     kind_codes = kind_codes[order]
     kinds = pd.Index(np.asarray(kinds, dtype=object), dtype=object)
     # The merge below groups lifecycle reports by actor. A caller that reads every actor
@@ -282,11 +329,10 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
         if "actor" not in events.columns:
             return np.full(len(positions), -1, dtype="int64")
         return pd.factorize(events["actor"].iloc[order[positions]].astype(object))[0]
-    keep = _merge_reports(inc_codes[order], at[order], kind_codes, kinds, actor_of,
-                          duplicate_window)
+    keep = _merge_reports(inc, at, kind_codes, kinds, actor_of, duplicate_window)
     order = order[keep]
-    ordered = OrderedEvents(frame=events, rows=order, incidents=incidents, inc=inc_codes[order],
-                            at=at[order], kind=kind_codes[keep].astype("int64"), kinds=kinds)
+    ordered = OrderedEvents(frame=events, rows=order, incidents=incidents, inc=inc[keep],
+                            at=at[keep], kind=kind_codes[keep], kinds=kinds)
     if numbered is not None:
         ordered._codes["actor"] = (numbered[0][order], numbered[1])
     return ordered

@@ -93,8 +93,10 @@ class Fleet:
 def fleet_from_events(events: pd.DataFrame, incidents: pd.DataFrame, *,
                       overrides: pd.DataFrame | None = None,
                       cadence: CadencePolicy | None = None, asof: Any = None) -> Fleet:
-    """The fleet of `incidents` computed from their events."""
-    metrics = compute_metrics(events, incidents, overrides=overrides, cadence=cadence, asof=asof)
+    """The fleet of `incidents` computed from their events, as a store reads them (one row
+    per event id)."""
+    metrics = compute_metrics(events, incidents, overrides=overrides, cadence=cadence, asof=asof,
+                              unique_ids=True)
     ids = pd.Index(metrics["incident_id"])
     where = ids.get_indexer(events.loc[events["kind"].isin(list(COMMS_KINDS)), "incident_id"])
     updates = pd.Series(np.bincount(where[where >= 0], minlength=len(ids)).astype("int64"),
@@ -129,7 +131,8 @@ def fleet_metrics(store: Store, incidents: pd.DataFrame, *, overrides: pd.DataFr
             else store.events(incident_ids=sorted(redo), columns=FLEET_EVENT_COLUMNS)
         fresh = compute_metrics(
             events, incidents[incidents["incident_id"].isin(redo)],
-            overrides=overrides[overrides["incident_id"].isin(redo)], cadence=cadence, asof=asof)
+            overrides=overrides[overrides["incident_id"].isin(redo)], cadence=cadence, asof=asof,
+            unique_ids=True)
         metrics = pd.concat([metrics[~metrics["incident_id"].isin(redo)], fresh],
                             ignore_index=True).sort_values("incident_id", ignore_index=True)
     fields = incidents.set_index("incident_id")
