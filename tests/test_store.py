@@ -254,3 +254,35 @@ def test_many_ids_are_asked_in_chunks_with_the_same_rows(tmp_path, monkeypatch):
         store.annotation_rows(ids).sort_values("incident_id", ignore_index=True), whole_notes)
     assert store.events(incident_ids=[]).empty
     store.close()
+
+
+def test_repeated_texts_read_back_as_one_object_each_and_every_text_intact(tmp_path, monkeypatch):
+    """SQLite hands back a new string per cell; the store reads the repetitive columns as one
+    object per distinct text (smaller and faster downstream), with every value as written."""
+    from review_kit.store import database
+    store = Store.open(tmp_path / "review.db")
+    lines = ["incident_id,at,kind,actor,summary,status"]
+    people = ["Zoë Ørsted", "李雷", "Ana 🚒", "Ana-Maria"]
+    for n in range(40):
+        lines.append(f"INC-{n % 3},2024-01-01T10:{n:02d}:00Z,{('message', 'note')[n % 2]},"
+                     f"{people[n % 4]},said {n},{'' if n % 5 else 'investigating'}")
+    (tmp_path / "events.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingest_paths(store, "csv", [tmp_path / "events.csv"], quiet=True)
+    with store.engine.connect() as conn:
+        written = conn.execute(text("SELECT event_id, incident_id, kind, actor, status, summary "
+                                    "FROM events ORDER BY event_id")).all()
+    events = store.events().sort_values("event_id", ignore_index=True)
+    assert [tuple(row) for row in events[["event_id", "incident_id", "kind", "actor", "status",
+                                          "summary"]].itertuples(index=False)] == \
+        [tuple(row) for row in written]
+    assert set(events["actor"]) == set(people)
+    assert events["status"].isna().sum() == 32  # NULL stays None, not a text
+    for column in ("incident_id", "kind", "actor"):
+        assert len({id(value) for value in events[column]}) == events[column].nunique()
+    # Texts no other column shares are left as SQLite gives them.
+    assert len({id(value) for value in events["summary"]}) == 40
+    # The converter forgets what it met once it holds its limit, and reads on correctly.
+    monkeypatch.setattr(database, "_SHARED_LIMIT", 2)
+    again = store.events().sort_values("event_id", ignore_index=True)
+    pd.testing.assert_frame_equal(again, events)
+    store.close()
