@@ -281,6 +281,7 @@ def test_repeated_texts_read_back_as_one_object_each_and_every_text_intact(tmp_p
         assert len({id(value) for value in events[column]}) == events[column].nunique()
     # Texts no other column shares are left as SQLite gives them.
     assert len({id(value) for value in events["summary"]}) == 40
+    assert len(database._shared_texts) == 0  # nothing kept once the read is done
     # The converter forgets what it met once it holds its limit, and reads on correctly.
     monkeypatch.setattr(database, "_SHARED_LIMIT", 2)
     again = store.events().sort_values("event_id", ignore_index=True)

@@ -712,6 +712,7 @@ class Store:
         with self.engine.connect() as conn:
             # The driver's rows as they come: SQLAlchemy's row objects cost more than the read.
             rows = _fetched_in(conn, query, events.c.incident_id, incident_ids)
+        _shared_texts.clear()
         if not rows:
             return empty_events()[columns]
         frame = pd.DataFrame(rows, columns=columns, dtype=object)
@@ -1286,7 +1287,9 @@ def _engine_options(url: str) -> dict[str, Any]:
 SHARED_COLUMNS: frozenset[str] = frozenset(
     {"incident_id", "source", "kind", "actor", "actor_type", "target", "status", "visibility"})
 _SHARED_TEXT = "review_kit_shared_text"
-_SHARED_LIMIT = 1_000_000  # distinct texts remembered at most: a long-lived process stays small
+# Distinct texts remembered at most (about 35 MB), and forgotten after each read: a process
+# that runs for days holds nothing, and a column of distinct texts cannot grow it unbounded.
+_SHARED_LIMIT = 250_000
 
 
 class _SharedTexts(dict):
@@ -1299,8 +1302,9 @@ class _SharedTexts(dict):
         return value
 
 
+_shared_texts = _SharedTexts()
 # dict.__getitem__ is called from C, and asks Python (__missing__) only for a text not met yet.
-sqlite3.register_converter(_SHARED_TEXT, _SharedTexts().__getitem__)
+sqlite3.register_converter(_SHARED_TEXT, _shared_texts.__getitem__)
 
 
 def _shared(column: Any) -> Any:
