@@ -38,6 +38,8 @@ COMMS_KINDS: frozenset[str] = frozenset({"status_update", "stakeholder_update"})
 # their assignee (the `target` column) instead of the actor.
 RESPONDER_ACTOR_KINDS: frozenset[str] = frozenset(
     {"acknowledged", "responder_joined", "message", "note", "reassigned"})
+# A `target` naming several people (PagerDuty's assignees) joins them with ", " (`target_people`).
+TARGET_SEPARATOR = ", "
 VISIBILITIES: frozenset[str] = frozenset({"internal", "external"})
 ACTOR_TYPES: frozenset[str] = frozenset({"person", "bot", "service"})
 SEVERITIES: tuple[str, ...] = ("SEV1", "SEV2", "SEV3", "SEV4", "SEV5")
@@ -361,3 +363,21 @@ def empty_events() -> pd.DataFrame:
     frame["at"] = pd.Series([], dtype="datetime64[us, UTC]")
     frame["seq"] = pd.Series([], dtype="int64")
     return frame
+
+
+def person_name(name: Any) -> str:
+    """The name a person is counted by everywhere (responders, their load, the retrospective's
+    table): the text without surrounding spaces; "" for a blank one, which names nobody."""
+    return str(name).strip()
+
+
+def target_people(target: Any) -> list[str]:
+    """The people an event's `target` names, in order (``TARGET_SEPARATOR`` between them),
+    each as ``person_name`` gives it; none for a missing or blank target."""
+    if target is None or not isinstance(target, str):
+        return []
+    return [name for name in (person_name(part) for part in _TARGET_SPLIT.split(target)) if name]
+
+
+_TARGET_SPLIT = re.compile(r",\s*")
+

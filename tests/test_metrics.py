@@ -282,6 +282,35 @@ def test_responders_in_order_of_first_activity_without_bots_and_services():
     assert row["handoffs"] == 1
 
 
+def test_an_escalation_to_several_people_counts_each_as_the_responder_table_does():
+    """PagerDuty escalates to every assignee of a level at once; the loader joins their names
+    in `target`. The headline count and the retrospective's table must name the same people."""
+    from review_kit.analysis.retrospective import responder_activity
+    frame = events(
+        {"at": "2024-03-01T10:00:00Z", "kind": "triggered", "actor": "PagerDuty",
+         "actor_type": "service"},
+        {"at": "2024-03-01T10:01:00Z", "kind": "escalated", "actor": "PagerDuty",
+         "actor_type": "service", "target": "Uma Rao, Vic Lo,  , Wen"},
+        {"at": "2024-03-01T10:02:00Z", "kind": "escalated", "actor": "PagerDuty",
+         "actor_type": "service", "target": "Zoe, Uma Rao"},
+        {"at": "2024-03-01T10:03:00Z", "kind": "acknowledged", "actor": " Vic Lo "},
+        {"at": "2024-03-01T10:04:00Z", "kind": "escalated", "actor": "Vic Lo", "target": "Xia"},
+        {"at": "2024-03-01T10:05:00Z", "kind": "message", "actor": "   ", "source": "slack"},
+    )
+    row = compute_metrics(frame).iloc[0]
+    # In order of first activity; names in a target in the order it gives them; a blank
+    # name is nobody, and a name met again (padded or not) is the same person.
+    assert row["responders"] == ["Uma Rao", "Vic Lo", "Wen", "Zoe", "Xia"]
+    assert row["responder_count"] == 5
+    assert row["escalations"] == 3
+    table = responder_activity(frame)
+    assert table["responder"].tolist() == row["responders"]
+    # Many incidents at once, each with several-name escalations, as one pass computes them.
+    many = pd.concat([frame.assign(incident_id=f"INC-{i}", event_id=frame["event_id"] + f"-{i}")
+                      for i in range(3)], ignore_index=True).sample(frac=1.0, random_state=3)
+    assert compute_metrics(many)["responders"].tolist() == [row["responders"]] * 3
+
+
 def test_one_pass_over_many_incidents_matches_one_incident_at_a_time():
     frame = pd.concat([checkout_outage("INC-1"), checkout_outage("INC-2").iloc[::2],
                        checkout_outage("INC-3").iloc[5:]], ignore_index=True)

@@ -583,6 +583,13 @@ def test_responder_load_hours_and_out_of_hours_share_in_a_zone():
     assert late_shift.loc["alice", "out_of_hours_share"] == pytest.approx(2 / 3)
 
 
+def test_responder_activity_counts_a_padded_name_as_the_person_the_metrics_count():
+    metrics, events = load_fixture()
+    events["actor"] = events["actor"].replace({"alice": " alice  "})
+    load = T.responder_load(metrics, T.responder_activity(metrics, events)).set_index("responder")
+    assert load.loc["alice", ["incidents", "events", "out_of_hours_events"]].tolist() == [2, 3, 2]
+
+
 def test_responder_load_without_events_uses_detection_times():
     metrics, _ = load_fixture()
     load = T.responder_load(metrics).set_index("responder")

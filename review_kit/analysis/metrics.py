@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..model import check_columns, normalise_severity, parse_timestamp, to_iso
+from ..model import check_columns, normalise_severity, parse_timestamp, person_name, target_people, to_iso
 from .durations import DURATION_SPANS, RESOLUTION_SECONDS, measured_durations
 from .timeline import OrderedEvents, member_of, milestones_of, order_events
 
@@ -271,27 +271,48 @@ def _responders(ordered: OrderedEvents) -> tuple[list[list[str]], np.ndarray]:
     # Bots and services are automation; an actor of unknown type counts as a person.
     automated = member_of(actor_type, types, NOT_RESPONDERS)
     acting = np.flatnonzero(ordered.kind_is(*_RESPONDER_ACTOR_KINDS) & ~automated & (actor >= 0))
-    # Escalations are few: their targets are read row by row, not as a whole column.
+    # Escalations are few: their targets are read row by row, not as a whole column. A
+    # target may name several people (`target_people`); each counts, as in the
+    # retrospective's responder table.
     escalated = np.flatnonzero(ordered.kind_is("escalated"))
-    target, target_names = pd.factorize(pd.Series(ordered.column("target", escalated),
+    target, target_texts = pd.factorize(pd.Series(ordered.column("target", escalated),
                                                   dtype=object))
-    assigned = escalated[target >= 0]
-    target = target[target >= 0]
-    target_names = np.asarray(target_names, dtype=object)
-    # One numbering of people for actors and targets alike, on their stripped names.
-    spellings = [str(name).strip() for name in (*actor_names, *target_names)]
+    named = [target_people(text) for text in target_texts]
+    # One numbering of people for actors and targets alike, on their names (`person_name`).
+    spellings = [person_name(name) for name in actor_names] + [n for names in named for n in names]
     person_of, people = pd.factorize(pd.Series(spellings, dtype=object))
     people = np.asarray(people, dtype=object)
-    # Each row's person in timeline order (-1: nobody): the acting rows and the escalations
-    # are different kinds, so they never share a row, and no sort is needed to merge them.
+    nobody = np.append(people == "", True)  # a blank name, and code -1, name nobody
+    person_of = np.where(nobody[person_of], -1, person_of)
+    # Where each target text's names start in `spellings`, and how many it has.
+    counts = np.array([len(names) for names in named], dtype="int64")
+    starts = len(actor_names) + np.cumsum(counts) - counts
+    assigned = target >= 0
+    assigned[assigned] = counts[target[assigned]] > 0
+    rows, text = escalated[assigned], target[assigned]
+    # Each row's first person in timeline order (-1: nobody): the acting rows and the
+    # escalations are different kinds, so they never share a row, and no sort is needed to
+    # merge them. Escalations to more than one person are rare: their other names are
+    # added after, at the same place in the timeline.
     person_at = np.full(len(ordered), -1, dtype="int64")
     person_at[acting] = person_of[actor[acting]]
-    person_at[assigned] = person_of[len(actor_names) + target]
-    if len(people):
-        person_at[person_at >= 0] = np.where(people == "", -1, np.arange(len(people)))[
-            person_at[person_at >= 0]]
+    person_at[rows] = person_of[starts[text]]
     positions = np.flatnonzero(person_at >= 0)
-    person, inc = person_at[positions], ordered.inc[positions]
+    person = person_at[positions]
+    more = np.flatnonzero(counts[text] > 1)
+    if len(more):
+        extra = counts[text[more]] - 1
+        at_rows = np.repeat(rows[more], extra)
+        nth = np.arange(int(extra.sum())) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+        extra_person = person_of[np.repeat(starts[text[more]], extra) + nth]
+        keep = extra_person >= 0
+        positions = np.concatenate((positions, at_rows[keep]))
+        person = np.concatenate((person, extra_person[keep]))
+        # Each row's first person (rank 0) before its others, in the order the target names them.
+        rank = np.concatenate((np.zeros(len(positions) - int(keep.sum()), dtype="int64"), nth[keep]))
+        by = np.lexsort((rank, positions))
+        positions, person = positions[by], person[by]
+    inc = ordered.inc[positions]
     # A person's first act in an incident is never a repeat of the row before: dropping
     # those repeats first (a chat is long runs of one person) leaves the hash little to do.
     fresh = np.ones(len(positions), dtype=bool)

@@ -12,7 +12,8 @@ from typing import Any, Iterable, Protocol
 import pandas as pd
 
 from ..config import load_config
-from ..model import KEY_EVENT_PREFIX, MILESTONE_OVERRIDES, RESPONDER_ACTOR_KINDS, parse_timestamp
+from ..model import (KEY_EVENT_PREFIX, MILESTONE_OVERRIDES, RESPONDER_ACTOR_KINDS, parse_timestamp,
+                     person_name, target_people)
 from .durations import measured_durations, order_findings
 from .metrics import CadencePolicy, communication_gaps, compute_metrics
 from .timeline import MILESTONE_EVENT_COLUMNS, MILESTONES, build_timeline, milestones
@@ -209,12 +210,12 @@ def responder_actions(timeline: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=ACTION_COLUMNS)
     people = timeline["actor_type"].isin(["bot", "service"]) == False  # noqa: E712 (NaN counts as a person)
     acting = timeline[timeline["kind"].isin(RESPONDER_ACTOR_KINDS) & people & timeline["actor"].notna()]
-    acting = acting.assign(responder=acting["actor"].astype(str).str.strip(), escalation=0)
+    acting = acting.assign(responder=acting["actor"].map(person_name), escalation=0)
     escalated = timeline[(timeline["kind"] == "escalated") & timeline["target"].notna()]
-    targets = escalated.assign(responder=escalated["target"].astype(str).str.split(r",\s*", regex=True)) \
+    targets = escalated.assign(responder=escalated["target"].map(target_people)) \
         .explode("responder").assign(escalation=1)
     rows = pd.concat([acting[ACTION_COLUMNS], targets[ACTION_COLUMNS]])
-    rows = rows[rows["responder"].astype(str).str.strip() != ""]
+    rows = rows[rows["responder"].notna() & (rows["responder"] != "")]
     return rows.sort_values("at", kind="stable").reset_index(drop=True)
 
 

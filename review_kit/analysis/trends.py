@@ -18,7 +18,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from .. import human
-from ..model import SEVERITIES, check_columns, parse_timestamp, parse_timestamps
+from ..model import SEVERITIES, check_columns, parse_timestamp, parse_timestamps, person_name
 from .durations import DURATION_SPANS
 from .similarity import SimilarityIndex, text_tokens
 from .statistics import (
@@ -759,9 +759,12 @@ def responder_activity(metrics: pd.DataFrame, events: pd.DataFrame | None = None
     people = _responder_pairs(metrics)
     if events is not None:
         check_columns(events, ["incident_id", "at", "actor"], "events frame")
+        # Actors by the name the metrics count them by (`person_name`), read once per name.
+        actor, names = pd.factorize(events["actor"].to_numpy(dtype=object))
+        names = np.array([person_name(name) or None for name in names] + [None], dtype=object)
         acts = pd.DataFrame({"incident_id": events["incident_id"],
-                             "responder": events["actor"].astype("string"),
-                             "at": _as_utc(events["at"])})
+                             "responder": pd.array(names[actor], dtype="string"),
+                             "at": _as_utc(events["at"])}, index=events.index)
         if "actor_type" in events:
             acts = acts[~events["actor_type"].isin(["bot", "service"])]
         # Only what a person did in an incident they are a responder of: the same people

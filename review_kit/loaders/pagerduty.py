@@ -44,7 +44,7 @@ from typing import Any, Iterator, Mapping
 import pandas as pd
 
 from ..errors import InputError, TimestampError
-from ..model import EVENT_COLUMNS
+from ..model import EVENT_COLUMNS, TARGET_SEPARATOR
 from . import _jsonstream
 from ._jsonstream import iter_documents
 from .base import (Batch, LoadContext, Loader, RowBatch, dumps, event_columns, events_frame, few_events,
@@ -193,7 +193,7 @@ def _names(refs: Any) -> str | None:
         return None
     names = [_summary(r) for r in refs]
     names = [n for n in names if n]
-    return ", ".join(dict.fromkeys(names)) or None
+    return TARGET_SEPARATOR.join(dict.fromkeys(names)) or None
 
 
 def _readable(event_type: str) -> str:

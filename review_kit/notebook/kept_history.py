@@ -36,7 +36,7 @@ __all__ = ["Fleet", "fleet_from_events", "fleet_metrics", "keep_history", "kept_
 
 _MILESTONES = "milestones"
 # Bump when what the fleet's metrics, activity or update counts are made of changes.
-FLEET_VERSION = 1
+FLEET_VERSION = 2  # 2: a target naming several people counts each; names stripped in activity
 _FLEET = ("fleet_metrics", "fleet_activity")
 # What the metrics and the responder activity read: no message text, no raw records.
 FLEET_EVENT_COLUMNS = ("event_id", "incident_id", "at", "seq", "source", "kind", "actor",

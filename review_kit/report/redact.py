@@ -49,6 +49,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from ..model import TARGET_SEPARATOR, target_people
+
 __all__ = [
     "EMAIL", "PHONE", "SECRET", "URL_PASSWORD", "IP", "Redactor", "is_sensitive_name",
     "redact", "redact_frame", "redact_incident", "redact_value",
@@ -565,8 +567,8 @@ def _event_people(timeline: pd.DataFrame) -> list[str]:
     people = timeline["actor_type"].isin(["bot", "service"]) == False  # noqa: E712 (NaN: a person)
     names = list(timeline.loc[people, "actor"].dropna().astype(str))
     if "target" in timeline.columns:
-        for target in timeline["target"].dropna().astype(str):
-            names += [t for t in re.split(r",\s*", target) if t]
+        for target in timeline["target"].dropna():
+            names += target_people(target)
     return names
 
 
@@ -597,8 +599,8 @@ def redact_incident(data: Any, redactor: Redactor) -> Any:
             redacted.loc[actor_is_person, column] = redactor.series(values[actor_is_person], people=True)
             redacted.loc[~actor_is_person, column] = redactor.series(values[~actor_is_person])
         else:  # "a, b" lists of escalation targets
-            redacted[column] = values.map(lambda v: ", ".join(
-                str(redactor.person(t)) for t in re.split(r",\s*", v) if t) if isinstance(v, str) else v)
+            redacted[column] = values.map(lambda v: TARGET_SEPARATOR.join(
+                str(redactor.person(t)) for t in target_people(v)) if isinstance(v, str) else v)
     incident = dict(data.incident)
     for key in INCIDENT_TEXT_FIELDS:
         incident[key] = redactor.text(incident.get(key))
