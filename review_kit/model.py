@@ -371,13 +371,12 @@ def person_name(name: Any) -> str:
     return str(name).strip()
 
 
+_TARGET_SPLIT = re.compile(r",\s*")
+
+
 def target_people(target: Any) -> list[str]:
     """The people an event's `target` names, in order (``TARGET_SEPARATOR`` between them),
     each as ``person_name`` gives it; none for a missing or blank target."""
-    if target is None or not isinstance(target, str):
+    if not isinstance(target, str):
         return []
     return [name for name in (person_name(part) for part in _TARGET_SPLIT.split(target)) if name]
-
-
-_TARGET_SPLIT = re.compile(r",\s*")
-
