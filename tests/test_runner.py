@@ -64,6 +64,27 @@ def test_failing_work_stops_the_kernel_and_fails_the_run(tmp_path):
     assert children() <= before
 
 
+def test_the_kernel_talks_over_sockets_only_this_user_can_open_and_leaves_none(tmp_path, monkeypatch):
+    """ipc sockets in a private folder, not TCP ports any local user can reach (ipykernel
+    warned about those on every run); the folder is gone once the kernel is."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        "import os, stat\n"
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "folder = os.path.dirname(app.ip)\n"
+        "print(app.transport, stat.S_IMODE(os.stat(folder).st_mode) == 0o700,\n"
+        "      any(name.startswith('k-') for name in os.listdir(folder)))")],
+        metadata=KERNELSPEC), source)
+    out = execute_notebook(source, tmp_path / "run" / "probe.ipynb", {})
+    assert stream_text(out) == "ipc True True\n"
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["probe.ipynb"]
+
+
 def test_a_kernel_that_dies_is_one_line_and_leaves_no_notebook(tmp_path):
     """A kernel stopped under a cell (the system's out-of-memory killer) ends as the one-line
     NotebookRunError the CLI prints, not papermill's traceback."""

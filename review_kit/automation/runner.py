@@ -72,16 +72,35 @@ def _register_engine() -> None:
                 extra_arguments=imports))
             # Assigned after construction, so the client still owns (and cleans up) the kernel.
             client.km = client.create_kernel_manager()
-            client.start_new_kernel(cwd=os.getcwd())
+            sockets = _private_sockets(client.km)
             try:
-                if while_kernel_starts is not None:
-                    while_kernel_starts()
-            except BaseException:
-                client._cleanup_kernel()  # nbclient's own shutdown of the kernel it owns
-                raise
-            return client.execute()
+                client.start_new_kernel(cwd=os.getcwd())
+                try:
+                    if while_kernel_starts is not None:
+                        while_kernel_starts()
+                except BaseException:
+                    client._cleanup_kernel()  # nbclient's own shutdown of the kernel it owns
+                    raise
+                return client.execute()
+            finally:
+                if sockets is not None:
+                    shutil.rmtree(sockets, ignore_errors=True)
 
     papermill_engines.register(ENGINE, PrestartEngine)
+
+
+def _private_sockets(kernel_manager: Any) -> str | None:
+    """The kernel's sockets as files in a new folder only this user can open (ZeroMQ's ipc
+    transport), instead of TCP ports on loopback that any local user can reach (and that
+    ipykernel warns about on every run). The folder, to remove once the kernel is gone; None
+    where ipc is not available (Windows), and the kernel keeps TCP."""
+    if os.name == "nt":
+        return None
+    folder = tempfile.mkdtemp(prefix="review-kit-kernel-")  # mode 0700
+    kernel_manager.transport = "ipc"
+    # A short absolute path: a socket's path is limited to about a hundred bytes.
+    kernel_manager.ip = os.path.join(folder, "k")
+    return folder
 
 
 def execute_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *,
