@@ -564,6 +564,14 @@ def _run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:  # noqa: BLE001 - only a store's failure is answered here
+        from .store.database import hidden_url, store_failure
+        problem = store_failure(exc)
+        if problem is None:
+            raise
+        print(f"review-kit: {hidden_url(args.store_location)}: cannot use the store: {problem}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

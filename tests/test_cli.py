@@ -112,6 +112,20 @@ def test_timeline_outputs(store, capsys):
     assert code == 0 and "Failover complete" in out
 
 
+@pytest.mark.parametrize("column", ["actor", "summary"])
+def test_a_store_holding_text_that_is_not_utf8_is_one_line_not_a_traceback(store, capsys, column):
+    """Another tool wrote bytes that are not UTF-8 into a text column (the shared-text
+    converter reads `actor`, SQLite itself `summary`): the store is named, the text is not
+    printed (it may hold anything, terminal escapes included), and the exit code is 2."""
+    with sqlite3.connect(store) as conn:
+        conn.execute(f"UPDATE events SET {column} = CAST(x'1b5d3bff41' AS TEXT) "
+                     "WHERE kind = 'message'")
+    code, out, err = run(capsys, "--store", str(store), "timeline", "INC-7")
+    assert code == 2 and out == ""
+    assert err == (f"review-kit: {store}: cannot use the store: a text in the store is not "
+                   "valid UTF-8 (was it written by another tool?)\n")
+
+
 def test_incidents_listing(store, capsys):
     code, out, _ = run(capsys, "--store", str(store), "incidents", "--json")
     listed = json.loads(out)

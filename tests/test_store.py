@@ -287,3 +287,17 @@ def test_repeated_texts_read_back_as_one_object_each_and_every_text_intact(tmp_p
     again = store.events().sort_values("event_id", ignore_index=True)
     pd.testing.assert_frame_equal(again, events)
     store.close()
+
+
+def test_a_database_failure_is_told_in_a_few_printable_words_and_nothing_else_is():
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from review_kit.store.database import store_failure
+    assert store_failure(ValueError("a bug")) is None  # a bug keeps its traceback
+    assert store_failure(sqlite3.OperationalError("database is locked\nSQL: SELECT 1")) == \
+        "database is locked"
+    assert store_failure(sqlite3.DatabaseError("image \x1b[2Jmalformed")) == "image [2Jmalformed"
+    wrapped = OperationalError("SELECT * FROM events", {}, sqlite3.OperationalError("disk I/O error"))
+    assert store_failure(wrapped) == "disk I/O error"

@@ -11,6 +11,7 @@ import os
 import queue
 import random
 import sqlite3
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -275,6 +276,25 @@ def url_has_secret(url: str) -> bool:
     except (ArgumentError, ValueError):
         return "://" in url
     return bool(parsed.password) or any(k.lower() in _SECRET_QUERY_KEYS for k in parsed.query)
+
+
+def store_failure(exc: BaseException) -> str | None:
+    """What a database failure (a corrupt, locked or foreign store; a server gone) says, in
+    a few words fit to print, or None for any other exception. The driver's own message may
+    quote the store's texts, so only its first line is kept, and only its printable part."""
+    from sqlalchemy.exc import DBAPIError
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    if not isinstance(cause, sqlite3.Error) and not _is_psycopg_error(cause):
+        return None
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    if "decode to UTF-8" in message:
+        return "a text in the store is not valid UTF-8 (was it written by another tool?)"
+    return "".join(c for c in message[:200] if c.isprintable())
+
+
+def _is_psycopg_error(exc: BaseException) -> bool:
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
 def hidden_url(url: str) -> str:
@@ -1298,7 +1318,11 @@ class _SharedTexts(dict):
     def __missing__(self, key: bytes) -> str:
         if len(self) >= _SHARED_LIMIT:
             self.clear()
-        value = self[key] = key.decode("utf-8")
+        try:
+            value = self[key] = key.decode("utf-8")
+        except UnicodeDecodeError:
+            # What sqlite3 raises for such a text itself (a store another tool wrote).
+            raise sqlite3.OperationalError("Could not decode to UTF-8 a text") from None
         return value
 
 
