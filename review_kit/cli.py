@@ -566,7 +566,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - only a store's failure is answered here
         from .store.database import hidden_url, store_failure
-        problem = store_failure(exc)
+        problem = store_failure(exc, args.store_location)
         if problem is None:
             raise
         print(f"review-kit: {hidden_url(args.store_location)}: cannot use the store: {problem}",

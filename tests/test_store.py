@@ -301,3 +301,14 @@ def test_a_database_failure_is_told_in_a_few_printable_words_and_nothing_else_is
     assert store_failure(sqlite3.DatabaseError("image \x1b[2Jmalformed")) == "image [2Jmalformed"
     wrapped = OperationalError("SELECT * FROM events", {}, sqlite3.OperationalError("disk I/O error"))
     assert store_failure(wrapped) == "disk I/O error"
+
+
+def test_a_database_failure_never_prints_the_store_urls_secrets():
+    import sqlite3
+
+    from review_kit.store.database import store_failure
+    failure = sqlite3.OperationalError("password authentication failed: hunter2secret rejected")
+    assert store_failure(failure, "postgresql://rk:hunter2secret@db.example/reviews") == \
+        "password authentication failed: *** rejected"
+    # A plain path has no secret to cut, and is no URL to parse.
+    assert store_failure(failure, "/data/review.db") == str(failure)

@@ -135,9 +135,10 @@ def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     or the values cannot be compared, such as ``pd.NA``).
 
     A store hands back each incident's events together, so its incident ids, sources and
-    kinds come in long runs. Comparing a text with its neighbour is cheaper than hashing it,
-    and every value of a column read from a database is a distinct object whose hash has
-    never been computed: coding only the first of each run does a fraction of the work."""
+    kinds come in long runs. Comparing a text with its neighbour is cheaper than hashing it
+    (most of all where equal texts are one object, as SQLite's reads give them; PostgreSQL
+    and hand-built frames give a new object per row, whose hash was never computed): coding
+    only the first of each run does a fraction of the work."""
     n = len(values)
     if n < 2:
         return values, None
@@ -274,11 +275,11 @@ def order_events(events: pd.DataFrame, *, incident_ids: Any = None,
         selected = np.flatnonzero(inc_codes >= 0)
     incidents = pd.Index(np.asarray(incidents, dtype=object), dtype=object)
     inc_codes = np.asarray(inc_codes, dtype="int64")
-    if len(selected) == len(events):
-        at = _utc_micros(events["at"]) if len(events) else np.zeros(0, dtype="int64")
-    else:
+    everything = len(selected) == len(events)
+    if not everything:
         inc_codes = inc_codes[selected]
-        at = _utc_micros(events["at"].iloc[selected]) if len(selected) else np.zeros(0, dtype="int64")
+    column = events["at"] if everything else events["at"].iloc[selected]
+    at = _utc_micros(column) if len(selected) else np.zeros(0, dtype="int64")
     by = _by_incident_and_time(inc_codes, at)
     # `inc` and `at` follow `order` (frame rows in timeline order) through every step below.
     order, inc, at = selected[by], inc_codes[by], at[by]
