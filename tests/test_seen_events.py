@@ -38,3 +38,23 @@ def test_an_id_repeated_in_a_later_batch_with_other_content_is_refused_naming_bo
         check_batch(batch(("fake:b", "changed")), "f.json", seen, offset=4)
     assert str(error.value) == ("f.json: event 5: event id 'fake:b' appeared before (event 2) "
                                 "with different content")
+
+
+def test_ids_whose_first_hashes_collide_are_told_apart_by_the_second(monkeypatch):
+    """Every id given one first hash: the lookup walks the equal run and the second hash
+    decides, across merged and separate blocks."""
+    real = SeenEvents._hashes.__func__
+
+    def colliding(cls, ids, keys=2):
+        hashes = real(cls, ids, keys)
+        return (np.zeros(len(ids), dtype="uint64"), *hashes[1:])
+
+    monkeypatch.setattr(SeenEvents, "_hashes", classmethod(colliding))
+    seen = SeenEvents()
+    ids = [f"fake:{i}" for i in range(60)]
+    for start in range(0, 60, 5):
+        seen.add(ids[start:start + 5], np.arange(start, start + 5) + 1,
+                 lambda start=start: np.arange(start, start + 5, dtype="uint64") * 3)
+    assert seen.contains(["fake:59", "fake:0", "fake:60", "fake:31"]).tolist() == [True, True, False, True]
+    assert seen.get("fake:31") == (32, 93)
+    assert seen.get("nope") is None

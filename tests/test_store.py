@@ -3,6 +3,8 @@
 Every test that takes `store` runs on SQLite and on PostgreSQL (when REVIEW_KIT_TEST_PG is set)."""
 from __future__ import annotations
 
+import collections
+import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +13,7 @@ from sqlalchemy import text
 
 from review_kit.errors import InputError, SchemaVersionError, StoreError, UnknownIncidentError
 from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
+from review_kit.loaders.base import checked_load
 from review_kit.store import Store
 from review_kit.store.ingest import ingest_paths
 
@@ -163,6 +166,45 @@ def test_store_url_and_env(tmp_path, monkeypatch):
     assert store.url.endswith("env.db")
     with pytest.raises(StoreError):
         Store.open("nosuchdialect://x")
+
+
+# --- a batch let go before the next is built ----------------------------------------------------
+class ProbeLoader(Loader):
+    """Four batches of 300 events; records, as it builds each, whether the last one's
+    events are still alive somewhere."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.last_alive: list[bool] = []
+
+    def load(self, path, ctx):
+        last = None
+        for n in range(4):
+            if last is not None:
+                self.last_alive.append(last() is not None)
+            batch = Batch(incidents=[incident_row(incident_id="P1", source="fake")],
+                          events=events_frame([dict(incident_id="P1", at="2024-01-01T10:00:00Z",
+                                                    kind="note", source_id=f"e{n}-{i}")
+                                               for i in range(300)], source="fake", path=path, tz=None))
+            last = weakref.ref(batch.events)
+            yield batch
+            del batch
+
+
+def test_a_batch_is_let_go_before_the_next_is_built(store):
+    """A batch still held while the next is built spreads every later batch over scattered
+    memory (measured: a CSV's batches took 0.2 s, then 0.5 s; `loaders.base._checked`).
+    Neither the checks nor the store's writer may hold the last one. The first is the one
+    exception: its event ids are hashed only once a second batch shows the input has more
+    than one (a webhook delivery never pays for it), so it lives until then."""
+    checked = ProbeLoader()
+    collections.deque(checked_load(checked, Path("a.json"), LoadContext()), maxlen=0)
+    written = ProbeLoader()
+    result = store.ingest(written, "a.json")
+    assert result.events_added == 1200
+    assert checked.last_alive == [True, False, False]
+    assert written.last_alive == [True, False, False]
 
 
 # --- a big input read a batch ahead of the writer ---------------------------------------------

@@ -558,9 +558,10 @@ class SeenEvents:
         return bool(self._blocks or self._recent or self._pending)
 
     @classmethod
-    def _hashes(cls, ids: list) -> tuple[np.ndarray, np.ndarray]:
+    def _hashes(cls, ids: list, keys: int = 2) -> tuple[np.ndarray, ...]:
         values = np.asarray(ids, dtype=object)
-        return tuple(pd.util.hash_array(values, hash_key=key, categorize=False) for key in cls._KEYS)
+        return tuple(pd.util.hash_array(values, hash_key=key, categorize=False)
+                     for key in cls._KEYS[:keys])
 
     def _find(self, ids: list) -> list[tuple[int, int] | None]:
         """(number, digest) of each id, or None."""
@@ -568,14 +569,23 @@ class SeenEvents:
         found: list[tuple[int, int] | None] = [self._recent.get(i) for i in ids]
         if not self._blocks or not ids:
             return found
-        first, second = self._hashes(ids)
+        first, = self._hashes(ids, keys=1)  # the second only for the rare first-hash match
+        # Looked up in first-hash order: neighbouring queries land on neighbouring entries,
+        # which a big block's binary search reads from cache instead of memory.
+        order = np.argsort(first, kind="stable")
+        queries = first[order]
         for a, b, numbers, digests in self._blocks:
-            left = np.searchsorted(a, first, side="left")
-            right = np.searchsorted(a, first, side="right")
-            for row in np.flatnonzero(right > left):  # rows whose first hash is known: rare
-                for k in range(left[row], right[row]):
-                    if b[k] == second[row] and found[row] is None:
+            left = np.searchsorted(a, queries, side="left")
+            hits = np.flatnonzero(a[np.minimum(left, len(a) - 1)] == queries)
+            if not len(hits):
+                continue
+            seconds = self._hashes([ids[row] for row in order[hits]])[1]
+            for q, second in zip(hits.tolist(), seconds.tolist()):  # first hash known: rare
+                row, k = order[q], left[q]
+                while k < len(a) and a[k] == queries[q]:
+                    if b[k] == second and found[row] is None:
                         found[row] = (int(numbers[k]), int(digests[k]))
+                    k += 1
         return found
 
     def contains(self, ids: list) -> np.ndarray:
@@ -594,6 +604,10 @@ class SeenEvents:
         self._settle()
         if len(ids):
             self._pending = (ids, np.asarray(numbers, dtype="int64"), digests)
+            if self._blocks:
+                # An input of several batches: hashed now, so that `digests` lets go of its
+                # batch before the next is built (why that matters: `_checked`).
+                self._settle()
 
     def _settle(self) -> None:
         if self._pending is None:
@@ -601,12 +615,15 @@ class SeenEvents:
         ids, numbers, digests = self._pending
         self._pending = None
         first, second = self._hashes(ids)
-        self._blocks.append((first, second, numbers, np.asarray(digests(), dtype="uint64")))
+        order = np.argsort(first, kind="stable")
+        self._blocks.append((first[order], second[order], np.asarray(numbers, dtype="int64")[order],
+                             np.asarray(digests(), dtype="uint64")[order]))
         if len(self._blocks) > self._MERGE_AT:
-            self._blocks = [tuple(np.concatenate(parts) for parts in zip(*self._blocks))]
-        a, b, numbers, digests = self._blocks[-1]
-        order = np.lexsort((b, a))
-        self._blocks[-1] = (a[order], b[order], numbers[order], digests[order])
+            # The blocks are sorted runs: a stable sort of them end to end merges them in
+            # linear time.
+            merged = tuple(np.concatenate(parts) for parts in zip(*self._blocks))
+            order = np.argsort(merged[0], kind="stable")
+            self._blocks = [tuple(part[order] for part in merged)]
 
 
 def check_batch(batch: Batch, path: Path | str, seen: SeenEvents, offset: int = 0) -> None:
@@ -775,6 +792,11 @@ def _checked(loader: Loader, batches: Iterator[Batch], path: Path,
             raise
         offset += batch.event_count
         yield batch
+        # Let go of the batch before the next is built. Its hundreds of thousands of small
+        # objects, still alive while the next batch's are made, spread every later batch
+        # over scattered memory: over a 530k-row CSV each batch took 0.2 s at first and
+        # 0.5 s later on; without the old batch held, 0.2-0.3 s throughout.
+        del batch
 
 
 def events_source(events: pd.DataFrame) -> dict[str, str]:

@@ -67,6 +67,7 @@ class CsvLoader(Loader):
             for records, lines in chunks:
                 yield _events(path, header, records, lines, ctx, offset)
                 offset += len(records)
+                del records, lines  # before the next chunk is read (why: base._checked)
             if offset == 0:  # a header alone: still checked, an empty batch
                 yield _events(path, header, [], [], ctx)
         elif "incident_id" in columns:

@@ -491,6 +491,7 @@ class Store:
                     self._write_batch(conn, loader.name, batch, ctx, result)
                     if progress is not None and batch.event_count:
                         progress(batch.event_count)
+                    del batch  # before the next is built (why: loaders.base._checked)
             finally:
                 if reader is not None:
                     reader.close()
