@@ -1,6 +1,7 @@
 """The CSV loader: events and incidents files, line-numbered errors, stable ids."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -96,6 +97,19 @@ def test_event_id_hashes_the_instant_not_how_it_was_written(tmp_path):
     assert zulu.events["event_id"].tolist() == offset.events["event_id"].tolist()
     edited = load(write(tmp_path, HEADER + "INC-1,2024-06-11T14:00:00Z,note,Ann,Checked twice\n", "c.csv"))
     assert edited.events["event_id"].tolist() != zulu.events["event_id"].tolist()
+
+
+def test_an_event_id_is_the_hash_every_earlier_ingest_gave_the_row(tmp_path):
+    # A store keeps these ids: if they moved (with a pandas release, say), ingesting the same
+    # file again would add every row twice. The first id is the one stores already hold.
+    path = write(tmp_path, "incident_id,at,kind,actor,summary,source,target,status\n"
+                 "PKDKTDM,2025-11-01T00:45:38Z,impact_started,Fatima Haddad,"
+                 "Customer impact started: incorrect stock information,manual,,\n"
+                 "PKDKTDM,2025-11-01T00:45:38Z,notified,Bot,Paged,manual,Ana,sent\n")
+    ids = load(path).events["event_id"].tolist()
+    assert ids[0] == "manual:h3dff3cfa1d2857cdacad43fa"
+    key = "\x1f".join(["1761957938000000", "PKDKTDM", "notified", "Bot", "Paged", "Ana", "sent"])
+    assert ids[1] == "manual:h" + hashlib.sha1(key.encode()).hexdigest()[:24]
 
 
 def test_explicit_event_id_wins(tmp_path):

@@ -211,14 +211,23 @@ def _times(text: pd.Series, tz: str | None, path: Path, locate: Callable[[int], 
 def _row_ids(rows: pd.DataFrame, at: pd.Series) -> pd.Series:
     """Stable ids for rows that bring none: a hash of everything the row says, so re-ingesting
     the file is a no-op. The instant (not its spelling) is hashed, and target and status too:
-    two `notified` rows in one second that differ only in whom they notified are two events."""
-    fields = [rows[c] if c in rows else pd.Series(None, index=rows.index, dtype=object)
+    two `notified` rows in one second that differ only in whom they notified are two events.
+
+    The key is built here, not by pandas: its text conversions decide the ids every store
+    keeps, so they must not move with a pandas release. A missing cell is "" (an empty cell
+    is already missing: `_frame`), as pandas 3's `fillna("\\x00").astype(str)` made it."""
+    n = len(rows)
+    parts = [[str(v) for v in at.astype("int64").tolist()], _key_texts(rows["incident_id"].tolist())]
+    parts += [_key_texts(rows[c].tolist()) if c in rows else [""] * n
               for c in ("kind", "actor", "summary", "target", "status")]
-    key = at.astype("int64").astype(str).str.cat(
-        [rows["incident_id"].astype(str)] + [f.fillna("\x00").astype(str) for f in fields], sep="\x1f")
-    return pd.Series([f"{source}:h{hashlib.sha1(k.encode()).hexdigest()[:24]}"
-                      for source, k in zip(rows["source"].tolist(), key.tolist())],
+    sha1 = hashlib.sha1
+    return pd.Series([f"{source}:h{sha1(key.encode()).hexdigest()[:24]}"
+                      for source, key in zip(rows["source"].tolist(), map("\x1f".join, zip(*parts)))],
                      index=rows.index, dtype=object)
+
+
+def _key_texts(values: list) -> list[str]:
+    return [v if type(v) is str else "" if v is None or v != v else str(v) for v in values]
 
 
 def _events(path: Path, header: list[str], records: list[list[str]], lines: list[int],
