@@ -158,6 +158,9 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
         values = columns.get(name)
         return np.full(n, None, dtype=object) if values is None else values
 
+    def nulls(name: str) -> np.ndarray:  # a column the rows lack is all None already
+        return _nulls(columns[name]) if name in columns else column(name)
+
     kind = column("kind")
     _refuse_first(~_member(kind, EVENT_KINDS), path, locate, lambda i: f"unknown event kind {kind[i]!r}")
     at_given = columns.get("at")
@@ -180,18 +183,19 @@ def events_frame(rows: list[dict] | Mapping[str, list] | pd.DataFrame, *, source
         seq = np.arange(n, dtype="int64")
     else:
         seq = pd.to_numeric(pd.Series(seq)).fillna(0).to_numpy(dtype="int64")
-    raw = _nulls(column("raw"))
-    encode = np.flatnonzero(_needs_dump(raw).astype(bool)) if n else []
-    for i in encode:  # records not yet text (loaders that dump at read time have none)
+    raw = nulls("raw")
+    # Records not yet text: none from loaders that dump at read time (a C scan tells).
+    texts = pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty")
+    encode = np.flatnonzero(_needs_dump(raw).astype(bool)) if n and not texts else []
+    for i in encode:
         raw[i] = dumps(raw[i])
     out = {
         "event_id": None, "incident_id": incident, "seq": seq, "source": sources, "kind": kind,
     }
     for name in ("actor", "actor_type", "target", "status", "summary"):
-        out[name] = _nulls(column(name))
-    out["visibility"], out["raw"] = visibility, raw
-    out["incident_id"] = _nulls(incident)
-    out["event_id"] = _event_ids(_nulls(column("event_id")), _nulls(column("source_id")), out, at)
+        out[name] = nulls(name)
+    out["visibility"], out["raw"] = visibility, raw  # incident_id: none missing (refused)
+    out["event_id"] = _event_ids(nulls("event_id"), nulls("source_id"), out, at)
     frame = pd.DataFrame({c: out[c] for c in EVENT_COLUMNS if c != "at"}, dtype=object)
     frame["seq"] = seq
     frame.insert(2, "at", at.dt.as_unit("us").array)  # the array: no index to align
@@ -348,12 +352,9 @@ def _columns(rows: list[dict] | Mapping[str, list] | pd.DataFrame) -> tuple[dict
             return {}, 0
         present = {key for row in rows for key in row}
         rows = {c: [row.get(c) for row in rows] for c in wanted if c in present}
-    found = {}
-    for c in wanted:
-        if c in rows:
-            values = np.empty(len(rows[c]), dtype=object)
-            values[:] = rows[c]
-            found[c] = values
+    # fromiter, not a slice assignment: that converts the list to an array first, looking
+    # into every value for nested sequences (2x slower for texts, 5x for records).
+    found = {c: np.fromiter(rows[c], dtype=object, count=len(rows[c])) for c in wanted if c in rows}
     n = len(next(iter(found.values()))) if found else 0
     return found, n
 
