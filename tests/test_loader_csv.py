@@ -306,3 +306,18 @@ def error_of_batches(path: Path) -> str:
     with pytest.raises(InputError) as caught:
         list(LOADER.load(path, LoadContext()))
     return str(caught.value)
+
+
+def test_a_text_longer_than_the_limit_is_refused_naming_its_event_and_column(tmp_path, monkeypatch):
+    from review_kit.loaders import base
+    from review_kit.loaders.base import checked_load
+    monkeypatch.setattr(base, "MAX_FIELD_CHARS", 60)  # the file is bigger: its texts are measured
+    rows = "".join(f"INC-1,2024-06-11T14:{i:02d}:00Z,note,Ann,{'x' * (61 if i == 3 else 60)}\n"
+                   for i in range(6))
+    path = write(tmp_path, HEADER + rows)
+    with pytest.raises(InputError) as caught:
+        list(checked_load(LOADER, path, LoadContext()))
+    assert "event 4: summary" in str(caught.value) and "longer than 60 characters (61)" in str(caught.value)
+    monkeypatch.setattr(base, "MAX_FIELD_CHARS", 200)  # and every one at the limit or under passes
+    path.write_text(HEADER + rows.replace("x" * 61, "x" * 60), encoding="utf-8")
+    assert sum(b.event_count for b in checked_load(LOADER, path, LoadContext())) == 6

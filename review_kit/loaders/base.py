@@ -721,14 +721,13 @@ def _check_frame_texts(frame: pd.DataFrame, path: Path | str, offset: int) -> No
         if position is not None:
             raise InputError(path, f"event {offset + position + 1}: {column}",
                              f"expected text, found {type_name(frame[column].iloc[position])}")
-        if measure:  # lengths by a ufunc over the texts: pandas' .str.len() loops in Python
-            values = frame[column].to_numpy(dtype=object)
-            present = np.flatnonzero(~pd.isna(values))
-            lengths = _length(values[present]).astype("int64") if len(present) else present
-            if len(lengths) and lengths.max() > MAX_FIELD_CHARS:
-                position = int(present[np.argmax(lengths)])
+        if measure:  # one pass over the texts (the values are texts or missing by now)
+            values = frame[column].tolist()
+            longest = max([len(v) for v in values if isinstance(v, str)], default=0)
+            if longest > MAX_FIELD_CHARS:
+                position = next(i for i, v in enumerate(values) if isinstance(v, str) and len(v) == longest)
                 raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
-                                 f"{MAX_FIELD_CHARS:,} characters ({int(lengths.max()):,})")
+                                 f"{MAX_FIELD_CHARS:,} characters ({longest:,})")
 
 
 # Exceptions a loader meets on input it does not expect (a list where a text belongs, a
