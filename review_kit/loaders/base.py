@@ -703,12 +703,7 @@ def _check_texts(columns: Mapping[str, list], path: Path | str, offset: int) -> 
                 raise InputError(path, f"event {offset + position + 1}: {column}",
                                  f"expected text, found {type_name(value)}")
         if measure:
-            lengths = [len(v) if v is not None else -1 for v in values]
-            longest = max(lengths)
-            if longest > MAX_FIELD_CHARS:
-                position = lengths.index(longest)
-                raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
-                                 f"{MAX_FIELD_CHARS:,} characters ({longest:,})")
+            _refuse_long_texts(values, column, path, offset)
 
 
 def _check_frame_texts(frame: pd.DataFrame, path: Path | str, offset: int) -> None:
@@ -721,13 +716,17 @@ def _check_frame_texts(frame: pd.DataFrame, path: Path | str, offset: int) -> No
         if position is not None:
             raise InputError(path, f"event {offset + position + 1}: {column}",
                              f"expected text, found {type_name(frame[column].iloc[position])}")
-        if measure:  # one pass over the texts (the values are texts or missing by now)
-            values = frame[column].tolist()
-            longest = max([len(v) for v in values if isinstance(v, str)], default=0)
-            if longest > MAX_FIELD_CHARS:
-                position = next(i for i, v in enumerate(values) if isinstance(v, str) and len(v) == longest)
-                raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
-                                 f"{MAX_FIELD_CHARS:,} characters ({longest:,})")
+        if measure:
+            _refuse_long_texts(frame[column].tolist(), column, path, offset)
+
+
+def _refuse_long_texts(values: list, column: str, path: Path | str, offset: int) -> None:
+    """One pass over a column's values, known by now to be texts or missing."""
+    longest = max([len(v) for v in values if isinstance(v, str)], default=0)
+    if longest > MAX_FIELD_CHARS:
+        position = next(i for i, v in enumerate(values) if isinstance(v, str) and len(v) == longest)
+        raise InputError(path, f"event {offset + position + 1}: {column}", f"longer than "
+                         f"{MAX_FIELD_CHARS:,} characters ({longest:,})")
 
 
 # Exceptions a loader meets on input it does not expect (a list where a text belongs, a
