@@ -38,6 +38,7 @@ from review_kit.model import EVENT_COLUMNS
 from review_kit.automation.runner import KERNEL, execute_notebook, run_retro
 from review_kit.demo.sample import generate_sample
 from review_kit.store import Store
+from review_kit.store.database import SQLITE_PAGE_SIZE
 
 
 NO_OVERRIDES = pd.DataFrame({"incident_id": [], "field": [], "value": []}, dtype=object)
@@ -86,8 +87,11 @@ def parse_inputs_streaming(plan: list[tuple[str, Path]]) -> int:
 
 
 def bare_insert(rows: list[tuple], folder: Path) -> None:
-    """The insert half of the floor: one executemany of the same rows into an unindexed table."""
+    """The insert half of the floor: one executemany of the same rows into an unindexed table,
+    on the store's own page size (bigger pages write these rows faster, and the floor must
+    get every saving the store gets)."""
     connection = sqlite3.connect(folder / "floor.db")
+    connection.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute(f"CREATE TABLE events ({', '.join(EVENT_COLUMNS)})")

@@ -14,7 +14,8 @@ from sqlalchemy import text
 from review_kit.errors import InputError, SchemaVersionError, StoreError, UnknownIncidentError
 from review_kit.loaders import Batch, LoadContext, Loader, events_frame, incident_row
 from review_kit.loaders.base import checked_load
-from review_kit.store import Store
+from review_kit.store import Store, database
+from review_kit.store.database import SQLITE_PAGE_SIZE
 from review_kit.store.ingest import ingest_paths
 
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
@@ -148,6 +149,26 @@ def test_newer_schema_is_refused(store_location):
         Store.open(path)
 
 
+def test_a_store_made_with_small_pages_keeps_them_and_takes_new_events(tmp_path, monkeypatch):
+    """Stores made before the page size changed (4 KB, in WAL mode) open, read and write as
+    before: SQLite cannot change a WAL file's page size, and must not be asked to."""
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(database, "SQLITE_PAGE_SIZE", 4096)
+    old = Store.open(path)
+    old.ingest(TwoBatchLoader(), "a.json")
+    before = old.counts()
+    old.close()
+    monkeypatch.undo()
+    store = Store.open(path)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    again = store.ingest(TwoBatchLoader(), "a.json")
+    assert again.events_added == 0 and store.counts() == before and before["events"] > 0
+    assert store.events()["event_id"].is_unique
+    store.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_sqlite_settings_and_indexes(store):
     store.ingest(TwoBatchLoader(), "a.json")
@@ -155,6 +176,7 @@ def test_sqlite_settings_and_indexes(store):
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+        assert conn.execute(text("PRAGMA page_size")).scalar() == SQLITE_PAGE_SIZE == 16384
         plan = " ".join(str(r) for r in conn.execute(text(
             "EXPLAIN QUERY PLAN SELECT * FROM events WHERE incident_id = 'P1' ORDER BY at")))
     assert "ix_events_incident_at" in plan and "SCAN events" not in plan
