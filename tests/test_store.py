@@ -102,6 +102,32 @@ def test_link_folds_an_incident_and_later_ingests_follow(store):
     assert store.incident("P1")["incident_id"] == "INC-9"
 
 
+class ManyIncidentsLoader(Loader):
+    """One batch of 1,200 incidents named by their source's ids, one event each."""
+
+    name = "fake"
+
+    def load(self, path: Path, ctx: LoadContext):
+        rows = [dict(incident_id=f"SRC-{n}", at="2024-01-01T10:00:00Z", kind="triggered",
+                     source_id=f"m{n}") for n in range(1200)]
+        yield Batch(events=events_frame(rows, source="fake", path=path, tz=ctx.tz))
+
+
+def test_every_linked_id_of_a_big_batch_follows_its_link(store):
+    """The alias lookup of a batch's ids finds every linked one, in a batch of more ids
+    than one lookup chunk ever held (400), and leaves the unlinked ones alone."""
+    store.ingest(TwoBatchLoader(), "a.json")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO aliases (source, external_id, incident_id) VALUES "
+                          + ", ".join(f"('fake', 'SRC-{n}', 'P1')" for n in range(0, 1200, 3))))
+    result = store.ingest(ManyIncidentsLoader(), "many.json")
+    assert result.events_added == 1200
+    counts = store.events()["incident_id"].value_counts()
+    assert counts["P1"] == 3 + 400
+    assert sorted(set(counts.index) - {"P1"}) == sorted(f"SRC-{n}" for n in range(1200) if n % 3)
+    assert (counts.drop("P1") == 1).all()
+
+
 def test_incident_option_attaches_everything(store):
     store.ingest(TwoBatchLoader(), "a.json", LoadContext(incident_id="INC-1"))
     assert store.incidents()["incident_id"].tolist() == ["INC-1"]

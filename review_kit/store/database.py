@@ -46,7 +46,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     type_coerce,
     update,
 )
@@ -584,10 +583,7 @@ class Store:
             rows = conn.execute(_aliases_of_arrays(), {"source": sources, "external_id": external_ids})
             known.update({(r.source, r.external_id): r.incident_id for r in rows})
         else:
-            for start in range(0, len(key_list), 400):
-                chunk = key_list[start:start + 400]
-                rows = conn.execute(_ALIASES_OF, {"keys": chunk})
-                known.update({(r.source, r.external_id): r.incident_id for r in rows})
+            known.update(_sqlite_aliases_of(conn, key_list))
         remap: dict[str, str] = {}
         for (src, external), target in known.items():
             if external != target:
@@ -1365,9 +1361,26 @@ def _listed(events: pd.DataFrame | dict[str, list], column: str) -> list:
 
 
 # The aliases of (source, external id) pairs, compiled once (its IN list expands per call).
-_ALIASES_OF = (select(aliases.c.source, aliases.c.external_id, aliases.c.incident_id)
-               .where(tuple_(aliases.c.source, aliases.c.external_id)
-                      .in_(bindparam("keys", expanding=True))))
+def _sqlite_aliases_of(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """SQLite: the incident each (source, external id) key is linked to, for the keys linked.
+    The keys go as one JSON text that SQLite unpacks (`json_each`), each looked up on the
+    aliases' primary key: SQLAlchemy renders a row-value IN of hundreds of pairs in Python
+    for every chunk, 10x the time (21 ms against 2 ms for 1,400 keys, a big batch's). A text
+    SQLite could not store (a lone surrogate) fails here as it would in the insert."""
+    import orjson
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(_SQLITE_ALIASES_OF_JSON, (orjson.dumps(keys).decode("utf-8"),))
+        return {(src, external): incident for src, external, incident in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
+# CROSS JOIN keeps the keys the outer loop: each is one search of the primary key.
+_SQLITE_ALIASES_OF_JSON = (
+    "SELECT a.source, a.external_id, a.incident_id FROM json_each(?) AS k CROSS JOIN aliases AS a "
+    "ON a.source = k.value ->> 0 AND a.external_id = k.value ->> 1")
+
 
 
 # Built once per dialect: building the statement costs more than a one-event delivery's insert.
