@@ -266,3 +266,38 @@ def test_the_revision_moves_only_when_the_history_changes(store_location, tmp_pa
     store.set_annotation("A", "summary", "written in the room")
     assert store.revision() == start + 2
     store.close()
+
+
+# Texts the COPY text format escapes or would misread, each as a person might have typed it.
+AWKWARD_TEXTS = ["tab\there", "two\nlines\r\nand a CR\r", "back\\slash \\N \\. \\t", "\\N",
+                 "quote \" and ' and ,", "ünïcødé ✓ 🚒 \u2028 separator", "", " lead and trail "]
+
+
+class AwkwardTextsLoader(Loader):
+    """One event per awkward text, in every text column that takes free text."""
+
+    name = "awkward"
+
+    def load(self, path, ctx: LoadContext):
+        rows = [dict(incident_id="INC-TEXT", at="2024-03-01T09:00:00Z", kind="message",
+                     source_id=f"t{n}", actor=value or None, target=value or None,
+                     summary=value or None, raw={"text": value})
+                for n, value in enumerate(AWKWARD_TEXTS)]
+        yield Batch(incidents=[incident_row(incident_id="INC-TEXT", source="awkward")],
+                    events=events_frame(rows, source="awkward", path=path, tz=None))
+
+
+def test_awkward_texts_are_stored_as_they_came_on_both_backends(pg_store_location, tmp_path):
+    sqlite, pg = Store.open(tmp_path / "review.db"), Store.open(pg_store_location())
+    for store in (sqlite, pg):
+        assert store.ingest(AwkwardTextsLoader(), "a.json").events_added == len(AWKWARD_TEXTS)
+    events = pg.events("INC-TEXT")
+    pd.testing.assert_frame_equal(events, sqlite.events("INC-TEXT"))
+    summaries = events.set_index("event_id")["summary"]
+    for n, value in enumerate(AWKWARD_TEXTS):
+        assert summaries[f"awkward:t{n}"] == (value or None)
+    # Stored again: every id is known, nothing added, nothing differs.
+    again = pg.ingest(AwkwardTextsLoader(), "a.json")
+    assert (again.events_added, again.events_differing) == (0, 0)
+    sqlite.close()
+    pg.close()

@@ -1260,9 +1260,17 @@ def _ids_query(ids: list, columns: str = "event_id") -> tuple[str, tuple]:
             "ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", (packed,))
 
 
+# The binary COPY's type of each event column: `at` and `seq` are integers (microseconds,
+# order), every other column text (varchar takes text's binary form; its length limit holds).
+_COPY_TYPES = ["int8" if column in ("at", "seq") else "text" for column in EVENT_COLUMNS]
+
+
 def _copy_events(cursor: Any, table: str, frame: pd.DataFrame) -> None:
     """COPY the frame's rows into `table`: psycopg formats COPY rows in C, where query
-    parameters (even whole arrays) are escaped in Python, 6x slower."""
+    parameters (even whole arrays) are escaped in Python, 6x slower. In binary: the server
+    reads each text as it is, where the text format has it scan for escapes (200,000 events
+    into a bare table: 0.45-0.51 s against 0.79-0.89 s). The checks (`check_batch`) have made
+    every text column text or missing."""
     data = []
     for column in EVENT_COLUMNS:
         if column == "at":
@@ -1273,7 +1281,8 @@ def _copy_events(cursor: Any, table: str, frame: pd.DataFrame) -> None:
             values = frame[column].astype(object)
             # pandas' missing value may be a float NaN: COPY must get NULL, not 'NaN'.
             data.append(values.where(values.notna(), None).tolist())
-    with cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_COPY_TYPES)
         for row in zip(*data):
             copy.write_row(row)
 
