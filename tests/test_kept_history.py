@@ -9,7 +9,8 @@ import pytest
 
 from review_kit.analysis import similarity
 from review_kit.analysis.kept import frame_from_bytes, frame_to_bytes, strings_from, strings_parts
-from review_kit.analysis.retrospective import load_incident, past_incident_metrics
+from review_kit.analysis.retrospective import (PastWindow, load_incident, past_incident_metrics,
+                                               past_window)
 from review_kit.analysis.similarity import SimilarityIndex, TermMatrix
 from review_kit.notebook import kept_history
 from review_kit.notebook.kept_history import keep_history, kept_milestones
@@ -115,7 +116,18 @@ def test_the_index_is_read_back_until_the_history_changes(history, tmp_path, mon
     assert again.ids.tolist() == built.ids.tolist() and again.times.equals(built.times)
     for block in built.weighted:
         assert (again.weighted[block] != built.weighted[block]).nnz == 0
+        # Not kept but taken from the weights' pattern: the same terms as the build's.
+        assert (again.present[block] != built.present[block]).nnz == 0
+        assert built.present[block].nnz == built.weighted[block].nnz > 0
         assert again.terms[block].tolist() == built.terms[block].tolist()
+    # One incident against all (a product per row) agrees with the products for blocks of
+    # rows that the trend report's pairs come from.
+    for i in range(len(built)):
+        parts = built._scores(np.array([i]))
+        for block in ("alert", "word"):
+            sim, shared = again._against_all(block, i)
+            np.testing.assert_allclose(sim, parts[f"{block}_sim"].toarray().ravel(), rtol=1e-12)
+            assert np.array_equal(shared, parts[f"{block}_shared"].toarray().ravel())
     pd.testing.assert_frame_equal(again.similar_to(NEW), built.similar_to(NEW))
     # New chat in OTHER shares PHRASE's rare phrase: the index is built again and knows it.
     ingest_paths(history, "csv", [_more_chat(tmp_path, OTHER, "pgbouncer connection pool exhausted")],
@@ -145,6 +157,60 @@ def test_kept_milestones_give_the_same_past_as_reading_it(history, tmp_path, mon
     assert reads == []  # read back, not derived again
     pd.testing.assert_frame_equal(past_incident_metrics(history, data, kept=kept), read)
     assert reads == []
+
+
+def test_a_window_reads_only_the_kept_parts_that_can_hold_it(history, monkeypatch):
+    # A retrospective ranks among a year of one severity: on a big history that is a few of
+    # the kept parts, not every incident. Parts of three incidents make this history six.
+    monkeypatch.setattr(kept_history, "PART_ROWS", 3)
+    whole = kept_milestones(history)
+    asked: list[list[int]] = []
+    real_parts = history.kept_parts
+    monkeypatch.setattr(history, "kept_parts",
+                        lambda name, parts: asked.append(list(parts)) or real_parts(name, parts))
+    assert len(kept_milestones(history, derive=False)) == len(whole) == 17
+    assert sorted(asked.pop()) == list(range(6))
+    at = pd.Timestamp
+    for window in (PastWindow("SEV2", at("2024-01-01T00:00:00Z"), at("2024-06-10T12:00:00Z")),
+                   PastWindow("SEV3", at("2024-02-02T00:00:00Z"), at("2024-03-08T00:00:00Z")),
+                   PastWindow("SEV3", at("2025-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z")),
+                   PastWindow("SEV9", at("2020-01-01T00:00:00Z"), at("2030-01-01T00:00:00Z"))):
+        part = kept_milestones(history, derive=False, among=window)
+        chosen = whole[(whole["severity"] == window.severity)
+                       & (whole["created_at"] >= window.created_since)
+                       & (whole["created_at"] < window.end)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, chosen, check_dtype=False, check_index_type=False)
+        assert len(asked.pop()) < 6
+    # Created from the day before the window starts (detected inside it maybe) to its end.
+    assert kept_milestones(history, derive=False,
+                           among=PastWindow("SEV3", at("2024-02-02T00:00:00Z"),
+                                            at("2024-03-08T00:00:00Z")))["incident_id"].tolist() \
+        == ["INC-U01", "INC-U02", "INC-U03", "INC-U04"]
+    for incident_id in (NEW, OTHER, "INC-U07", "INC-A"):
+        data = load_incident(history, incident_id, config={})
+        window = past_window(data)
+        pd.testing.assert_frame_equal(
+            past_incident_metrics(history, data,
+                                  kept=kept_milestones(history, derive=False, among=window)),
+            past_incident_metrics(history, data))
+
+
+def test_kept_milestones_with_a_part_missing_or_of_another_layout_are_not_read(history, monkeypatch):
+    monkeypatch.setattr(kept_history, "PART_ROWS", 4)
+    kept_milestones(history)
+    window = PastWindow("SEV3", pd.Timestamp("2024-01-01T00:00:00Z"), pd.Timestamp("2025-01-01T00:00:00Z"))
+    assert kept_milestones(history, derive=False, among=window) is not None
+    real_parts = history.kept_parts
+    monkeypatch.setattr(history, "kept_parts",
+                        lambda name, parts: {k: v for k, v in real_parts(name, parts).items()
+                                             if k != 1})
+    assert kept_milestones(history, derive=False, among=window) is None  # part 1 went missing
+    monkeypatch.setattr(history, "kept_parts", real_parts)
+    # One frame of every incident, as kept before the parts: derived again, never misread.
+    whole = kept_milestones(history)
+    history.keep("milestones", frame_to_bytes(whole, {"version": 1, "revision": history.revision()}))
+    assert kept_milestones(history, derive=False) is None
+    pd.testing.assert_frame_equal(kept_milestones(history), whole)
 
 
 def test_a_milestone_set_by_hand_is_read_again_and_counts(history, tmp_path):

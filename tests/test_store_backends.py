@@ -301,3 +301,22 @@ def test_awkward_texts_are_stored_as_they_came_on_both_backends(pg_store_locatio
     assert (again.events_added, again.events_differing) == (0, 0)
     sqlite.close()
     pg.close()
+
+
+def test_a_result_kept_in_parts_replaces_every_part_at_once(store_location):
+    # A directory and its slices (the kept milestones): written in one transaction, and a
+    # shorter list leaves none of the earlier parts behind to be read by mistake.
+    store = Store.open(store_location())
+    try:
+        store.keep("rows", b"directory 1", parts=[b"a", b"b", b"c"])
+        store.keep("rows_other", b"kept beside", parts=[b"x"])  # "_" is no wildcard here
+        assert store.kept_parts("rows", [0, 2, 7]) == {0: b"a", 2: b"c"}
+        store.keep("rows", b"directory 2", parts=[b"a2"])
+        assert store.kept("rows") == b"directory 2"
+        assert store.kept_parts("rows", range(3)) == {0: b"a2"}
+        assert store.kept_parts("rows_other", [0]) == {0: b"x"}
+        store.keep("rows", b"directory 3")  # no parts named: the parts stay as they are
+        assert store.kept_parts("rows", range(3)) == {0: b"a2"}
+        assert store.kept_parts("rows", []) == {}
+    finally:
+        store.close()

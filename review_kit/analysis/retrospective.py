@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, NamedTuple, Protocol
 
 import pandas as pd
 
@@ -133,6 +133,30 @@ def percentile_rank(value: float, history: pd.Series) -> float | None:
     return float((history < value).mean() * 100)
 
 
+class PastWindow(NamedTuple):
+    """The past incidents an incident's durations are ranked among: those of its `severity`
+    detected in [`start`, `end`) (the months before its own detection)."""
+    severity: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def created_since(self) -> pd.Timestamp:
+        # One created the day before the window may be detected inside it.
+        return self.start - pd.Timedelta(days=1)
+
+
+def past_window(data: IncidentData, *, months: int = 12) -> PastWindow | None:
+    """The window `past_incident_metrics` ranks `data`'s incident in; None when the incident
+    has no severity or detection time (nothing to rank it among)."""
+    severity = data.incident.get("severity")
+    detected = data.metrics.get("detected_at")
+    if not severity or detected is None or pd.isna(detected):
+        return None
+    end = pd.Timestamp(detected)
+    return PastWindow(severity, end - pd.DateOffset(months=months), end)
+
+
 def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: int = 12,
                           kept: pd.DataFrame | None = None) -> pd.DataFrame:
     """The durations (and detection time) of the other incidents of this one's severity
@@ -140,16 +164,15 @@ def past_incident_metrics(store: IncidentReader, data: IncidentData, *, months: 
     time). Only the milestones are worked out: on a big store this is thousands of incidents,
     and their communication and responders would cost more than the rest of the retrospective.
 
-    `kept`: every incident of the store (incident_id, severity, created_at) with its
-    milestones as its events alone give them (no hand-set overrides; ``MILESTONES_VERSION``),
-    kept from an earlier run: then only the incidents someone set a milestone of by hand are
-    read again."""
-    severity = data.incident.get("severity")
-    detected = data.metrics.get("detected_at")
-    if not severity or detected is None or pd.isna(detected):
+    `kept`: the incidents of the store (incident_id, severity, created_at), all or at least
+    those of the `past_window`, with their milestones as their events alone give them (no
+    hand-set overrides; ``MILESTONES_VERSION``), kept from an earlier run: then only the
+    incidents someone set a milestone of by hand are read again."""
+    window = past_window(data, months=months)
+    if window is None:
         return pd.DataFrame()
-    window_start = pd.Timestamp(detected) - pd.DateOffset(months=months)
-    since, until = window_start - pd.Timedelta(days=1), pd.Timestamp(detected)
+    severity, since, until = window.severity, window.created_since, window.end
+    window_start, detected = window.start, window.end
     if kept is None:
         past = store.incidents(severity=severity, since=since, until=until)
     else:

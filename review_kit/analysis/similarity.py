@@ -52,7 +52,7 @@ __all__ = [
 TERMS_VERSION = 2
 # Bump when what `SimilarityIndex.build` makes of the terms changes, so a kept index is
 # built again.
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: `present` is no longer kept (the pattern of `weighted`)
 COMMON_SHARE = 0.05
 COMMON_FLOOR = 3
 MIN_SHARED_WORDS = 3
@@ -263,6 +263,12 @@ class TermMatrix:
 
 
 # --- the index -------------------------------------------------------------------------------
+def _pattern(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """1.0 where `matrix` holds a value: which terms each row has."""
+    return sparse.csr_matrix((np.ones_like(matrix.data), matrix.indices, matrix.indptr),
+                             shape=matrix.shape)
+
+
 def _normalised(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
@@ -291,6 +297,7 @@ class SimilarityIndex:
     _pairs: pd.DataFrame | None = field(default=None, repr=False)
     _neighbours: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
     _transposes: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
+    _rows: dict[str, int] = field(default_factory=dict, repr=False)
     _profile_of: np.ndarray | None = field(default=None, repr=False)
     _profile_rows: np.ndarray | None = field(default=None, repr=False)
     _profile_index: "SimilarityIndex | None" = field(default=None, repr=False)
@@ -350,7 +357,7 @@ class SimilarityIndex:
             tfidf = (tf @ sparse.diags(idf)).tocsr() if keep.size else tf
             tfidf.eliminate_zeros()
             weighted[block] = _normalised(tfidf)
-            present[block] = (tfidf > 0).astype(np.float64).tocsr()
+            present[block] = _pattern(weighted[block])
             names[block] = np.asarray(vocabulary, dtype=object)[columns[keep]]
             idfs[block] = idf
         return cls(ids=ids, times=times.reset_index(drop=True), service=codes,
@@ -366,8 +373,9 @@ class SimilarityIndex:
             **times_parts("times", "times_known", self.times), "service": self.service,
             **strings_parts("ids", self.ids), **strings_parts("services", self.services)}
         for block in self.weighted:
+            # Not `present`: it is the pattern of `weighted` (every weight kept is above 0),
+            # and leaving it out halves what a retrospective reads back.
             parts.update(sparse_parts(f"{block}_weighted", self.weighted[block]))
-            parts.update(sparse_parts(f"{block}_present", self.present[block]))
             parts.update(strings_parts(f"{block}_terms", self.terms[block]))
             parts[f"{block}_idf"] = self.idf[block]
         buffer = io.BytesIO()
@@ -384,13 +392,13 @@ class SimilarityIndex:
                         != (INDEX_VERSION, TERMS_VERSION, int(revision)):
                     return None
                 times = times_from("times", "times_known", parts)
-                blocks = ("alert", "word")
+                weighted = {b: sparse_from(f"{b}_weighted", parts) for b in ("alert", "word")}
                 return cls(ids=strings_from("ids", parts), times=times, service=parts["service"],
                            services=[str(s) for s in strings_from("services", parts)],
-                           weighted={b: sparse_from(f"{b}_weighted", parts) for b in blocks},
-                           present={b: sparse_from(f"{b}_present", parts) for b in blocks},
-                           terms={b: strings_from(f"{b}_terms", parts) for b in blocks},
-                           idf={b: parts[f"{b}_idf"] for b in blocks},
+                           weighted=weighted,
+                           present={b: _pattern(m) for b, m in weighted.items()},
+                           terms={b: strings_from(f"{b}_terms", parts) for b in weighted},
+                           idf={b: parts[f"{b}_idf"] for b in weighted},
                            common={"floor": int(parts["floor"])})
         except (OSError, ValueError, KeyError, EOFError):
             return None
@@ -399,10 +407,13 @@ class SimilarityIndex:
         return len(self.ids)
 
     def row(self, incident_id: str) -> int:
-        found = np.flatnonzero(self.ids == str(incident_id))
-        if not found.size:
-            raise KeyError(incident_id)
-        return int(found[0])
+        key = str(incident_id)
+        if key not in self._rows:  # a scan of every id: asked for again by the next question
+            found = np.flatnonzero(self.ids == key)
+            if not found.size:
+                raise KeyError(incident_id)
+            self._rows[key] = int(found[0])
+        return self._rows[key]
 
     # --- one incident against all --------------------------------------------------------------
     def _scores(self, left: np.ndarray) -> dict[str, Any]:
@@ -414,6 +425,19 @@ class SimilarityIndex:
             out[f"{block}_sim"] = w[left] @ w_t
             out[f"{block}_shared"] = b[left] @ b_t
         return out
+
+    def _against_all(self, block: str, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row `i` against every row: cosines and shared-term counts. Each matrix times the
+        row as a dense vector: the transposes `_scores` takes for blocks of rows cost more
+        than these products for one row (a retrospective asks about one incident)."""
+        weighted = self.weighted[block]
+        start, stop = weighted.indptr[i], weighted.indptr[i + 1]
+        terms = weighted.indices[start:stop]
+        row = np.zeros(weighted.shape[1])
+        row[terms] = weighted.data[start:stop]
+        has = np.zeros(weighted.shape[1])
+        has[terms] = 1.0
+        return weighted @ row, self.present[block] @ has
 
     def _transposed(self, block: str) -> tuple[Any, Any]:
         """The term matrices transposed to CSR once: a product with ``.T`` converts the whole
@@ -433,11 +457,8 @@ class SimilarityIndex:
         suggestions the facilitator dismissed).
         """
         i = self.row(incident_id)
-        parts = self._scores(np.array([i]))
-        alert_sim = parts["alert_sim"].toarray().ravel()
-        word_sim = parts["word_sim"].toarray().ravel()
-        words_shared = parts["word_shared"].toarray().ravel()
-        alerts_shared = parts["alert_shared"].toarray().ravel()
+        alert_sim, alerts_shared = self._against_all("alert", i)
+        word_sim, words_shared = self._against_all("word", i)
         same = (self.service == self.service[i]) & (self.service >= 0)
         linked = _linked(alerts_shared, same, word_sim, words_shared)
         linked[i] = False
@@ -495,9 +516,11 @@ class SimilarityIndex:
     def considered(self, incident_id: str, *, past_only: bool = True) -> tuple[int, Any]:
         """How many incidents a search compared with (the past ones) and the first one's time."""
         i = self.row(incident_id)
-        times = self.times.drop(index=i)
+        others = np.ones(len(self), dtype=bool)
+        others[i] = False
         if past_only and pd.notna(self.times.iloc[i]):
-            times = times[times < self.times.iloc[i]]
+            others &= (self.times < self.times.iloc[i]).to_numpy(dtype=bool, na_value=False)
+        times = self.times[others]
         return len(times), (times.min() if len(times) else None)
 
     # --- all pairs -------------------------------------------------------------------------------

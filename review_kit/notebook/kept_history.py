@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..analysis.kept import frame_from_bytes, frame_to_bytes
 from ..analysis.metrics import METRIC_COLUMNS, CadencePolicy, compute_metrics
-from ..analysis.retrospective import MILESTONES_VERSION, cadence_policy
+from ..analysis.retrospective import MILESTONES_VERSION, PastWindow, cadence_policy
 from ..analysis.timeline import MILESTONES
 from ..analysis.trends import responder_activity
 from ..config import load_config
@@ -35,6 +35,10 @@ from .similar_history import similarity_index
 __all__ = ["Fleet", "fleet_from_events", "fleet_metrics", "keep_history", "kept_milestones"]
 
 _MILESTONES = "milestones"
+# Incidents per kept part of the milestones: a part reads in a millisecond or two, and a year
+# of one severity is a few parts even when the history holds a hundred thousand incidents.
+PART_ROWS = 4096
+_MILESTONES_LAYOUT = 2  # 2: a directory and parts; 1 (no stamp): one frame of every incident
 # Bump when what the fleet's metrics, activity or update counts are made of changes.
 FLEET_VERSION = 2  # 2: a target naming several people counts each; names stripped in activity
 _FLEET = ("fleet_metrics", "fleet_activity")
@@ -46,25 +50,78 @@ _FIELDS = ("title", "severity", "service", "team", "commander")
 
 
 def kept_milestones(store: Store, *, derive: bool = True,
-                    config: Mapping[str, Any] | None = None) -> pd.DataFrame | None:
+                    config: Mapping[str, Any] | None = None,
+                    among: PastWindow | None = None) -> pd.DataFrame | None:
     """Every incident (incident_id, severity, created_at) with its milestones as its events
     give them (no hand-set overrides; NaT where it has no events): read back when kept for
     the store's current revision, else taken from the fleet's metrics (`fleet_metrics`, kept
     or derived with `config`'s cadence policy: the milestones are the same under any) and
     kept — or, without `derive`, None: a retrospective then reads only the past year it
     needs, which costs less than deriving the whole history when the last ingest did not
-    keep it."""
-    stamp = {"version": MILESTONES_VERSION, "revision": store.revision()}
-    kept = _read_kept(store, (_MILESTONES,), stamp)
+    keep it.
+
+    `among`: only the incidents of that window's severity created from its `created_since`
+    to its end, read from the kept parts that can hold them (a retrospective's ranks on a
+    big history read its year of one severity, not every incident)."""
+    stamp = {"version": MILESTONES_VERSION, "layout": _MILESTONES_LAYOUT,
+             "revision": store.revision()}
+    kept = _read_kept_milestones(store, stamp, among)
     if kept is not None:
-        return kept[0]
+        return kept
     if not derive:
         return None
     metrics = _kept_fleet(store, _cadence(config)).metrics
     incidents = store.incidents()[["incident_id", "severity", "created_at"]]
     milestones = incidents.merge(metrics[["incident_id", *MILESTONES]], on="incident_id", how="left")
-    store.keep(_MILESTONES, frame_to_bytes(milestones, stamp))
-    return milestones
+    milestones = milestones.sort_values("incident_id", kind="stable", ignore_index=True)
+    _keep_milestones(store, milestones, stamp)
+    return _within(milestones, among)
+
+
+def _keep_milestones(store: Store, milestones: pd.DataFrame, stamp: Mapping[str, int]) -> None:
+    """Kept in parts of `PART_ROWS` incidents in (severity, created_at) order, with a directory
+    of the severities and creation times each part holds."""
+    rows = milestones.sort_values(["severity", "created_at", "incident_id"], na_position="last",
+                                  kind="stable", ignore_index=True)
+    part = np.arange(len(rows)) // PART_ROWS
+    spans = rows.assign(part=part).groupby(["part", "severity"], sort=False, dropna=False).agg(
+        first=("created_at", "min"), last=("created_at", "max")).reset_index()
+    parts = [frame_to_bytes(rows.iloc[k * PART_ROWS:(k + 1) * PART_ROWS], {**stamp, "part": k})
+             for k in range(int(part[-1]) + 1 if len(rows) else 0)]
+    store.keep(_MILESTONES, frame_to_bytes(spans, stamp), parts=parts)
+
+
+def _read_kept_milestones(store: Store, stamp: Mapping[str, int],
+                          among: PastWindow | None) -> pd.DataFrame | None:
+    """The kept milestones (those `among` asks for), or None unless the directory and every
+    part read are kept with `stamp` (a keep meanwhile makes them look stale, never mixed)."""
+    directory = _read_kept(store, (_MILESTONES,), stamp)
+    if directory is None:
+        return None
+    spans = directory[0]
+    if among is not None:
+        spans = spans[(spans["severity"] == among.severity) & (spans["last"] >= among.created_since)
+                      & (spans["first"] < among.end)]
+    wanted = sorted(set(spans["part"].tolist()))
+    found = store.kept_parts(_MILESTONES, wanted)
+    frames = [frame_from_bytes(data, {**stamp, "part": k})
+              if (data := found.get(k)) is not None else None for k in wanted]
+    if any(frame is None for frame in frames):
+        return None
+    if not frames:
+        return _within(pd.DataFrame(columns=["incident_id", "severity", "created_at", *MILESTONES]),
+                       among)
+    whole = pd.concat(frames, ignore_index=True)
+    return _within(whole.sort_values("incident_id", kind="stable", ignore_index=True), among)
+
+
+def _within(milestones: pd.DataFrame, among: PastWindow | None) -> pd.DataFrame:
+    if among is None:
+        return milestones
+    chosen = milestones[(milestones["severity"] == among.severity)
+                        & (milestones["created_at"] >= among.created_since)
+                        & (milestones["created_at"] < among.end)]
+    return chosen.reset_index(drop=True)
 
 
 def _read_kept(store: Store, names: tuple[str, ...],

@@ -235,12 +235,12 @@ class RetrospectiveView:
         """This incident's durations ranked among the past ones of its severity. The past is
         read once per (severity, detection time): reloading after the room's edits re-ranks
         the (possibly overridden) durations without reading the history again."""
-        from ..analysis.retrospective import past_incident_metrics, ranks_among
+        from ..analysis.retrospective import past_incident_metrics, past_window, ranks_among
         from .kept_history import kept_milestones
-        key = (self.data.incident.get("severity"), self.data.metrics.get("detected_at"))
-        if getattr(self, "_past", None) is None or self._past[0] != key:
-            self._past = (key, past_incident_metrics(self.store, self.data,
-                                                     kept=kept_milestones(self.store, derive=False)))
+        window = past_window(self.data)
+        if getattr(self, "_past", None) is None or self._past[0] != window:
+            kept = kept_milestones(self.store, derive=False, among=window) if window else None
+            self._past = (window, past_incident_metrics(self.store, self.data, kept=kept))
         return ranks_among(self._past[1], self.data)
 
     @_cell
@@ -451,6 +451,19 @@ class RetrospectiveView:
         return {f[len(NOT_RELATED_PREFIX):] for f, v in self.data.annotations.items()
                 if f.startswith(NOT_RELATED_PREFIX) and str(v).lower() == "true"}
 
+    def _similar(self) -> tuple[pd.DataFrame, int, Any]:
+        """The most similar past incidents, how many were compared and since when: asked of
+        the index once per set of dismissed suggestions (the notebook's cell and the
+        postmortem ask the same question)."""
+        dismissed = frozenset(self.dismissed())
+        if getattr(self, "_similar_to", None) is None or self._similar_to[0] != dismissed:
+            index = self._similarity()
+            matches = index.similar_to(self.incident_id, limit=self.SEEN_BEFORE_LIMIT,
+                                       exclude=dismissed)
+            self._similar_to = (dismissed, matches, *index.considered(self.incident_id))
+        _, matches, considered, since = self._similar_to
+        return matches.copy(), considered, since
+
     def _similarity(self):
         # Built once per view: the history does not change while the room talks.
         if getattr(self, "_index", None) is None:
@@ -464,10 +477,7 @@ class RetrospectiveView:
         or the sentence saying nothing is similar. What the notebook, HTML and postmortem show."""
         from ..analysis.similarity import nothing_similar_text, seen_before
         from ..paths import incident_folder
-        index = self._similarity()
-        matches = index.similar_to(self.incident_id, limit=self.SEEN_BEFORE_LIMIT,
-                                   exclude=self.dismissed())
-        considered, since = index.considered(self.incident_id)
+        matches, considered, since = self._similar()
         ids = matches["incident_id"].tolist()
         incidents = self.store.incidents(ids) if ids else pd.DataFrame(columns=["incident_id"])
         items = self.store.action_items(incident_ids=ids)

@@ -988,16 +988,37 @@ class Store:
                                  .where(similarity_cache.c.name == name)).scalar()
         return None if value is None else bytes(value)
 
-    def keep(self, name: str, data: bytes) -> None:
+    def kept_parts(self, name: str, parts: Iterable[int]) -> dict[int, bytes]:
+        """The parts kept with `name` (`keep`'s `parts`), by number, in one read; a part not
+        there is left out."""
+        wanted = {f"{name}:{int(k)}": int(k) for k in parts}
+        if not wanted:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(similarity_cache.c.name, similarity_cache.c.data)
+                                .where(similarity_cache.c.name.in_(list(wanted)))).all()
+        return {wanted[row[0]]: bytes(row[1]) for row in rows}
+
+    def keep(self, name: str, data: bytes, *, parts: Sequence[bytes] | None = None) -> None:
         """Keep `data` under `name`, replacing what was there (the last writer wins: every
-        writer keeps a complete, current result)."""
+        writer keeps a complete, current result). With `parts`, each is kept too, numbered
+        from 0 (`kept_parts`), in the same transaction, and parts left from an earlier, longer
+        list go: a result too big to read whole for each question keeps a small directory as
+        `data` and its slices as parts."""
+        now = _now()
+        rows = [{"name": name, "data": data, "updated_at": now}]
+        rows += [{"name": f"{name}:{k}", "data": part, "updated_at": now}
+                 for k, part in enumerate(parts or ())]
 
         def write(conn: Connection) -> None:
-            statement = _dialect_insert(conn)(similarity_cache).values(
-                name=name, data=data, updated_at=_now())
+            statement = _dialect_insert(conn)(similarity_cache)
             conn.execute(statement.on_conflict_do_update(
                 index_elements=["name"], set_={"data": statement.excluded.data,
-                                               "updated_at": statement.excluded.updated_at}))
+                                               "updated_at": statement.excluded.updated_at}), rows)
+            if parts is not None:
+                conn.execute(delete(similarity_cache).where(
+                    similarity_cache.c.name.startswith(f"{name}:", autoescape=True),
+                    similarity_cache.c.name.not_in([row["name"] for row in rows])))
 
         self._write(write, lock=None)
 
