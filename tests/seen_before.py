@@ -107,12 +107,13 @@ def add_action_items(store) -> None:
                               closed_at=parse_timestamp(closed) if closed else None)
 
 
-def history_store(folder: Path):
-    """A store holding the history (ingested from its CSV exports) and its action items."""
+def history_store(folder: Path, location: str | None = None):
+    """A store holding the history (ingested from its CSV exports) and its action items: at
+    `location` (a file path or a PostgreSQL URL), else in `folder`."""
     from review_kit.store import Store
     from review_kit.store.ingest import ingest_paths
     incidents, events = write_exports(folder / "exports")
-    store = Store.open(folder / "review.db")
+    store = Store.open(location or folder / "review.db")
     ingest_paths(store, "csv", [incidents, events], quiet=True)
     add_action_items(store)
     return store

@@ -19,12 +19,21 @@ from review_kit.notebook.widgets import save_milestone
 from review_kit.store import Store
 from review_kit.store.ingest import ingest_paths
 
+from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
 from seen_before import NEW, OTHER, PHRASE, history_store
 
 
 @pytest.fixture()
 def history(tmp_path) -> Store:
     store = history_store(tmp_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def any_history(tmp_path, store_location) -> Store:
+    """The history on each backend."""
+    store = history_store(tmp_path, store_location())
     yield store
     store.close()
 
@@ -159,9 +168,10 @@ def test_kept_milestones_give_the_same_past_as_reading_it(history, tmp_path, mon
     assert reads == []
 
 
-def test_a_window_reads_only_the_kept_parts_that_can_hold_it(history, monkeypatch):
+def test_a_window_reads_only_the_kept_parts_that_can_hold_it(any_history, monkeypatch):
     # A retrospective ranks among a year of one severity: on a big history that is a few of
     # the kept parts, not every incident. Parts of three incidents make this history six.
+    history = any_history
     monkeypatch.setattr(kept_history, "PART_ROWS", 3)
     whole = kept_milestones(history)
     asked: list[list[int]] = []
