@@ -174,8 +174,9 @@ Index("ix_action_items_incident", action_items.c.incident_id)
 
 # Results derived from the history, kept so a big store is not read whole for every
 # retrospective: one row per kind of kept result (similarity terms and index, every incident's
-# milestones), its bytes made and read by the analysis wing and stamped there with what it
-# was made from. Named for its first use (renaming a table needs a migration).
+# milestones), plus its numbered parts ("name:0", "name:1"…) when it is kept in slices, its
+# bytes made and read by the analysis wing and stamped there with what it was made from.
+# Named for its first use (renaming a table needs a migration).
 similarity_cache = Table(
     "similarity_cache", metadata,
     Column("name", String(64), primary_key=True), Column("data", LargeBinary),
