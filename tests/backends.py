@@ -101,3 +101,39 @@ def store_location(backend: str, request, tmp_path: Path) -> Callable[[], str]:
         return request.getfixturevalue("pg_store_location")
     counter = iter(range(1_000_000))
     return lambda: str(tmp_path / f"store-{next(counter)}" / "review.db")
+
+
+def assert_events_tied_to_incidents(location: str, incident_id: str) -> None:
+    """The rules of a foreign key from events to incidents (SQLite's is one; PostgreSQL keeps
+    them by triggers, `event_links`), tried with plain SQL as any other writer would: an event
+    of an unknown incident is refused, on insert and on update; renaming the incident moves
+    its events; deleting it deletes them. Leaves `incident_id` deleted."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from review_kit.store import Store
+
+    store = Store.open(location)  # its connections: SQLite's enforce foreign keys by pragma
+    try:
+        count = store.event_counts().get(incident_id, 0)
+        assert count > 0, f"{incident_id} has no events to try the rules on"
+        for statement in (
+                "INSERT INTO events (event_id, incident_id, at, seq, source, kind, visibility) "
+                "VALUES ('orphan:1', 'no-such-incident', 0, 0, 'csv', 'message', 'internal')",
+                f"UPDATE events SET incident_id = 'no-such-incident' WHERE incident_id = '{incident_id}'"):
+            with pytest.raises(IntegrityError):
+                with store.engine.begin() as conn:
+                    conn.execute(text(statement))
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE incidents SET incident_id = 'renamed' WHERE incident_id = :i"),
+                         {"i": incident_id})
+        assert store.event_counts().get("renamed", 0) == count
+        assert store.event_counts().get(incident_id, 0) == 0
+        with store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM incidents WHERE incident_id = 'renamed'"))
+        assert store.event_counts().get("renamed", 0) == 0
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM events WHERE incident_id NOT IN "
+                                     "(SELECT incident_id FROM incidents)")).scalar() == 0
+    finally:
+        store.close()

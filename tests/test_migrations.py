@@ -17,6 +17,7 @@ from review_kit.store.migrations import migrate
 from review_kit.automation.queue import claim, complete, list_runs
 from review_kit.store.database import SCHEMA_VERSION, Store, store_url
 
+from backends import assert_events_tied_to_incidents
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
 
 
@@ -127,6 +128,11 @@ def schema_shape(location: str) -> dict:
                 "SELECT table_name, column_name, collation_name FROM information_schema.columns "
                 "WHERE table_schema = current_schema() AND collation_name IS NOT NULL "
                 "ORDER BY 1, 2")).all()
+            # What ties events to incidents there (event_links): a migrated store must have it too.
+            shape["triggers"] = conn.execute(text(
+                "SELECT event_object_table, trigger_name, action_timing, event_manipulation, "
+                "action_condition FROM information_schema.triggers "
+                "WHERE trigger_schema = current_schema() ORDER BY 1, 2, 4")).all()
     engine.dispose()
     return shape
 
@@ -147,13 +153,13 @@ def test_a_v1_store_is_refused_then_migrated_in_place(store_location, backend, c
 
     assert main(["--store", location, "migrate"]) == 0
     out = capsys.readouterr().out
-    assert "migrated the store schema 1 → 2 → 3" in out
+    assert "migrated the store schema 1 → 2 → 3 → 4" in out
     if backend == "sqlite":
         backup = location + ".v1.bak"
         assert f"kept at {backup}" in out
         assert meta_rows(backup)["schema_version"] == "1"
     assert meta_rows(location)["schema_version"] == str(SCHEMA_VERSION)
-    assert {"migrated_to_2", "migrated_to_3"} <= set(meta_rows(location))
+    assert {"migrated_to_2", "migrated_to_3", "migrated_to_4"} <= set(meta_rows(location))
 
     fresh = store_location()
     Store.open(fresh).close()
@@ -177,6 +183,8 @@ def test_a_v1_store_is_refused_then_migrated_in_place(store_location, backend, c
     store.keep("terms", b"kept")
     assert store.kept("terms") == b"kept"
     store.close()
+    # v4: the events stay tied to their incident (on PostgreSQL by triggers, no foreign key).
+    assert_events_tied_to_incidents(location, "PABC123")
 
     assert main(["--store", location, "migrate"]) == 0
     assert "nothing to do" in capsys.readouterr().out
@@ -216,7 +224,7 @@ def test_a_failing_step_changes_nothing(store_location, monkeypatch):
     assert meta_rows(location) == {"schema_version": "1"}
     assert schema_shape(location) == v1_shape
     monkeypatch.setitem(migrations.MIGRATIONS, 1, real_step)
-    assert migrate(store, backup=False).steps == [2, 3]
+    assert migrate(store, backup=False).steps == [2, 3, 4]
     store.close()
     assert Store.open(location).schema_version == SCHEMA_VERSION
 
@@ -241,7 +249,7 @@ def test_two_migrations_at_once_do_the_step_once(store_location):
         thread.join(60)
     assert errors == []
     # Each step done exactly once, whichever process took it.
-    assert sorted(step for steps in results for step in steps) == [2, 3]
+    assert sorted(step for steps in results for step in steps) == [2, 3, 4]
     assert Store.open(location).schema_version == SCHEMA_VERSION
 
 

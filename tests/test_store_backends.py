@@ -17,6 +17,7 @@ from review_kit.store import Store, store_url
 from review_kit.store import database
 from review_kit.store.database import SCHEMA_VERSION
 
+from backends import assert_events_tied_to_incidents
 from backends import backend, pg_database, pg_store_location, store_location  # noqa: F401  (fixtures)
 
 # Ids whose order differs between byte order and a language's (ICU en-US puts "a" before "B"
@@ -301,6 +302,90 @@ def test_awkward_texts_are_stored_as_they_came_on_both_backends(pg_store_locatio
     assert (again.events_added, again.events_differing) == (0, 0)
     sqlite.close()
     pg.close()
+
+
+# Texts an incident row or an alias may carry that a JSON unpacking could misread.
+AWKWARD_INCIDENT_TEXTS = [*AWKWARD_TEXTS, '{"a": 1}', '["x", null]', "null", "true", "12", "\\u0041"]
+
+
+class AwkwardIncidentsLoader(Loader):
+    """One incident per awkward text, in its title and service, with an alias of that text."""
+
+    name = "awkward"
+
+    def load(self, path, ctx: LoadContext):
+        yield Batch(incidents=[incident_row(incident_id=f"INC-{n}", source="awkward", title=value,
+                                            service=value or None, created_at="2024-03-01T09:00:00Z")
+                               for n, value in enumerate(AWKWARD_INCIDENT_TEXTS)],
+                    aliases=[{"incident_id": f"INC-{n}", "source": "awkward", "external_id": f"ext {value}"}
+                             for n, value in enumerate(AWKWARD_INCIDENT_TEXTS)])
+
+
+def test_incident_rows_and_aliases_keep_awkward_texts_packed_or_as_arrays(pg_store_location, tmp_path,
+                                                                          monkeypatch):
+    """PostgreSQL gets a batch's incidents and aliases as one JSON text (`_pg_rows`), or as
+    arrays when JSON cannot carry them: both store what SQLite stores, and a second ingest
+    finds every alias (nothing new, nothing folded)."""
+    sqlite = Store.open(tmp_path / "review.db")
+    sqlite.ingest(AwkwardIncidentsLoader(), "a.json")
+    expected_incidents, expected_aliases = sqlite.incidents(), sqlite.aliases()
+    assert sorted(expected_incidents["title"]) == sorted(AWKWARD_INCIDENT_TEXTS)
+    sqlite.close()
+    packed_rows = database._pg_rows
+
+    def as_arrays(names, rows):
+        packed, params = packed_rows(names, rows)
+        assert packed  # these texts fit in JSON: the packed form is the one taken
+        return False, {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+    for form in ("packed", "arrays"):
+        if form == "arrays":
+            monkeypatch.setattr(database, "_pg_rows", as_arrays)
+        pg = Store.open(pg_store_location())
+        first = pg.ingest(AwkwardIncidentsLoader(), "a.json")
+        again = pg.ingest(AwkwardIncidentsLoader(), "a.json")
+        assert (first.incidents_changed, first.aliases) == (len(AWKWARD_INCIDENT_TEXTS),) * 2, form
+        assert (again.incidents_changed, again.aliases) == (0, 0), form
+        pd.testing.assert_frame_equal(pg.incidents(), expected_incidents)
+        pd.testing.assert_frame_equal(pg.aliases(), expected_aliases)
+        pg.close()
+
+
+@pytest.mark.parametrize("value", ["a NUL \x00 inside", "a lone \ud800 surrogate", 2**70])
+def test_rows_json_cannot_carry_go_as_arrays(value):
+    packed, params = database._pg_rows(("incident_id", "title"), [["INC-1", "fine"], ["INC-2", value]])
+    assert not packed and params == {"incident_id": ["INC-1", "INC-2"], "title": ["fine", value]}
+    packed, params = database._pg_rows(("incident_id", "title"), [["INC-1", "fine"], ["INC-2", None]])
+    assert packed and params == {"rows": '[["INC-1","fine"],["INC-2",null]]'}
+
+
+def test_events_stay_tied_to_their_incident_and_the_ingest_mark_ends_with_its_insert(store_location, tmp_path):
+    """On PostgreSQL the ingest skips the per-row check of the events' incident (it holds
+    them), marked for its own insert only: a later statement in the same transaction is
+    checked again. The foreign key's rules hold for every other writer, on both backends."""
+    from sqlalchemy.exc import IntegrityError
+
+    location = store_location()
+    store = Store.open(location)
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' "
+                                     "AND conrelid = 'events'::regclass")).scalar() == 0
+
+    def orphan(conn, result):
+        assert result.events_added == 2
+        conn.execute(text("INSERT INTO events (event_id, incident_id, at, seq, source, kind, visibility) "
+                          "VALUES ('orphan:1', 'no-such-incident', 0, 0, 'csv', 'message', 'internal')"))
+
+    events = tmp_path / "events.csv"
+    events.write_text("incident_id,at,kind,actor,summary\nINC-1,2024-01-01T00:00:00Z,message,ana,hi\n"
+                      "INC-1,2024-01-01T00:05:00Z,resolved,ana,done\n")
+    with pytest.raises(IntegrityError):
+        store.ingest("csv", events, then=orphan)
+    assert store.counts()["events"] == 0  # the whole ingest rolled back
+    assert store.ingest("csv", events).events_added == 2
+    store.close()
+    assert_events_tied_to_incidents(location, "INC-1")
 
 
 def test_a_result_kept_in_parts_replaces_every_part_at_once(store_location):

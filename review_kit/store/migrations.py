@@ -23,6 +23,7 @@ from sqlalchemy.schema import CreateColumn
 
 from ..errors import SchemaVersionError, StoreError
 from .database import SCHEMA_LOCK, SCHEMA_VERSION, Store, meta
+from .event_links import link_events_to_incidents
 
 
 def _add_column(conn: Connection, table: str, column: Column) -> None:
@@ -64,9 +65,22 @@ def _v2_to_v3(conn: Connection) -> None:
           Column("updated_at", BigInteger)).create(conn)
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """On PostgreSQL, the events' foreign key becomes the triggers of `event_links` (same
+    rules; a big ingest's COPY no longer checks each row). SQLite: nothing changes."""
+    if conn.dialect.name != "postgresql":
+        return
+    names = conn.exec_driver_sql(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'events'::regclass AND contype = 'f'").scalars().all()
+    for name in names:
+        conn.exec_driver_sql(f'ALTER TABLE events DROP CONSTRAINT "{name}"')
+    link_events_to_incidents(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
+    3: _v3_to_v4,
 }
 assert set(MIGRATIONS) == set(range(1, SCHEMA_VERSION)), "a migration step is missing"
 
