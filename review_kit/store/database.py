@@ -587,8 +587,9 @@ class Store:
         known: dict[tuple[str, str], str] = {}
         key_list = sorted(keys)
         if conn.dialect.name == "postgresql":
-            # Two arrays, one statement of constant text: psycopg parses a statement of
-            # hundreds of placeholders again for every chunk (a third of a big ingest's time).
+            # The keys as rows of one statement of constant text (`_pg_rows`): psycopg parses a
+            # statement of hundreds of placeholders again for every chunk (a third of a big
+            # ingest's time).
             packed, params = _pg_rows(("source", "external_id"), key_list)
             rows = conn.execute(_aliases_of_rows(packed), params)
             known.update({(r.source, r.external_id): r.incident_id for r in rows})
@@ -653,8 +654,8 @@ class Store:
     def _insert_ignore(conn: Connection, table: Table, rows: list[dict], keys: tuple[str, ...]) -> int:
         rows = sorted(rows, key=lambda row: tuple(str(row[k]) for k in keys))
         if conn.dialect.name == "postgresql":
-            # One statement of arrays (as for incidents); its executemany would report no row
-            # count either: the rows actually inserted are counted instead.
+            # One statement for all the rows (`_pg_rows`, as for incidents); its executemany
+            # would report no row count either: the rows actually inserted are counted instead.
             names = tuple(rows[0])
             packed, params = _pg_rows(names, [[row[name] for name in names] for row in rows])
             return len(conn.execute(_insert_ignoring_rows(table, keys, names, packed), params).all())
@@ -1290,10 +1291,8 @@ def _ids_query(ids: list, columns: str = "event_id") -> tuple[str, tuple]:
     text (orjson writes it in C) the server unpacks, not as a text array: psycopg escapes an
     array's elements one by one in Python, a tenth of a big ingest's time. Ids JSON cannot
     carry (a lone surrogate) go as the array."""
-    import orjson
-    try:
-        packed = orjson.dumps(ids).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
+    packed = _json_text(ids)
+    if packed is None:
         return f"SELECT {columns} FROM events WHERE event_id = ANY(%s)", (ids,)
     return (f"SELECT {columns} FROM events WHERE event_id = "
             "ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))", (packed,))
@@ -1466,14 +1465,20 @@ def _pg_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[bool,
     tenth of their file's ingest). Rows JSON cannot carry go as one array per column: a lone
     surrogate, or a NUL, which psycopg refuses with its own clear message and jsonb with a
     vaguer one."""
-    import orjson
-    try:
-        packed = orjson.dumps(rows).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
-        packed = None
+    packed = _json_text(rows)
     if packed is not None and "\\u0000" not in packed:
         return True, {"rows": packed}
     return False, {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def _json_text(values: Any) -> str | None:
+    """`values` as one JSON text (orjson, in C), or None where JSON cannot carry them (a
+    lone surrogate, an integer beyond 64 bits, a value JSON has no form for)."""
+    import orjson
+    try:
+        return orjson.dumps(values).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 def _rows_select(table: Table, names: Sequence[str], packed: bool) -> Any:
